@@ -1,0 +1,204 @@
+"""The `triage` command: the composition root that wires the library, training and (later) the service.
+
+Heavy modules are imported inside the command that needs them, so `triage --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from triage.errors import TriageError
+from triage.resources import DEFAULT_MODEL_DIR
+
+app = typer.Typer(help="12345 hotline triage: train, evaluate and run the suggestion models.", no_args_is_help=True)
+err = Console(stderr=True)
+logger = logging.getLogger("triage.cli")
+
+ModelOption = Annotated[
+    Path | None, typer.Option("--model", help="model bundle folder (default: models/default, trained first if absent)")
+]
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show progress details")] = False) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False, show_time=False)],
+    )
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+def _spinner() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=False)
+
+
+def ensure_model(model: Path | None) -> Path:
+    """The model to use: the one given, or the default one, trained from data/ when missing."""
+    if model is not None:
+        return model
+    if (DEFAULT_MODEL_DIR / "manifest.json").is_file():
+        return DEFAULT_MODEL_DIR
+    err.print(f"No model at {DEFAULT_MODEL_DIR}: training the default model from data/ first (seconds).")
+    _train_run(preset="default", data=[], labels=[], out=DEFAULT_MODEL_DIR, seed=0, config=None)
+    return DEFAULT_MODEL_DIR
+
+
+def _train_run(*, preset: str | None, data: list[Path], labels: list[Path], out: Path, seed: int, config: Path | None) -> dict[str, Any]:
+    from training.args import DataArguments, ModelArguments, RunArguments, TrainingArguments
+    from training.train import train
+
+    if config is not None:
+        run = RunArguments.load(config)
+        run.training.output_dir = str(out)
+    else:
+        run = RunArguments(
+            DataArguments(preset=preset, data_files=[str(p) for p in data], label_files=[str(p) for p in labels]),  # type: ignore[arg-type]
+            ModelArguments(),
+            TrainingArguments(output_dir=str(out), seed=seed),
+        )
+    with _spinner() as progress:
+        task = progress.add_task("training", total=None)
+        bundle, metrics = train(run, step=lambda message: progress.update(task, description=message))
+        progress.update(task, description=f"saved {bundle}")
+    return metrics
+
+
+@app.command("train")
+def train_command(
+    out: Annotated[Path, typer.Option("--out", help="bundle folder to write")] = DEFAULT_MODEL_DIR,
+    preset: Annotated[str | None, typer.Option(help="default: data/ only (seconds); full: plus every shared dataset")] = None,
+    data: Annotated[list[Path] | None, typer.Option("--data", help="labelled JSONL/CSV (text + category/topic/unit/district/scope)")] = None,
+    labels: Annotated[list[Path] | None, typer.Option("--labels", help="extra labels by id (JSONL), merged into --data")] = None,
+    seed: Annotated[int, typer.Option(help="seed for splits and models")] = 0,
+    config: Annotated[Path | None, typer.Option(help="training_args.json of an earlier run, to reproduce it")] = None,
+) -> None:
+    """Train a model bundle."""
+    if preset not in (None, "default", "full"):
+        raise fail(f"unknown preset {preset!r}; use default or full")
+    if preset is None and not data and config is None:
+        preset = "default"
+    try:
+        metrics = _train_run(preset=preset, data=list(data or []), labels=list(labels or []), out=out, seed=seed, config=config)
+    except (TriageError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    print(json.dumps(metrics, ensure_ascii=False, indent=2))
+
+
+@app.command("predict")
+def predict_command(
+    text: Annotated[str | None, typer.Argument(help="one transcript (or use --input)")] = None,
+    model: ModelOption = None,
+    input: Annotated[Path | None, typer.Option("--input", help='JSONL of {"id", "text"} lines')] = None,
+    output: Annotated[Path | None, typer.Option("--output", help="JSONL of suggestions (default: stdout)")] = None,
+) -> None:
+    """Suggest category, topic, units, district, scope and deadline for transcripts."""
+    from triage.bundle import load_bundle
+
+    if (text is None) == (input is None):
+        raise fail("give one transcript as an argument, or --input FILE")
+    try:
+        pipeline = load_bundle(ensure_model(model))
+    except (TriageError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    if text is not None:
+        try:
+            suggestion = pipeline.suggest(text)
+        except TriageError as exc:
+            raise fail(str(exc)) from exc
+        print(json.dumps(suggestion.to_json_dict(), ensure_ascii=False, indent=2))
+        return
+    assert input is not None
+    _predict_file(pipeline, input, output)
+
+
+def _predict_file(pipeline: Any, input: Path, output: Path | None) -> None:
+    """Every input line gives one output line: a suggestion, or an error naming the line. Nothing is dropped."""
+    from training.datasets import read_labelled
+
+    data = read_labelled(input)
+    good = bad = 0
+    sink = output.open("w", encoding="utf-8") if output else sys.stdout
+    try:
+        with Progress(TextColumn("suggesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as progress:
+            task = progress.add_task("suggest", total=len(data.records))
+            for start in range(0, len(data.records), 256):
+                batch = data.records[start : start + 256]
+                for record in batch:
+                    try:
+                        suggestion = pipeline.suggest(record.text, id=record.id)
+                        line: dict[str, Any] = suggestion.to_json_dict()
+                        good += 1
+                    except TriageError as exc:
+                        line = {"id": record.id, "error": str(exc)}
+                        bad += 1
+                    sink.write(json.dumps(line, ensure_ascii=False) + "\n")
+                progress.advance(task, len(batch))
+        for problem in data.problems:
+            sink.write(json.dumps({"id": None, "error": problem}, ensure_ascii=False) + "\n")
+            err.print(f"[yellow]skipped[/] {problem}", highlight=False)
+    finally:
+        if output:
+            sink.close()
+    err.print(f"{good} suggestions, {bad + len(data.problems)} lines with errors")
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model: ModelOption = None,
+    data: Annotated[list[Path] | None, typer.Option("--data", help="labelled JSONL/CSV to score on")] = None,
+    labels: Annotated[list[Path] | None, typer.Option("--labels", help="extra labels by id (JSONL), e.g. category_labels_test.jsonl")] = None,
+    split: Annotated[str | None, typer.Option(help="'dev': the project's own held-out calls")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="folder to write metrics.json into")] = None,
+) -> None:
+    """Score a model: per-head accuracy and macro-F1, units top-k, scope errors, district and deadline accuracy."""
+    from training.datasets import Dataset, merge_labels, own_corpus, read_labelled
+    from training.datasets import split as split_data
+    from training.evaluate import evaluate
+    from triage.bundle import load_bundle
+    from triage.units import default_catalogue
+
+    if not data and split != "dev":
+        raise fail("give --data FILE or --split dev")
+    try:
+        pipeline = load_bundle(ensure_model(model))
+        dataset = Dataset()
+        if split == "dev":
+            dataset.extend(split_data(own_corpus(default_catalogue()), 0.2)[1])
+        for path in data or []:
+            part = read_labelled(path, catalogue=pipeline.knowledge.catalogue)
+            for label_file in labels or []:
+                merge_labels(part, label_file)
+            dataset.extend(part)
+        for problem in dataset.problems:
+            err.print(f"[yellow]skipped[/] {problem}", highlight=False)
+        if not dataset.records:
+            raise fail("no usable rows to evaluate")
+        with _spinner() as progress:
+            progress.add_task(f"evaluating on {len(dataset)} rows", total=None)
+            metrics = evaluate(pipeline, dataset)
+    except (TriageError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    metrics["skipped_lines"] = len(dataset.problems)
+    text = json.dumps(metrics, ensure_ascii=False, indent=2)
+    if report is not None:
+        report.mkdir(parents=True, exist_ok=True)
+        (report / "metrics.json").write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,182 @@
+"""A saved model is an auditable folder: weights, config, knowledge, checksums, data fingerprints, metrics, card.
+
+joblib files execute code when loaded, so every file's SHA-256 is checked against `manifest.json`
+before anything is unpickled, and a mismatch is refused with the file named.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import platform
+import shutil
+import subprocess
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from triage.deadlines import WorkingCalendar, default_calendar
+from triage.errors import BundleError
+from triage.pipeline import Knowledge, TriagePipeline
+from triage.places import load_gazetteer
+from triage.resources import PLACES_FILE, PROJECT_ROOT, RULES_FILE, UNITS_FILE
+from triage.routing import RankingWeights
+from triage.rules import load_rules
+from triage.suggest import ReviewThresholds
+from triage.units import load_catalogue
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+CLASSIFIER_FILE = "classifier.joblib"
+CONFIG_FILE = "config.json"
+CARD_FILE = "README.md"
+KNOWLEDGE = {"units.yaml": UNITS_FILE, "places.yaml": PLACES_FILE, "rules.yaml": RULES_FILE}
+FORMAT_VERSION = 1
+_PACKAGES = ("hotline-triage", "scikit-learn", "numpy", "scipy", "jieba", "opencc", "chinesecalendar", "joblib")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5, check=True
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def save_bundle(
+    pipeline: TriagePipeline,
+    out_dir: str | Path,
+    *,
+    training: dict[str, Any],
+    metrics: dict[str, Any],
+    card: str,
+    knowledge_files: dict[str, Path] | None = None,
+    extra_files: dict[str, str] | None = None,
+) -> Path:
+    """Write the bundle atomically: into a temporary sibling folder, then renamed into place."""
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    (tmp / "knowledge").mkdir(parents=True)
+    joblib.dump(pipeline.classifier, tmp / CLASSIFIER_FILE, compress=3)
+    for name, source in (knowledge_files or KNOWLEDGE).items():
+        shutil.copyfile(source, tmp / "knowledge" / name)
+    config = {
+        "format_version": FORMAT_VERSION,
+        "version": pipeline.version,
+        "heads": pipeline.heads,
+        "labels": {h: [str(c) for c in pipeline.classifier.classes_[h]] for h in pipeline.heads},
+        "thresholds": asdict(pipeline.thresholds),
+        "ranking_weights": asdict(pipeline.ranker.weights),
+        "refusal_threshold": pipeline.scope.refusal_threshold,
+    }
+    (tmp / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
+    (tmp / CARD_FILE).write_text(card, encoding="utf-8")
+    for name, content in (extra_files or {}).items():
+        (tmp / name).write_text(content, encoding="utf-8")
+    files = sorted(p for p in tmp.rglob("*") if p.is_file())
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "version": pipeline.version,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "git_revision": git_revision(),
+        "packages": _versions(),
+        "labels": config["labels"],
+        "training": training,
+        "metrics": metrics,
+        "files": {p.relative_to(tmp).as_posix(): sha256_file(p) for p in files},
+    }
+    (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+    logger.info("saved model %s to %s", pipeline.version, out_dir)
+    return out_dir
+
+
+def read_manifest(bundle_dir: str | Path) -> dict[str, Any]:
+    path = Path(bundle_dir) / MANIFEST
+    if not path.is_file():
+        raise BundleError(f"{bundle_dir}: no {MANIFEST}; not a model bundle (train one with `triage train`)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path}: unreadable manifest ({exc})") from exc
+
+
+def verify_bundle(bundle_dir: str | Path) -> dict[str, Any]:
+    """Check every file against the manifest; raise BundleError naming the first file that differs."""
+    bundle_dir = Path(bundle_dir)
+    manifest = read_manifest(bundle_dir)
+    files: dict[str, str] = manifest.get("files", {})
+    for required in (CLASSIFIER_FILE, CONFIG_FILE):
+        if required not in files:
+            raise BundleError(f"{bundle_dir}: manifest lists no {required}")
+    for name, expected in files.items():
+        path = bundle_dir / name
+        if not path.is_file():
+            raise BundleError(f"{path}: listed in the manifest but missing")
+        if sha256_file(path) != expected:
+            raise BundleError(f"{path}: checksum mismatch (the file was changed or truncated after training)")
+    extra = sorted(
+        p.relative_to(bundle_dir).as_posix()
+        for p in bundle_dir.rglob("*")
+        if p.is_file() and p.name != MANIFEST and p.relative_to(bundle_dir).as_posix() not in files
+    )
+    if any(name.endswith((".joblib", ".pkl", ".pickle")) for name in extra):
+        raise BundleError(f"{bundle_dir}: unlisted code-bearing file {extra[0]}; refusing to load")
+    return manifest
+
+
+def load_bundle(bundle_dir: str | Path, *, calendar: WorkingCalendar | None = None) -> TriagePipeline:
+    """Verify, then load a bundle into a ready pipeline."""
+    bundle_dir = Path(bundle_dir)
+    if not bundle_dir.is_dir():
+        raise BundleError(f"{bundle_dir}: no such model folder")
+    verify_bundle(bundle_dir)
+    config = json.loads((bundle_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+    if config.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"{bundle_dir}: bundle format {config.get('format_version')} is not {FORMAT_VERSION}")
+    knowledge_dir = bundle_dir / "knowledge"
+    knowledge = Knowledge(
+        catalogue=load_catalogue(knowledge_dir / "units.yaml"),
+        gazetteer=load_gazetteer(knowledge_dir / "places.yaml"),
+        rules=load_rules(knowledge_dir / "rules.yaml"),
+        calendar=calendar or default_calendar(),
+    )
+    classifier = joblib.load(bundle_dir / CLASSIFIER_FILE)
+    return TriagePipeline(
+        classifier,
+        knowledge,
+        thresholds=ReviewThresholds(**config["thresholds"]),
+        weights=RankingWeights(**config["ranking_weights"]),
+        refusal_threshold=config["refusal_threshold"],
+        version=config["version"],
+    )

@@ -1,0 +1,164 @@
+"""Deadlines on China's working-day calendar (法定节假日 and 调休 make-up days).
+
+chinesecalendar carries the official schedule up to the last year the State Council has published
+and the package has released. Beyond it we fall back to weekends plus an administrator's holiday file,
+and the deadline says so: an order created in December already falls due in the next year.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+from pydantic import BaseModel, ConfigDict, Field
+
+from triage.datafile import read_yaml, validated
+from triage.errors import DataFileError
+from triage.resources import HOLIDAYS_FILE
+from triage.rules import DeadlineRules, default_rules
+
+TZ = ZoneInfo("Asia/Shanghai")
+DeadlineClass = Literal["emergency", "simple", "help", "standard"]
+
+
+class _Year(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    provisional: bool = False
+    holidays: list[dt.date] = Field(default_factory=list)
+    workdays: list[dt.date] = Field(default_factory=list)
+
+
+class _HolidayFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int
+    years: dict[int, _Year] = Field(default_factory=dict)
+
+
+class WorkingCalendar:
+    """Is a date a working day? The official package where it knows, the holiday file after that."""
+
+    def __init__(self, holiday_file: str | Path | None = HOLIDAYS_FILE) -> None:
+        self.holidays: set[dt.date] = set()
+        self.workdays: set[dt.date] = set()
+        self.provisional_years: set[int] = set()
+        self.file_years: set[int] = set()
+        if holiday_file is not None:
+            parsed = validated(_HolidayFile, read_yaml(holiday_file), holiday_file)
+            for year, entry in parsed.years.items():
+                for day in [*entry.holidays, *entry.workdays]:
+                    if day.year != year:
+                        raise DataFileError(holiday_file, f"{day} is not in {year}", entry=str(year))
+                self.holidays.update(entry.holidays)
+                self.workdays.update(entry.workdays)
+                self.file_years.add(year)
+                if entry.provisional:
+                    self.provisional_years.add(year)
+
+    @staticmethod
+    def official_range() -> tuple[int, int]:
+        """First and last year the chinesecalendar package covers."""
+        years = sorted({d.year for d in chinese_calendar.constants.holidays})
+        return years[0], years[-1]
+
+    def is_official(self, day: dt.date) -> bool:
+        first, last = self.official_range()
+        return first <= day.year <= last
+
+    def is_workday(self, day: dt.date) -> bool:
+        if self.is_official(day) and day.year not in self.file_years:
+            return bool(chinese_calendar.is_workday(day))
+        if day in self.workdays:
+            return True
+        if day in self.holidays:
+            return False
+        return day.weekday() < 5
+
+    def add_workdays(self, start: dt.date, days: int) -> dt.date:
+        """The `days`-th working day after `start` (start itself not counted)."""
+        if days < 1:
+            raise ValueError("days must be at least 1")
+        day, counted = start, 0
+        while counted < days:
+            day += dt.timedelta(days=1)
+            if self.is_workday(day):
+                counted += 1
+        return day
+
+
+@dataclass(frozen=True)
+class Deadline:
+    deadline_class: DeadlineClass
+    due_at: dt.datetime
+    explanation: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"class": self.deadline_class, "due_at": self.due_at.isoformat(), "explanation": self.explanation}
+
+
+_LABELS = {"emergency": "应急类", "simple": "简单类", "help": "求助类", "standard": "一般类"}
+
+
+class DeadlinePolicy:
+    """Class of a matter (urgency rules, then its category) and its due time."""
+
+    def __init__(
+        self,
+        rules: DeadlineRules | None = None,
+        urgent_patterns: list[str] | None = None,
+        calendar: WorkingCalendar | None = None,
+    ) -> None:
+        loaded = default_rules() if rules is None or urgent_patterns is None else None
+        self.rules = rules or loaded.deadlines  # type: ignore[union-attr]
+        patterns = urgent_patterns if urgent_patterns is not None else loaded.urgent.patterns  # type: ignore[union-attr]
+        self._urgent = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
+        self.calendar = calendar or default_calendar()
+
+    def urgent_evidence(self, text: str) -> str | None:
+        """The words that make a matter urgent (danger to people or property now), if any."""
+        if self._urgent is None:
+            return None
+        match = self._urgent.search(text)
+        return match.group(0) if match else None
+
+    def classify(self, text: str, category: str) -> DeadlineClass:
+        if self.urgent_evidence(text):
+            return "emergency"
+        if category == "咨询":
+            return "simple"
+        if category == "求助":
+            return "help"
+        return "standard"
+
+    def due(self, deadline_class: DeadlineClass, created_at: dt.datetime | None = None) -> Deadline:
+        """When the unit must have answered. Working-day deadlines end at 23:59:59 of their last day."""
+        created = (created_at or dt.datetime.now(TZ)).astimezone(TZ)
+        if deadline_class == "emergency":
+            hours = self.rules.emergency_hours
+            return Deadline(deadline_class, created + dt.timedelta(hours=hours), f"{_LABELS[deadline_class]}：{hours}小时内办理")
+        days = {"simple": self.rules.simple_days, "help": self.rules.help_days, "standard": self.rules.standard_days}[
+            deadline_class
+        ]
+        last_day = self.calendar.add_workdays(created.date(), days)
+        due_at = dt.datetime.combine(last_day, dt.time(23, 59, 59), tzinfo=TZ)
+        explanation = f"{_LABELS[deadline_class]}：{days}个工作日内办结"
+        span = {created.year + k for k in range(last_day.year - created.year + 1)}
+        beyond = sorted(y for y in span if not self.calendar.is_official(dt.date(y, 1, 1)))
+        if beyond:
+            provisional = [y for y in beyond if y in self.calendar.provisional_years or y not in self.calendar.file_years]
+            years = "、".join(str(y) for y in beyond)
+            if provisional:
+                explanation += f"（{years}年官方节假日安排尚未收录，按周末及暂定节假日计算，请以正式公布为准）"
+            else:
+                explanation += f"（{years}年按管理员维护的节假日文件计算）"
+        return Deadline(deadline_class, due_at, explanation)
+
+
+@lru_cache(maxsize=4)
+def default_calendar(path: str = str(HOLIDAYS_FILE)) -> WorkingCalendar:
+    return WorkingCalendar(path)

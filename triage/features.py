@@ -1,0 +1,93 @@
+"""Stage 3: features. Word TF-IDF on jieba tokens plus character n-grams, fitted once, shared by every head.
+
+Words carry the meaning (拖欠工资, 公积金); character n-grams carry what segmentation misses in a
+new city's place names and in speech-to-text errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.utils.validation import check_is_fitted
+
+from triage.segment import tokenize
+
+
+def check_texts(texts: object, *, name: str = "texts") -> list[str]:
+    """Accept a sequence of strings; refuse a bare string (a classic mistake) or non-strings."""
+    if isinstance(texts, str):
+        raise TypeError(f"{name} must be a list of strings, not a single string; wrap it in a list")
+    if not isinstance(texts, Sequence | np.ndarray) and not hasattr(texts, "__iter__"):
+        raise TypeError(f"{name} must be a list of strings, got {type(texts).__name__}")
+    values = list(texts)  # type: ignore[call-overload]
+    for i, text in enumerate(values):
+        if not isinstance(text, str):
+            raise TypeError(f"{name}[{i}] is {type(text).__name__}, expected str")
+    return values
+
+
+class TextFeaturizer(TransformerMixin, BaseEstimator):
+    """Sparse TF-IDF features of normalised transcripts: words (jieba) and characters, side by side."""
+
+    def __init__(
+        self,
+        word_ngram_range: tuple[int, int] = (1, 2),
+        char_ngram_range: tuple[int, int] = (1, 3),
+        min_df: int = 1,
+        max_df: float = 0.9,
+        max_features: int | None = 300_000,
+        word_weight: float = 1.0,
+        tokenizer: Callable[[str], list[str]] = tokenize,
+    ) -> None:
+        self.word_ngram_range = word_ngram_range
+        self.char_ngram_range = char_ngram_range
+        self.min_df = min_df
+        self.max_df = max_df
+        self.max_features = max_features
+        self.word_weight = word_weight
+        self.tokenizer = tokenizer
+
+    def fit(self, texts: Sequence[str], y: object = None) -> TextFeaturizer:
+        texts = check_texts(texts)
+        if not texts:
+            raise ValueError("cannot fit features on zero texts")
+        self.words_ = TfidfVectorizer(
+            tokenizer=self.tokenizer,
+            token_pattern=None,
+            lowercase=False,
+            ngram_range=self.word_ngram_range,
+            min_df=self.min_df,
+            max_df=self.max_df if len(texts) > 20 else 1.0,
+            max_features=self.max_features,
+            sublinear_tf=True,
+            dtype=np.float32,
+        ).fit(texts)
+        self.chars_ = TfidfVectorizer(
+            analyzer="char",
+            lowercase=False,
+            ngram_range=self.char_ngram_range,
+            min_df=self.min_df,
+            max_df=self.max_df if len(texts) > 20 else 1.0,
+            max_features=self.max_features,
+            sublinear_tf=True,
+            dtype=np.float32,
+        ).fit(texts)
+        self.n_features_out_ = len(self.words_.vocabulary_) + len(self.chars_.vocabulary_)
+        return self
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        check_is_fitted(self, ("words_", "chars_"))
+        texts = check_texts(texts)
+        words = self.words_.transform(texts)
+        if self.word_weight != 1.0:
+            words = words * self.word_weight
+        return sp.hstack([words, self.chars_.transform(texts)], format="csr")
+
+    def word_vocabulary(self) -> np.ndarray:
+        """Word features in column order (the first block of `transform`)."""
+        check_is_fitted(self, "words_")
+        return self.words_.get_feature_names_out()

@@ -1,0 +1,131 @@
+"""Stage 1: turn a raw call transcript into clean, simplified, PII-masked text.
+
+Everything downstream (storage, logs, features) sees only the output of `normalise`, so personal
+numbers are masked here, before anything can keep them. Licence plates and addresses are kept:
+units need them to act.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+
+import opencc
+
+from triage.errors import InvalidTranscriptError
+from triage.rules import Fillers, default_rules
+
+MAX_CHARS = 20_000
+"""Longest transcript accepted (characters, before normalisation)."""
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_SPACE = re.compile(r"\s+")
+# Spaces matter between Latin words only; beside Chinese or a placeholder they are ASR noise.
+_SPACE_NEAR_CJK = re.compile(r"(?<=[^\x00-\x7f\[\]]) | (?=[^\x00-\x7f\[\]])|(?<=\]) | (?=\[)")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
+_PAUSE = "，。！？、；：,.!?;:\\s…—~"
+
+# Digits may be spoken in groups: 138 7311 2345, 138-7311-2345.
+_SEP = r"[\s\-]?"
+_NOT_DIGIT_BEFORE = r"(?<![0-9A-Za-z])"
+_NOT_DIGIT_AFTER = r"(?![0-9])"
+_ID_CARD = re.compile(
+    _NOT_DIGIT_BEFORE
+    + r"[1-9]\d{5}"  # region
+    + r"(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"  # birth date
+    + r"\d{3}[0-9Xx]"
+    + _NOT_DIGIT_AFTER
+)
+_BANK_CARD = re.compile(_NOT_DIGIT_BEFORE + r"(?:\d" + _SEP + r"){15,18}\d" + _NOT_DIGIT_AFTER)
+_MOBILE = re.compile(
+    _NOT_DIGIT_BEFORE + r"(?:\+?86[\s\-]?)?1[3-9]\d" + _SEP + r"\d{4}" + _SEP + r"\d{4}" + _NOT_DIGIT_AFTER
+)
+_LANDLINE = re.compile(
+    _NOT_DIGIT_BEFORE + r"(?:\(0\d{2,3}\)|0\d{2,3})[\s\-]?[2-9]\d{3}[\s\-]?\d{3,4}" + _NOT_DIGIT_AFTER
+)
+# A bare local number (8xxxxxxx) only counts as a phone number when the caller says it is one.
+_LOCAL_AFTER_CUE = re.compile(
+    r"((?:电话|号码|座机|手机|联系方式|打)[^0-9]{0,6})" + _NOT_DIGIT_BEFORE + r"[2-9]\d{6,7}" + _NOT_DIGIT_AFTER
+)
+# Numbers read out in characters by speech-to-text: 幺三八七三幺幺二三四五.
+_SPOKEN_DIGITS = re.compile(r"[零〇一二三四五六七八九幺两]{7,}")
+
+PII_MASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("[身份证号]", _ID_CARD),
+    ("[银行卡号]", _BANK_CARD),
+    ("[电话]", _MOBILE),
+    ("[电话]", _LANDLINE),
+    ("[电话]", _SPOKEN_DIGITS),
+)
+
+
+def validate_transcript(text: object) -> str:
+    """Refuse what no stage can work on, with a message an operator understands."""
+    if not isinstance(text, str):
+        raise InvalidTranscriptError(f"transcript must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise InvalidTranscriptError("transcript is empty")
+    if len(text) > MAX_CHARS:
+        raise InvalidTranscriptError(f"transcript is {len(text)} characters; the limit is {MAX_CHARS}")
+    if not _HAN.search(text):
+        raise InvalidTranscriptError("transcript contains no Chinese characters")
+    return text
+
+
+def mask_pii(text: str) -> str:
+    """Replace phone, ID-card and bank-card numbers with placeholders."""
+    for placeholder, pattern in PII_MASKS:
+        text = pattern.sub(placeholder, text)
+    return _LOCAL_AFTER_CUE.sub(lambda m: m.group(1) + "[电话]", text)
+
+
+@lru_cache(maxsize=1)
+def _converter() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+@lru_cache(maxsize=8)
+def _filler_pattern(anywhere: tuple[str, ...], at_pause: tuple[str, ...]) -> re.Pattern[str]:
+    def alternation(words: Iterable[str]) -> str:
+        return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+
+    parts = []
+    if anywhere:
+        parts.append(f"(?:{alternation(anywhere)})[{_PAUSE}]*")
+    if at_pause:
+        pause_words = alternation(at_pause)
+        # at a clause start (optionally followed by a pause) or right before a pause / the end
+        parts.append(f"(?:(?<=^)|(?<=[{_PAUSE}]))(?:{pause_words})(?:[{_PAUSE}]+|$)")
+        parts.append(f"(?:{pause_words})(?=[{_PAUSE}]|$)")
+    return re.compile("|".join(parts))
+
+
+def remove_fillers(text: str, fillers: Fillers | None = None) -> str:
+    """Drop spoken fillers (嗯、啊、那个、就是说) without touching the words they sit beside."""
+    fillers = fillers or default_rules().fillers
+    pattern = _filler_pattern(tuple(fillers.anywhere), tuple(fillers.at_pause))
+    previous = None
+    while previous != text:  # fillers come in runs: 嗯，那个，就是说
+        previous, text = text, pattern.sub("", text)
+    return re.sub(r"^[，。、,.\s]+", "", text)
+
+
+def normalise(text: str, *, fillers: Fillers | None = None) -> str:
+    """Validate, then NFKC + full-width to half-width, traditional to simplified, whitespace, PII, fillers.
+
+    >>> normalise("喂，你好，嗯，我電話是 138 7311 2345，那個小區門口的路燈壞了")
+    '我电话是[电话],那个小区门口的路灯坏了'
+    """
+    text = validate_transcript(text)
+    text = unicodedata.normalize("NFKC", text)
+    text = _CONTROL.sub("", text)
+    text = _converter().convert(text)
+    text = _SPACE.sub(" ", text).strip()
+    text = mask_pii(text)
+    text = remove_fillers(text, fillers)
+    text = _SPACE_NEAR_CJK.sub("", text)
+    if not text.strip():
+        raise InvalidTranscriptError("transcript holds only fillers and no content")
+    return text

@@ -1,0 +1,179 @@
+"""The whole path in one object: transcript -> normalise -> segment/features -> heads -> routing -> suggestion."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from triage.classifiers import MultiHeadClassifier
+from triage.deadlines import DeadlinePolicy, WorkingCalendar, default_calendar
+from triage.normalise import normalise
+from triage.places import Gazetteer
+from triage.routing import RankingWeights, UnitRanker
+from triage.rules import Rules
+from triage.schemas import LabelPrediction, Suggestion
+from triage.scope import ScopeDecider
+from triage.suggest import ReviewThresholds, SuggestionParts, assemble, label_prediction
+from triage.units import Catalogue
+
+logger = logging.getLogger(__name__)
+N_KEYWORDS = 6
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """The routing knowledge a pipeline was built with: catalogue, gazetteer, rules, calendar."""
+
+    catalogue: Catalogue
+    gazetteer: Gazetteer
+    rules: Rules
+    calendar: WorkingCalendar | None = None
+
+
+class TriagePipeline:
+    """Turns transcripts into suggestions. Built by training, saved and loaded as a bundle."""
+
+    def __init__(
+        self,
+        classifier: MultiHeadClassifier,
+        knowledge: Knowledge,
+        *,
+        thresholds: ReviewThresholds | None = None,
+        weights: RankingWeights | None = None,
+        refusal_threshold: float | None = None,
+        version: str = "unversioned",
+    ) -> None:
+        self.classifier = classifier
+        self.knowledge = knowledge
+        self.thresholds = thresholds or ReviewThresholds()
+        self.version = version
+        self.ranker = UnitRanker(knowledge.catalogue, weights)
+        self.scope = ScopeDecider(knowledge.rules, refusal_threshold)
+        self.deadlines = DeadlinePolicy(
+            knowledge.rules.deadlines, knowledge.rules.urgent.patterns, knowledge.calendar or default_calendar()
+        )
+        heads = classifier.head_names
+        for required in ("category", "topic"):
+            if required not in heads:
+                raise ValueError(f"a pipeline needs a {required!r} head; the classifier has {heads}")
+        self._word_vocabulary = classifier.featurizer_.word_vocabulary()
+        self._keyword_weights = self._keyword_weight_vector()
+
+    def _keyword_weight_vector(self) -> np.ndarray:
+        """Per word feature: how strongly it pulls any category or topic (max |coefficient|)."""
+        n_words = len(self._word_vocabulary)
+        weight = np.zeros(n_words)
+        for head in ("category", "topic"):
+            coef = self.classifier.heads_[head].coefficients()[:, :n_words]
+            weight = np.maximum(weight, np.abs(np.asarray(coef)).max(axis=0))
+        return weight
+
+    @property
+    def heads(self) -> list[str]:
+        return self.classifier.head_names
+
+    def suggest(
+        self,
+        text: str,
+        *,
+        id: str | None = None,
+        address: str | None = None,
+        created_at: dt.datetime | None = None,
+    ) -> Suggestion:
+        """One transcript's suggestion. Raises InvalidTranscriptError for unusable text."""
+        return self.suggest_many([text], ids=[id], addresses=[address], created_at=created_at)[0]
+
+    def suggest_many(
+        self,
+        texts: Sequence[str],
+        *,
+        ids: Sequence[str | None] | None = None,
+        addresses: Sequence[str | None] | None = None,
+        created_at: dt.datetime | None = None,
+    ) -> list[Suggestion]:
+        """Suggestions for a batch: features and heads run once for the whole batch."""
+        if isinstance(texts, str):
+            raise TypeError("texts must be a list of transcripts, not a single string")
+        clean = [normalise(t) for t in texts]
+        ids = list(ids) if ids is not None else [None] * len(clean)
+        addresses = list(addresses) if addresses is not None else [None] * len(clean)
+        if not clean:
+            return []
+        X = self.classifier.transform(clean)
+        proba = self.classifier.predict_proba_features(X)
+        classes = self.classifier.classes_
+        suggestions = []
+        for row, text in enumerate(clean):
+            suggestions.append(
+                self._suggest_one(text, ids[row], addresses[row], X[row], {h: p[row] for h, p in proba.items()}, classes, created_at)
+            )
+        return suggestions
+
+    def _suggest_one(
+        self,
+        text: str,
+        id: str | None,
+        address: str | None,
+        x: sp.csr_matrix,
+        proba: dict[str, np.ndarray],
+        classes: dict[str, np.ndarray],
+        created_at: dt.datetime | None,
+    ) -> Suggestion:
+        category = label_prediction(classes["category"], proba["category"])
+        topic = label_prediction(classes["topic"], proba["topic"])
+        location = self.knowledge.gazetteer.locate(text)
+        if location.district is None and address:
+            location = self.knowledge.gazetteer.locate(normalise(address))
+        scope_proba = _as_dict(classes, proba, "scope")
+        scope = self.scope.decide(text, scope_proba)
+        units = self.ranker.rank(
+            text,
+            location=location,
+            topic_proba=_as_dict(classes, proba, "topic"),
+            unit_proba=_as_dict(classes, proba, "unit"),
+        )
+        deadline_class = self.deadlines.classify(text, category.label)
+        deadline = self.deadlines.due(deadline_class, created_at)
+        parts = SuggestionParts(
+            id=id,
+            text=text,
+            category=category,
+            topic=topic,
+            units=units,
+            location=location,
+            scope=scope,
+            deadline=deadline,
+            keywords=self._keywords(x, text, units, category, topic),
+        )
+        return assemble(parts, self.thresholds, self.version)
+
+    def _keywords(
+        self, x: sp.csr_matrix, text: str, units: list, category: LabelPrediction, topic: LabelPrediction
+    ) -> list[str]:
+        """Words that drove the suggestion: duty phrases found, then the strongest weighted words."""
+        found: list[str] = []
+        for unit in units[:1]:
+            for why in unit.why:
+                if why.startswith("权责清单："):
+                    found.extend(why.removeprefix("权责清单：").split("、"))
+        n_words = len(self._word_vocabulary)
+        row = x[:, :n_words].tocoo()
+        strength = row.data * self._keyword_weights[row.col]
+        for j in row.col[np.argsort(-strength)]:
+            word = str(self._word_vocabulary[j])
+            if " " not in word and len(word) >= 2 and word in text:
+                found.append(word)
+            if len(dict.fromkeys(found)) >= N_KEYWORDS:
+                break
+        return list(dict.fromkeys(found))[:N_KEYWORDS]
+
+
+def _as_dict(classes: dict[str, np.ndarray], proba: dict[str, np.ndarray], head: str) -> dict[str, float] | None:
+    if head not in proba:
+        return None
+    return {str(c): float(p) for c, p in zip(classes[head], proba[head], strict=True)}

@@ -1,0 +1,62 @@
+"""The suggestion: what every transcript becomes, in the CLI's JSONL and the API's responses alike."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Alternative(BaseModel):
+    label: str
+    score: float
+
+
+class LabelPrediction(BaseModel):
+    """A head's top label, its probability and the runners-up."""
+
+    label: str
+    score: float
+    alternatives: list[Alternative] = Field(default_factory=list)
+
+
+class UnitSuggestion(BaseModel):
+    name: str
+    score: float
+    why: list[str]
+
+
+class ScopeSuggestion(BaseModel):
+    accepted: bool
+    reason: str | None = Field(description="out-of-scope code, or null when accepted")
+    redirect: str | None = Field(description="emergency number or channel the caller should use instead")
+    explanation: str = Field(description="what the operator reads to the caller")
+
+
+class DeadlineSuggestion(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    deadline_class: str = Field(alias="class", description="emergency | simple | help | standard")
+    due_at: str = Field(description="ISO-8601 with +08:00")
+    explanation: str
+
+
+class Suggestion(BaseModel):
+    """One transcript's dispatch suggestion."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str | None
+    text: str = Field(description="the normalised, PII-masked transcript the suggestion was made from")
+    category: LabelPrediction
+    topic: LabelPrediction
+    units: list[UnitSuggestion]
+    district: str | None
+    places: list[str] = Field(default_factory=list, description="place names that decided the district")
+    scope: ScopeSuggestion
+    deadline: DeadlineSuggestion
+    keywords: list[str]
+    needs_review: bool
+    review_reasons: list[str] = Field(default_factory=list)
+    model_version: str
+
+    def to_json_dict(self) -> dict[str, object]:
+        return self.model_dump(by_alias=True)

@@ -1,0 +1,92 @@
+"""Scope (受理范围): accept, or refuse with a reason, a redirect and words to read to the caller.
+
+Refusing a call that should be accepted leaves a citizen unheard, so a refusal needs either an
+unmistakable rule (data/rules.yaml) that the scope model does not contradict, or a confident model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from triage.rules import ACCEPTED, Rules, ScopeReason
+
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+MIN_CONTENT_CHARS = 6
+"""Fewer Chinese characters than this (placeholders aside) cannot say what, where and who."""
+ACCEPT_OVERRIDE = 0.85
+"""A rule hit is overruled when the scope model is at least this sure the call is in scope."""
+
+
+@dataclass(frozen=True)
+class ScopeDecision:
+    accepted: bool
+    reason: str | None
+    redirect: str | None
+    explanation: str
+    evidence: str | None = None
+    by_rule: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "accepted": self.accepted,
+            "reason": self.reason,
+            "redirect": self.redirect,
+            "explanation": self.explanation,
+        }
+
+
+class ScopeDecider:
+    """Rules first, the scope model second, with a bias towards accepting."""
+
+    def __init__(self, rules: Rules, refusal_threshold: float | None = None) -> None:
+        self.rules = rules
+        self.refusal_threshold = (
+            refusal_threshold if refusal_threshold is not None else rules.scope.refusal_threshold
+        )
+        self._patterns: list[tuple[ScopeReason, str | None, re.Pattern[str]]] = []
+        for reason in rules.scope.reasons:
+            for redirect in reason.redirects:
+                for pattern in redirect.patterns:
+                    self._patterns.append((reason, redirect.number, re.compile(pattern)))
+            for pattern in reason.patterns:
+                self._patterns.append((reason, None, re.compile(pattern)))
+
+    def rule_hit(self, text: str) -> tuple[ScopeReason, str | None, str] | None:
+        """The first refusal rule that matches: (reason, emergency number or None, matched words)."""
+        for reason, number, pattern in self._patterns:
+            match = pattern.search(text)
+            if match:
+                return reason, number, match.group(0)
+        return None
+
+    def emergency_number(self, text: str) -> str:
+        reason = self.rules.reason("emergency")
+        for redirect in reason.redirects:
+            if any(re.search(p, text) for p in redirect.patterns):
+                return redirect.number
+        return reason.default_redirect or "110"
+
+    def decide(self, text: str, proba: Mapping[str, float] | None = None) -> ScopeDecision:
+        """Decide on a normalised transcript, given the scope model's probabilities if there is one."""
+        content = _HAN.findall(re.sub(r"\[[^\]]*\]", "", text))
+        if len(content) < MIN_CONTENT_CHARS:
+            return self._refuse(self.rules.reason("not_specific"), None, None, by_rule=True)
+        p_accepted = proba.get(ACCEPTED, 0.0) if proba else 0.0
+        hit = self.rule_hit(text)
+        if hit is not None and (not proba or p_accepted < ACCEPT_OVERRIDE):
+            reason, number, words = hit
+            return self._refuse(reason, number, words, by_rule=True)
+        if proba:
+            code = max(proba, key=lambda k: proba[k])
+            if code != ACCEPTED and proba[code] >= self.refusal_threshold:
+                reason = self.rules.reason(code)
+                number = self.emergency_number(text) if code == "emergency" else None
+                return self._refuse(reason, number, None, by_rule=False)
+        return ScopeDecision(True, None, None, "属于12345热线受理范围，请按转办建议派单。")
+
+    def _refuse(self, reason: ScopeReason, number: str | None, words: str | None, *, by_rule: bool) -> ScopeDecision:
+        redirect = number or (self.emergency_number("") if reason.code == "emergency" else reason.redirect)
+        explanation = reason.explanation.replace("{redirect}", redirect or "")
+        return ScopeDecision(False, reason.code, redirect, explanation, evidence=words, by_rule=by_rule)
