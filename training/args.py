@@ -29,9 +29,9 @@ class DataArguments:
 
 @dataclass
 class ModelArguments:
-    C: float = field(default=0.5, metadata={"help": "inverse regularisation of the linear heads"})
-    word_ngram_max: int = field(default=2, metadata={"help": "longest word n-gram"})
-    char_ngram_max: int = field(default=3, metadata={"help": "longest character n-gram"})
+    C: float = field(default=0.7, metadata={"help": "inverse regularisation of the linear heads"})
+    word_ngram_max: int = field(default=1, metadata={"help": "longest word n-gram"})
+    char_ngram_max: int = field(default=2, metadata={"help": "longest character n-gram"})
     min_df: int = field(default=1, metadata={"help": "minimum document frequency of a feature"})
     calibration: Literal["sigmoid", "isotonic"] = field(default="sigmoid", metadata={"help": "probability calibration"})
 

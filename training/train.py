@@ -9,7 +9,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,13 +86,12 @@ def trainable_labels(train: Dataset) -> dict[str, list[str | None]]:
 
 
 def tune_ranking(pipeline: TriagePipeline, dev: Dataset) -> RankingWeights:
-    """Grid-search the ranking weights for top-1 + top-3 unit accuracy on the dev rows that name a unit."""
+    """Grid-search the ranking weights for top-1 + top-3 unit accuracy on dev, then the score temperature for log-loss."""
     rows = [r for r in dev.records if r.label("unit")]
     if len(rows) < 10:
         return pipeline.ranker.weights
     texts = [normalise(r.text) for r in rows]
-    X = pipeline.classifier.transform(texts)
-    proba = pipeline.classifier.predict_proba_features(X)
+    proba = pipeline.classifier.predict_proba(texts)
     classes = pipeline.classifier.classes_
 
     def as_dict(head: str, i: int) -> dict[str, float] | None:
@@ -100,22 +99,34 @@ def tune_ranking(pipeline: TriagePipeline, dev: Dataset) -> RankingWeights:
             return None
         return dict(zip(map(str, classes[head]), proba[head][i].tolist(), strict=True))
 
-    prepared = [
-        (text, pipeline.knowledge.gazetteer.locate(text), as_dict("topic", i), as_dict("unit", i), r.label("unit"))
-        for i, (text, r) in enumerate(zip(texts, rows, strict=True))
+    ranker = pipeline.ranker
+    evidence = [
+        ranker.evidence(text, location=pipeline.knowledge.gazetteer.locate(text), topic_proba=as_dict("topic", i), unit_proba=as_dict("unit", i))
+        for i, text in enumerate(texts)
     ]
-    best, best_score = pipeline.ranker.weights, -1.0
-    grid = itertools.product([0.5, 1.0, 2.0], [0.3, 0.6, 1.0], [0.2, 0.4, 0.8], [0.1, 0.3, 0.6], [0.5, 0.8, 1.5])
+    gold = [r.label("unit") for r in rows]
+    best, best_score = ranker.weights, -1.0
+    grid = itertools.product([0.5, 1.0, 2.0], [0.3, 0.6, 1.0], [0.2, 0.4, 0.8], [0.1, 0.3, 0.6], [0.3, 0.8, 1.5])
     for model, duty, similarity, topic, place in grid:
-        weights = RankingWeights(model=model, duty=duty, similarity=similarity, topic=topic, place=place)
+        weights = replace(ranker.weights, model=model, duty=duty, similarity=similarity, topic=topic, place=place)
         top1 = top3 = 0
-        for text, location, topic_p, unit_p, gold in prepared:
-            names = [u.name for u in pipeline.ranker.rank(text, location=location, topic_proba=topic_p, unit_proba=unit_p, top_k=3, weights=weights)]
-            top1 += names[0] == gold
-            top3 += gold in names
-        score = (top1 + top3) / (2 * len(prepared))
+        for ev, g in zip(evidence, gold, strict=True):
+            names = [u.name for u in ranker.rank_evidence(ev, top_k=3, weights=weights)]
+            top1 += names[0] == g
+            top3 += g in names
+        score = (top1 + top3) / (2 * len(rows))
         if score > best_score + 1e-9:
             best, best_score = weights, score
+    best_nll, best_temperature = float("inf"), best.temperature
+    for temperature in (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.8):
+        weights = replace(best, temperature=temperature)
+        nll = 0.0
+        for ev, g in zip(evidence, gold, strict=True):
+            ranked = {u.name: u.score for u in ranker.rank_evidence(ev, top_k=len(ranker.names), weights=weights)}
+            nll -= float(np.log(max(ranked.get(str(g), 0.0), 1e-9)))
+        if nll < best_nll:
+            best_nll, best_temperature = nll, temperature
+    best = replace(best, temperature=best_temperature)
     logger.info("ranking weights %s (dev top-1+top-3 score %.3f)", best, best_score)
     return best
 

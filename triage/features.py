@@ -35,8 +35,8 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        word_ngram_range: tuple[int, int] = (1, 2),
-        char_ngram_range: tuple[int, int] = (1, 3),
+        word_ngram_range: tuple[int, int] = (1, 1),
+        char_ngram_range: tuple[int, int] = (1, 2),
         min_df: int = 1,
         max_df: float = 0.9,
         max_features: int | None = 300_000,
@@ -52,32 +52,42 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         self.tokenizer = tokenizer
 
     def fit(self, texts: Sequence[str], y: object = None) -> TextFeaturizer:
+        self.fit_transform(texts)
+        return self
+
+    def fit_transform(self, texts: Sequence[str], y: object = None, **fit_params: object) -> sp.csr_matrix:
+        """Fit both vocabularies and return the features in one pass (jieba runs once per text)."""
         texts = check_texts(texts)
         if not texts:
             raise ValueError("cannot fit features on zero texts")
+        max_df = self.max_df if len(texts) > 20 else 1.0
         self.words_ = TfidfVectorizer(
             tokenizer=self.tokenizer,
             token_pattern=None,
             lowercase=False,
             ngram_range=self.word_ngram_range,
             min_df=self.min_df,
-            max_df=self.max_df if len(texts) > 20 else 1.0,
+            max_df=max_df,
             max_features=self.max_features,
             sublinear_tf=True,
             dtype=np.float32,
-        ).fit(texts)
+        )
         self.chars_ = TfidfVectorizer(
             analyzer="char",
             lowercase=False,
             ngram_range=self.char_ngram_range,
             min_df=self.min_df,
-            max_df=self.max_df if len(texts) > 20 else 1.0,
+            max_df=max_df,
             max_features=self.max_features,
             sublinear_tf=True,
             dtype=np.float32,
-        ).fit(texts)
-        self.n_features_out_ = len(self.words_.vocabulary_) + len(self.chars_.vocabulary_)
-        return self
+        )
+        words = self.words_.fit_transform(texts)
+        chars = self.chars_.fit_transform(texts)
+        self.n_features_out_ = words.shape[1] + chars.shape[1]
+        if self.word_weight != 1.0:
+            words = words * self.word_weight
+        return sp.hstack([words, chars], format="csr")
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         check_is_fitted(self, ("words_", "chars_"))

@@ -1,7 +1,9 @@
 """Unit ranking: whose duty is it (职权原则), where is it (属地原则), and what past orders say.
 
-Every ranked unit carries `why`: the duty phrase, the place or the model evidence that put it there,
-so a dispatcher can check a suggestion at a glance and an analyst can see why it went wrong.
+Districts and zones share one local duty list, so evidence first decides *whether* a matter is local
+and the place then decides *which* district: the learned head's probability mass over all local units
+goes to the district where the problem is. Every ranked unit carries `why`: the duty phrase, the
+place or the model evidence that put it there.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class RankingWeights:
     place: float = 0.8
     other_district: float = 0.1
     """Factor for a district or zone that is not where the problem is."""
+    temperature: float = 0.15
+    """Softmax temperature that turns combined evidence into the scores shown (tuned for log-loss)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,18 @@ class RankedUnit:
         return {"name": self.name, "score": round(self.score, 4), "why": self.why}
 
 
+@dataclass
+class Evidence:
+    """Everything the ranking looks at for one transcript, computed once so weights can be tuned cheaply."""
+
+    hits: list[list[str]]
+    similarity: np.ndarray
+    topic: np.ndarray
+    model: np.ndarray
+    best_topic: list[tuple[str, float]]
+    location: Location
+
+
 class UnitRanker:
     """Combines duty-list matching, topic, place and the learned unit head into one ranking."""
 
@@ -47,17 +63,70 @@ class UnitRanker:
         self.weights = weights or RankingWeights()
         self.units = list(catalogue)
         self.names = [u.name for u in self.units]
+        self._index = {name: i for i, name in enumerate(self.names)}
         self._duties = [sorted(set(u.duties), key=len, reverse=True) for u in self.units]
         documents = [" ".join([u.name, *u.aliases, *u.duties]) for u in self.units]
         self._vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(2, 3), sublinear_tf=True)
         self._unit_matrix = self._vectorizer.fit_transform(documents)
         self._local = np.array([u.is_local for u in self.units])
 
-    def evidence(self, text: str) -> tuple[list[list[str]], np.ndarray]:
-        """Duty phrases found in `text` per unit, and the text's similarity to every unit's duty list."""
+    def evidence(
+        self,
+        text: str,
+        *,
+        location: Location,
+        topic_proba: Mapping[str, float] | None = None,
+        unit_proba: Mapping[str, float] | None = None,
+    ) -> Evidence:
         hits = [[d for d in duties if d in text] for duties in self._duties]
         similarity = (self._unit_matrix @ self._vectorizer.transform([text]).T).toarray().ravel()
-        return hits, similarity
+        top = similarity.max()
+        similarity = similarity / top if top > 0 else similarity
+        topic = np.zeros(len(self.units))
+        best_topic: list[tuple[str, float]] = [("", 0.0)] * len(self.units)
+        if topic_proba:
+            for i, unit in enumerate(self.units):
+                topic[i] = sum(topic_proba.get(t, 0.0) for t in unit.topics)
+                name = max(unit.topics, key=lambda t: topic_proba.get(t, 0.0))
+                best_topic[i] = (name, topic_proba.get(name, 0.0))
+        model = np.zeros(len(self.units))
+        if unit_proba:
+            for name, p in unit_proba.items():
+                if name in self._index:
+                    model[self._index[name]] = p
+        return Evidence(hits, similarity, topic, model, best_topic, location)
+
+    def rank_evidence(self, ev: Evidence, *, top_k: int = 5, weights: RankingWeights | None = None) -> list[RankedUnit]:
+        w = weights or self.weights
+        duty = np.array([min(1.0, 0.5 * len(h) + 0.05 * max((len(x) for x in h), default=0)) if h else 0.0 for h in ev.hits])
+        scores = w.duty * duty + w.similarity * ev.similarity + w.topic * ev.topic + w.model * ev.model
+        district = ev.location.district
+        target = self._index.get(district) if district else None
+        if target is not None and self._local[target]:
+            local_mass = float(ev.model[self._local].sum())
+            local_best = float(scores[self._local].max())
+            scores[self._local] *= w.other_district
+            scores[target] = local_best + w.model * (local_mass - ev.model[target]) + w.place * max(local_mass, duty[target])
+        logits = scores / max(w.temperature, 1e-6)
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        order = np.argsort(-probs, kind="stable")[:top_k]
+        return [RankedUnit(self.names[i], float(probs[i]), self._why(i, ev, duty, target)) for i in order]
+
+    def _why(self, i: int, ev: Evidence, duty: np.ndarray, target: int | None) -> list[str]:
+        why = []
+        if ev.hits[i]:
+            why.append("权责清单：" + "、".join(ev.hits[i][:3]))
+        if i == target:
+            places = "、".join(dict.fromkeys(ev.location.places[:3])) or self.names[i]
+            why.append(f"属地：问题发生在{self.names[i]}（{places}）")
+        if ev.model[i] >= 0.1 or (i == target and ev.model[self._local].sum() >= 0.1):
+            p = ev.model[self._local].sum() if i == target else ev.model[i]
+            why.append(f"模型：相似历史工单 {p:.2f}")
+        name, p = ev.best_topic[i]
+        if p >= 0.4:
+            why.append(f"主题：{name}")
+        return why or ["文本与该单位职责描述相近"]
 
     def rank(
         self,
@@ -69,39 +138,5 @@ class UnitRanker:
         top_k: int = 5,
         weights: RankingWeights | None = None,
     ) -> list[RankedUnit]:
-        w = weights or self.weights
-        hits, similarity = self.evidence(text)
-        top_similarity = similarity.max() or 1.0
-        scores = np.zeros(len(self.units))
-        reasons: list[list[str]] = [[] for _ in self.units]
-        for i, unit in enumerate(self.units):
-            if hits[i]:
-                duty_score = min(1.0, 0.5 * len(hits[i]) + 0.05 * max(len(h) for h in hits[i]))
-                scores[i] += w.duty * duty_score
-                reasons[i].append("权责清单：" + "、".join(hits[i][:3]))
-            scores[i] += w.similarity * similarity[i] / top_similarity
-            if topic_proba:
-                topic_share = sum(topic_proba.get(t, 0.0) for t in unit.topics)
-                scores[i] += w.topic * topic_share
-                best_topic = max(unit.topics, key=lambda t: topic_proba.get(t, 0.0))
-                if topic_proba.get(best_topic, 0.0) >= 0.4:
-                    reasons[i].append(f"主题：{best_topic}")
-            if unit_proba:
-                p = unit_proba.get(unit.name, 0.0)
-                scores[i] += w.model * p
-                if p >= 0.1:
-                    reasons[i].append(f"模型：历史工单相似度 {p:.2f}")
-            if unit.is_local:
-                if location.district == unit.name:
-                    scores[i] += w.place
-                    places = "、".join(dict.fromkeys(location.places[:3])) or unit.name
-                    reasons[i].append(f"属地：问题发生在{unit.name}（{places}）")
-                elif location.district is not None:
-                    scores[i] *= w.other_district
-        total = scores.sum() or 1.0
-        order = np.argsort(-scores, kind="stable")[:top_k]
-        ranked = []
-        for i in order:
-            why = reasons[i] or ["文本与该单位职责描述相近"]
-            ranked.append(RankedUnit(self.names[i], float(scores[i] / total), why))
-        return ranked
+        ev = self.evidence(text, location=location, topic_proba=topic_proba, unit_proba=unit_proba)
+        return self.rank_evidence(ev, top_k=top_k, weights=weights)

@@ -46,7 +46,9 @@ class ScopeDecider:
             refusal_threshold if refusal_threshold is not None else rules.scope.refusal_threshold
         )
         self._patterns: list[tuple[ScopeReason, str | None, re.Pattern[str]]] = []
-        for reason in rules.scope.reasons:
+        # emergencies first: when a call is both a quarrel and a beating in progress, 110 wins
+        ordered = sorted(rules.scope.reasons, key=lambda r: r.code != "emergency")
+        for reason in ordered:
             for redirect in reason.redirects:
                 for pattern in redirect.patterns:
                     self._patterns.append((reason, redirect.number, re.compile(pattern)))
@@ -75,7 +77,8 @@ class ScopeDecider:
             return self._refuse(self.rules.reason("not_specific"), None, None, by_rule=True)
         p_accepted = proba.get(ACCEPTED, 0.0) if proba else 0.0
         hit = self.rule_hit(text)
-        if hit is not None and (not proba or p_accepted < ACCEPT_OVERRIDE):
+        # an emergency rule is never overruled: a life may depend on the redirect
+        if hit is not None and (not proba or p_accepted < ACCEPT_OVERRIDE or hit[0].code == "emergency"):
             reason, number, words = hit
             return self._refuse(reason, number, words, by_rule=True)
         if proba:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
-import jieba
+with warnings.catch_warnings():  # jieba imports pkg_resources, which warns on every start
+    warnings.simplefilter("ignore")
+    import jieba
 
 from triage.errors import DataFileError
 from triage.resources import TERMS_FILE

@@ -23,7 +23,7 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        C: float = 0.5,
+        C: float = 0.7,
         class_weight: str | None = "balanced",
         calibration: str = "sigmoid",
         cv: int = 3,
