@@ -20,7 +20,7 @@ from triage.errors import TriageError
 from triage.resources import DEFAULT_MODEL_DIR
 
 app = typer.Typer(help="12345 hotline triage: train, evaluate and run the suggestion models.", no_args_is_help=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 logger = logging.getLogger("triage.cli")
 
 ModelOption = Annotated[

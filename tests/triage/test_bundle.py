@@ -1,0 +1,58 @@
+import json
+import shutil
+
+import pytest
+
+from triage.bundle import load_bundle, verify_bundle
+from triage.errors import BundleError
+
+
+def test_a_bundle_is_an_auditable_folder(default_bundle):
+    manifest = json.loads((default_bundle / "manifest.json").read_text(encoding="utf-8"))
+    assert {"classifier.joblib", "config.json", "README.md", "training_args.json", "knowledge/units.yaml"} <= set(manifest["files"])
+    assert manifest["training"]["data"]["own_corpus"]["train"]["sha256"]
+    assert manifest["metrics"]["dev"]["category"]["accuracy"] > 0
+    assert manifest["packages"]["scikit-learn"]
+    assert set(manifest["labels"]) >= {"category", "topic", "scope", "unit"}
+    card = (default_bundle / "README.md").read_text(encoding="utf-8")
+    assert "development split" in card
+
+
+@pytest.fixture()
+def copy(default_bundle, tmp_path):
+    target = tmp_path / "bundle"
+    shutil.copytree(default_bundle, target)
+    return target
+
+
+def test_a_tampered_file_is_refused_by_name(copy):
+    with (copy / "classifier.joblib").open("ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(BundleError, match=r"classifier.joblib: checksum mismatch"):
+        load_bundle(copy)
+
+
+def test_a_truncated_knowledge_file_is_refused(copy):
+    path = copy / "knowledge" / "rules.yaml"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(BundleError, match=r"rules.yaml: checksum mismatch"):
+        verify_bundle(copy)
+
+
+def test_an_unlisted_pickle_is_refused(copy):
+    (copy / "extra.joblib").write_bytes(b"not listed")
+    with pytest.raises(BundleError, match=r"unlisted code-bearing file extra\.joblib"):
+        load_bundle(copy)
+
+
+def test_a_folder_without_manifest_is_not_a_model(tmp_path):
+    with pytest.raises(BundleError, match=r"no manifest\.json"):
+        load_bundle(tmp_path)
+    with pytest.raises(BundleError, match="no such model folder"):
+        load_bundle(tmp_path / "missing")
+
+
+def test_a_loaded_bundle_predicts_like_the_original(pipeline, copy):
+    again = load_bundle(copy)
+    text = "岳麓区麓山南路有人占道经营"
+    assert again.suggest(text).model_dump() == pipeline.suggest(text).model_dump()

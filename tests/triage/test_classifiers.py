@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from triage.classifiers import CalibratedLinearClassifier, MultiHeadClassifier
+from triage.errors import LabelError
+from triage.features import TextFeaturizer
+
+TEXTS = [
+    "小区门口占道经营,摆摊的太多了",
+    "晚上工地施工噪音太大睡不着",
+    "拖欠工资三个月了老板不给",
+    "公司不给交社保怎么办",
+    "公积金怎么提取出来",
+    "公交车司机态度很差还甩站",
+    "地铁站出口太挤了",
+    "饭店油烟直接排到我家窗户",
+    "养老保险断缴了能不能补",
+    "出租车不打表乱收费",
+    "马路边乱摆摊堵住人行道",
+    "工厂排放废气味道刺鼻",
+]
+TOPICS = ["城乡建设", "环境保护", "劳动和社会保障", "劳动和社会保障", "劳动和社会保障", "交通运输",
+          "交通运输", "环境保护", "劳动和社会保障", "交通运输", "城乡建设", "环境保护"]
+
+
+@parametrize_with_checks(
+    [CalibratedLinearClassifier(cv=2)],
+    expected_failed_checks=lambda est: {"check_class_weight_classifiers": "balanced weights are the default"},
+)
+def test_linear_head_follows_the_sklearn_contract(estimator, check):
+    check(estimator)
+
+
+def test_featurizer_rejects_a_bare_string():
+    with pytest.raises(TypeError, match="not a single string"):
+        TextFeaturizer().fit("停水了")
+
+
+def test_unfitted_models_say_so():
+    with pytest.raises(NotFittedError):
+        TextFeaturizer().transform(["停水"])
+    with pytest.raises(NotFittedError):
+        MultiHeadClassifier().predict(["停水"])
+
+
+def test_multihead_learns_each_head_on_its_labelled_rows():
+    units = ["芙蓉区", None, "市人社局", "市人社局", None, "长沙公交集团", None, None, "市人社局", None, "芙蓉区", None]
+    model = MultiHeadClassifier().fit(TEXTS, {"topic": TOPICS, "unit": units})
+    assert set(model.classes_["unit"]) == {"芙蓉区", "市人社局", "长沙公交集团"}
+    proba = model.predict_proba(["拖欠工资不给钱"])
+    assert proba["topic"].shape == (1, 4)
+    assert np.isclose(proba["topic"].sum(), 1.0)
+    predicted = model.predict(["老板拖欠工资", "小区门口占道摆摊"])
+    assert list(predicted["topic"]) == ["劳动和社会保障", "城乡建设"]
+
+
+def test_a_head_with_one_class_is_refused_by_name():
+    with pytest.raises(LabelError, match="'scope' needs at least two classes"):
+        MultiHeadClassifier().fit(TEXTS, {"topic": TOPICS, "scope": ["accepted"] * len(TEXTS)})
+
+
+def test_label_count_must_match_texts():
+    with pytest.raises(LabelError, match="3 labels for 12 texts"):
+        MultiHeadClassifier().fit(TEXTS, {"topic": TOPICS[:3]})

@@ -1,0 +1,75 @@
+import datetime as dt
+import json
+
+import pytest
+
+from triage.deadlines import TZ
+from triage.errors import InvalidTranscriptError
+from triage.labels import CATEGORIES, TOPICS
+
+
+def test_a_call_becomes_a_complete_suggestion(pipeline):
+    s = pipeline.suggest(
+        "喂你好，我想反映一下，开福区伍家岭那边有个小区门口天天占道经营，摆摊的把路都堵死了，我电话13873112345",
+        id="call-1",
+        created_at=dt.datetime(2026, 11, 27, 10, tzinfo=TZ),
+    )
+    assert s.id == "call-1"
+    assert s.category.label in CATEGORIES and 0 <= s.category.score <= 1
+    assert len(s.category.alternatives) == 3
+    assert s.topic.label in TOPICS
+    assert s.district == "开福区"
+    assert "伍家岭" in s.places
+    assert s.scope.accepted and s.scope.reason is None
+    assert len(s.units) >= 3
+    assert all(u.why for u in s.units)
+    assert [u.score for u in s.units] == sorted((u.score for u in s.units), reverse=True)
+    assert s.units[0].name == "开福区"
+    assert any("属地" in w for w in s.units[0].why)
+    assert s.deadline.due_at.endswith("+08:00")
+    assert "13873112345" not in s.text and "[电话]" in s.text
+    assert s.keywords and all(k in s.text for k in s.keywords)
+    assert isinstance(s.needs_review, bool)
+    assert s.model_version == "test-default"
+    as_json = s.to_json_dict()
+    assert as_json["deadline"]["class"] in {"emergency", "simple", "help", "standard"}
+    json.dumps(as_json, ensure_ascii=False)
+
+
+def test_department_duties_route_city_wide_matters(pipeline):
+    s = pipeline.suggest("我想问一下住房公积金怎么提取出来付首付")
+    assert "市住房公积金管理中心" in [u.name for u in s.units[:3]]
+    assert s.district is None
+
+
+def test_an_emergency_is_refused_with_its_number_and_no_units(pipeline):
+    s = pipeline.suggest("快点，我们楼下着火了，好多烟冒出来")
+    assert (s.scope.accepted, s.scope.reason, s.scope.redirect) == (False, "emergency", "119")
+    assert "119" in s.scope.explanation
+    assert s.units == []
+
+
+def test_urgent_but_accepted_matters_get_24_hours(pipeline):
+    s = pipeline.suggest("芙蓉区五一大道旁边的楼外墙瓷砖松动了，随时会掉下来砸到人", created_at=dt.datetime(2026, 11, 28, 9, tzinfo=TZ))
+    assert s.scope.accepted
+    assert s.deadline.deadline_class == "emergency"
+    assert s.deadline.due_at == "2026-11-29T09:00:00+08:00"
+
+
+def test_batch_and_single_agree(pipeline):
+    texts = ["公交车司机甩站不停车", "老板拖欠我们三个月工资"]
+    batch = pipeline.suggest_many(texts, ids=["a", "b"])
+    single = [pipeline.suggest(t, id=i) for t, i in zip(texts, ["a", "b"], strict=True)]
+    assert [b.model_dump() for b in batch] == [s.model_dump() for s in single]
+
+
+def test_caller_given_address_fills_the_district(pipeline):
+    s = pipeline.suggest("我们小区门口的垃圾好几天没人收了", address="雨花区洞井街道")
+    assert s.district == "雨花区"
+
+
+def test_bad_input_is_refused(pipeline):
+    with pytest.raises(InvalidTranscriptError):
+        pipeline.suggest("   ")
+    with pytest.raises(TypeError, match="list of transcripts"):
+        pipeline.suggest_many("停水了")

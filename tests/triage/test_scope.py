@@ -1,0 +1,78 @@
+import pytest
+
+from triage.errors import DataFileError
+from triage.normalise import normalise
+from triage.resources import RULES_FILE
+from triage.rules import SCOPE_CODES, default_rules, load_rules
+from triage.scope import ScopeDecider
+
+
+@pytest.fixture(scope="module")
+def decider() -> ScopeDecider:
+    return ScopeDecider(default_rules())
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("我跟邻居因为空调滴水的事吵起来了,你们来评评理", "resident_dispute"),
+        ("我想反映一下旁边部队营区晚上训练太吵", "military"),
+        ("我要举报我们镇上的干部贪污扶贫款", "party_discipline"),
+        ("我这个案子法院已经立案了,什么时候开庭你们能不能催一下", "litigation"),
+        ("你帮我查一下我前妻现在住在哪,给我她的住址", "secret_privacy"),
+        ("能不能帮我办个假证,毕业证丢了", "illegal_immoral"),
+        ("这个事我已经在市长信箱反映过了,也答复了,我再说一遍", "already_handled"),
+        ("你们管不管", "not_specific"),
+    ],
+)
+def test_each_out_of_scope_reason_is_refused_with_words_for_the_caller(decider, text, reason):
+    decision = decider.decide(normalise(text))
+    assert not decision.accepted
+    assert decision.reason == reason
+    assert decision.explanation
+    assert decision.redirect
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("楼道里好大的煤气味,我怕要爆炸", "119"),
+        ("对面楼着火了,好多烟", "119"),
+        ("我爸突然晕倒了,叫不醒", "120"),
+        ("刚刚路口两台车撞了,有人受伤流血", "122"),
+        ("楼下有人拿刀在砍人", "110"),
+    ],
+)
+def test_emergencies_redirect_to_the_right_number(decider, text, number):
+    decision = decider.decide(normalise(text), {"accepted": 0.99})
+    assert (decision.accepted, decision.reason, decision.redirect) == (False, "emergency", number)
+    assert number in decision.explanation
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "楼下烧烤店的油烟每天都熏到我家,能不能管一下",
+        "去年出了交通事故,现在想问一下赔偿标准是什么",
+        "我想问一下劳动仲裁要怎么申请",
+        "这个月燃气费怎么比上个月多了一倍",
+    ],
+)
+def test_calls_that_only_sound_like_refusals_are_accepted(decider, text):
+    assert decider.decide(normalise(text)).accepted
+
+
+def test_a_confident_scope_model_refuses_only_above_its_threshold(decider):
+    text = normalise("我们单位的事情想反映一下情况")
+    assert decider.decide(text, {"accepted": 0.3, "litigation": 0.45, "not_specific": 0.25}).accepted
+    refused = decider.decide(text, {"accepted": 0.1, "litigation": 0.9})
+    assert (refused.accepted, refused.reason, refused.by_rule) == (False, "litigation", False)
+
+
+def test_rules_file_lists_every_reason_and_refuses_a_bad_pattern(tmp_path):
+    assert {r.code for r in default_rules().scope.reasons} == set(SCOPE_CODES)
+    source = RULES_FILE.read_text(encoding="utf-8")
+    broken = tmp_path / "rules.yaml"
+    broken.write_text(source.replace("- (着火|起火", "- ((着火|起火", 1), encoding="utf-8")
+    with pytest.raises(DataFileError, match="does not compile"):
+        load_rules(broken)
