@@ -90,20 +90,8 @@ def tune_ranking(pipeline: TriagePipeline, dev: Dataset) -> RankingWeights:
     rows = [r for r in dev.records if r.label("unit")]
     if len(rows) < 10:
         return pipeline.ranker.weights
-    texts = [normalise(r.text) for r in rows]
-    proba = pipeline.classifier.predict_proba(texts)
-    classes = pipeline.classifier.classes_
-
-    def as_dict(head: str, i: int) -> dict[str, float] | None:
-        if head not in proba:
-            return None
-        return dict(zip(map(str, classes[head]), proba[head][i].tolist(), strict=True))
-
     ranker = pipeline.ranker
-    evidence = [
-        ranker.evidence(text, location=pipeline.knowledge.gazetteer.locate(text), topic_proba=as_dict("topic", i), unit_proba=as_dict("unit", i))
-        for i, text in enumerate(texts)
-    ]
+    evidence = pipeline.routing_evidence([normalise(r.text) for r in rows])
     gold = [r.label("unit") for r in rows]
     best, best_score = ranker.weights, -1.0
     grid = itertools.product([0.5, 1.0, 2.0], [0.3, 0.6, 1.0], [0.2, 0.4, 0.8], [0.1, 0.3, 0.6], [0.3, 0.8, 1.5])

@@ -63,16 +63,15 @@ class WorkingCalendar:
     @staticmethod
     def official_range() -> tuple[int, int]:
         """First and last year the chinesecalendar package covers."""
-        years = sorted({d.year for d in chinese_calendar.constants.holidays})
-        return years[0], years[-1]
+        return _official_range()
 
     def is_official(self, day: dt.date) -> bool:
-        first, last = self.official_range()
+        first, last = _official_range()
         return first <= day.year <= last
 
     def is_workday(self, day: dt.date) -> bool:
         if self.is_official(day) and day.year not in self.file_years:
-            return bool(chinese_calendar.is_workday(day))
+            return _official_workday(day)
         if day in self.workdays:
             return True
         if day in self.holidays:
@@ -157,6 +156,17 @@ class DeadlinePolicy:
             else:
                 explanation += f"（{years}年按管理员维护的节假日文件计算）"
         return Deadline(deadline_class, due_at, explanation)
+
+
+@lru_cache(maxsize=1)
+def _official_range() -> tuple[int, int]:
+    years = sorted({d.year for d in chinese_calendar.constants.holidays})
+    return years[0], years[-1]
+
+
+@lru_cache(maxsize=4096)
+def _official_workday(day: dt.date) -> bool:
+    return bool(chinese_calendar.is_workday(day))
 
 
 @lru_cache(maxsize=4)

@@ -14,7 +14,7 @@ from triage.classifiers import MultiHeadClassifier
 from triage.deadlines import DeadlinePolicy, WorkingCalendar, default_calendar
 from triage.normalise import normalise
 from triage.places import Gazetteer
-from triage.routing import RankingWeights, UnitRanker
+from triage.routing import Evidence, RankingWeights, UnitRanker
 from triage.rules import Rules
 from triage.schemas import LabelPrediction, Suggestion
 from triage.scope import ScopeDecider
@@ -62,6 +62,8 @@ class TriagePipeline:
             if required not in heads:
                 raise ValueError(f"a pipeline needs a {required!r} head; the classifier has {heads}")
         self._word_vocabulary = classifier.featurizer_.word_vocabulary()
+        # unit duty lists in the model's own feature space: one sparse product per batch gives similarities
+        self._unit_features = classifier.transform(self.ranker.documents).T.tocsc()
         self._keyword_weights = self._keyword_weight_vector()
 
     def _keyword_weight_vector(self) -> np.ndarray:
@@ -106,13 +108,40 @@ class TriagePipeline:
             return []
         X = self.classifier.transform(clean)
         proba = self.classifier.predict_proba_features(X)
+        similarity = self.unit_similarity(X)
         classes = self.classifier.classes_
         suggestions = []
         for row, text in enumerate(clean):
             suggestions.append(
-                self._suggest_one(text, ids[row], addresses[row], X[row], {h: p[row] for h, p in proba.items()}, classes, created_at)
+                self._suggest_one(
+                    text, ids[row], addresses[row], X[row], {h: p[row] for h, p in proba.items()}, similarity[row], classes, created_at
+                )
             )
         return suggestions
+
+    def unit_similarity(self, X: sp.csr_matrix) -> np.ndarray:
+        """Similarity of each transcript (rows of X) to each unit's name and duty list."""
+        return np.asarray((X @ self._unit_features).todense())
+
+    def routing_evidence(self, texts: Sequence[str]) -> list[Evidence]:
+        """The ranking's evidence for normalised texts, exactly as `suggest_many` computes it (used for tuning)."""
+        X = self.classifier.transform(list(texts))
+        proba = self.classifier.predict_proba_features(X)
+        similarity = self.unit_similarity(X)
+        classes = self.classifier.classes_
+        out = []
+        for row, text in enumerate(texts):
+            row_proba = {h: p[row] for h, p in proba.items()}
+            out.append(
+                self.ranker.evidence(
+                    text,
+                    location=self.knowledge.gazetteer.locate(text),
+                    topic_proba=_as_dict(classes, row_proba, "topic"),
+                    unit_proba=_as_dict(classes, row_proba, "unit"),
+                    similarity=similarity[row],
+                )
+            )
+        return out
 
     def _suggest_one(
         self,
@@ -121,6 +150,7 @@ class TriagePipeline:
         address: str | None,
         x: sp.csr_matrix,
         proba: dict[str, np.ndarray],
+        similarity: np.ndarray,
         classes: dict[str, np.ndarray],
         created_at: dt.datetime | None,
     ) -> Suggestion:
@@ -131,12 +161,14 @@ class TriagePipeline:
             location = self.knowledge.gazetteer.locate(normalise(address))
         scope_proba = _as_dict(classes, proba, "scope")
         scope = self.scope.decide(text, scope_proba)
-        units = self.ranker.rank(
+        evidence = self.ranker.evidence(
             text,
             location=location,
             topic_proba=_as_dict(classes, proba, "topic"),
             unit_proba=_as_dict(classes, proba, "unit"),
+            similarity=similarity,
         )
+        units = self.ranker.rank_evidence(evidence)
         deadline_class = self.deadlines.classify(text, category.label)
         deadline = self.deadlines.due(deadline_class, created_at)
         parts = SuggestionParts(

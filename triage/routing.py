@@ -65,10 +65,13 @@ class UnitRanker:
         self.names = [u.name for u in self.units]
         self._index = {name: i for i, name in enumerate(self.names)}
         self._duties = [sorted(set(u.duties), key=len, reverse=True) for u in self.units]
-        documents = [" ".join([u.name, *u.aliases, *u.duties]) for u in self.units]
+        self.documents = [" ".join([u.name, *u.aliases, *u.duties]) for u in self.units]
+        documents = self.documents
         self._vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(2, 3), sublinear_tf=True)
         self._unit_matrix = self._vectorizer.fit_transform(documents)
         self._local = np.array([u.is_local for u in self.units])
+        self.topics = sorted({t for u in self.units for t in u.topics})
+        self._covers = np.array([[t in u.topics for t in self.topics] for u in self.units], dtype=float)
 
     def evidence(
         self,
@@ -77,18 +80,22 @@ class UnitRanker:
         location: Location,
         topic_proba: Mapping[str, float] | None = None,
         unit_proba: Mapping[str, float] | None = None,
+        similarity: np.ndarray | None = None,
     ) -> Evidence:
+        """Evidence for one transcript; `similarity` to each unit may come precomputed for a whole batch."""
         hits = [[d for d in duties if d in text] for duties in self._duties]
-        similarity = (self._unit_matrix @ self._vectorizer.transform([text]).T).toarray().ravel()
+        if similarity is None:
+            similarity = (self._unit_matrix @ self._vectorizer.transform([text]).T).toarray().ravel()
         top = similarity.max()
         similarity = similarity / top if top > 0 else similarity
         topic = np.zeros(len(self.units))
         best_topic: list[tuple[str, float]] = [("", 0.0)] * len(self.units)
         if topic_proba:
-            for i, unit in enumerate(self.units):
-                topic[i] = sum(topic_proba.get(t, 0.0) for t in unit.topics)
-                name = max(unit.topics, key=lambda t: topic_proba.get(t, 0.0))
-                best_topic[i] = (name, topic_proba.get(name, 0.0))
+            p = np.array([topic_proba.get(t, 0.0) for t in self.topics])
+            topic = self._covers @ p
+            covered = np.where(self._covers > 0, p, -1.0)
+            best = covered.argmax(axis=1)
+            best_topic = [(self.topics[j], float(p[j])) for j in best]
         model = np.zeros(len(self.units))
         if unit_proba:
             for name, p in unit_proba.items():

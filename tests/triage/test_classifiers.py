@@ -64,3 +64,12 @@ def test_a_head_with_one_class_is_refused_by_name():
 def test_label_count_must_match_texts():
     with pytest.raises(LabelError, match="3 labels for 12 texts"):
         MultiHeadClassifier().fit(TEXTS, {"topic": TOPICS[:3]})
+
+
+def test_compiled_probabilities_equal_sklearns():
+    featurizer = TextFeaturizer().fit(TEXTS)
+    X = featurizer.transform(TEXTS)
+    for labels in (TOPICS, ["a" if i % 2 else "b" for i in range(len(TEXTS))]):
+        head = CalibratedLinearClassifier(cv=2).fit(X, labels)
+        assert head.fast_ is not None
+        np.testing.assert_allclose(head.predict_proba(X), head.estimator_.predict_proba(X), atol=1e-12)

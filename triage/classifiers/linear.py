@@ -8,6 +8,8 @@ on. Heads whose rarest class is too small to cross-validate fall back to logisti
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
@@ -53,10 +55,52 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.estimator_ = LogisticRegression(C=self.C * 20, class_weight=self.class_weight, max_iter=2000)
         self.estimator_.fit(X, y)
+        self._compile()
         return self
+
+    def _compile(self) -> None:
+        """Keep the fitted model as plain arrays: sklearn's per-call validation costs more than the maths."""
+        model = self.estimator_
+        self.fast_ = None
+        if isinstance(model, CalibratedClassifierCV) and self.calibration == "sigmoid":
+            calibrated = model.calibrated_classifiers_[0]
+            svc = calibrated.estimator
+            if not np.array_equal(svc.classes_, self.classes_):
+                return
+            a = np.array([c.a_ for c in calibrated.calibrators], dtype=np.float64)
+            b = np.array([c.b_ for c in calibrated.calibrators], dtype=np.float64)
+            self.fast_ = ("sigmoid", np.asarray(svc.coef_, dtype=np.float64).T.copy(), svc.intercept_.astype(np.float64), a, b)
+        elif isinstance(model, LogisticRegression):
+            self.fast_ = ("softmax", np.asarray(model.coef_, dtype=np.float64).T.copy(), model.intercept_.astype(np.float64), None, None)
+
+    def _fast_proba(self, X: object) -> np.ndarray | None:
+        fast = getattr(self, "fast_", None)
+        if fast is None or not (sp.issparse(X) or isinstance(X, np.ndarray)) or X.ndim != 2:  # type: ignore[union-attr]
+            return None
+        if X.dtype.kind not in "fiub" or (isinstance(X, np.ndarray) and not np.isfinite(X).all()):  # type: ignore[union-attr]
+            return None
+        if X.shape[1] != self.n_features_in_:  # type: ignore[union-attr]
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} features as input")  # type: ignore[union-attr]
+        kind, weights, intercept, a, b = fast
+        scores = np.asarray(X @ weights) + intercept
+        if kind == "softmax":
+            if scores.shape[1] == 1:
+                positive = expit(scores[:, 0])
+                return np.column_stack([1 - positive, positive])
+            return softmax(scores, axis=1)
+        if len(self.classes_) == 2:  # one margin, calibrated as the positive class
+            positive = expit(-(a[0] * scores[:, 0] + b[0]))
+            return np.column_stack([1 - positive, positive])
+        proba = expit(-(a * scores + b))
+        total = proba.sum(axis=1, keepdims=True)
+        uniform = np.full_like(proba, 1 / proba.shape[1])
+        return np.divide(proba, total, out=uniform, where=total != 0)
 
     def predict_proba(self, X: object) -> np.ndarray:
         check_is_fitted(self, "estimator_")
+        fast = self._fast_proba(X)
+        if fast is not None:
+            return fast
         X = validate_data(self, X, accept_sparse="csr", reset=False, dtype=(np.float64, np.float32))
         return self.estimator_.predict_proba(X)
 
