@@ -34,7 +34,6 @@ from triage.units import Catalogue, default_catalogue
 
 logger = logging.getLogger(__name__)
 Step = Callable[[str], None]
-TIPDM_DEV_FRACTION = 0.1
 
 
 def load_training_data(args: DataArguments, catalogue: Catalogue, seed: int) -> tuple[Dataset, Dataset, dict[str, Any]]:
@@ -47,10 +46,11 @@ def load_training_data(args: DataArguments, catalogue: Catalogue, seed: int) -> 
         dev.extend(own_dev)
         sources["own_corpus"] = {"train": fingerprint(own_train), "dev": fingerprint(own_dev)}
     if args.preset == "full":
-        tip_train, tip_dev = split(tipdm_train(), TIPDM_DEV_FRACTION, seed)
+        # all of it trains: thresholds and routing are tuned on the own corpus's dev split, which is in the
+        # register the product serves (calls), and the shared test split stays for reporting only
+        tip_train = tipdm_train()
         train.extend(tip_train)
-        dev.extend(tip_dev)
-        sources["tipdm2020c_train"] = {"train": fingerprint(tip_train), "dev": fingerprint(tip_dev)}
+        sources["tipdm2020c_train"] = {"train": fingerprint(tip_train)}
     if args.data_files:
         analyst = read_many(args.data_files, catalogue=catalogue)
         for label_file in args.label_files:

@@ -73,6 +73,6 @@ def test_rules_file_lists_every_reason_and_refuses_a_bad_pattern(tmp_path):
     assert {r.code for r in default_rules().scope.reasons} == set(SCOPE_CODES)
     source = RULES_FILE.read_text(encoding="utf-8")
     broken = tmp_path / "rules.yaml"
-    broken.write_text(source.replace("- (着火|起火", "- ((着火|起火", 1), encoding="utf-8")
+    broken.write_text(source.replace("- (晕倒|昏倒", "- ((晕倒|昏倒", 1), encoding="utf-8")
     with pytest.raises(DataFileError, match="does not compile"):
         load_rules(broken)

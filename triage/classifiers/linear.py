@@ -2,22 +2,28 @@
 
 LinearSVC is the strongest simple model on TF-IDF text; its margins are turned into probabilities by
 cross-validated sigmoid calibration, which `needs_review` thresholds and dispatchers' score bars rely
-on. Heads whose rarest class is too small to cross-validate fall back to logistic regression.
+on. A class too rare to cross-validate has its rows repeated so that every fold sees it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit, softmax
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from triage.errors import LabelError
+
+
+def _columns(coef: object) -> object:
+    """Weights as (n_features x n_classes), sparse if the model was sparsified."""
+    if sp.issparse(coef):
+        return coef.T.tocsr().astype(np.float64)  # type: ignore[union-attr]
+    return np.asarray(coef, dtype=np.float64).T.copy()
 
 
 class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
@@ -47,16 +53,36 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = unique_labels(y)
         if len(self.classes_) < 2:
             raise LabelError(f"a head needs at least two classes to learn; got one class: {self.classes_[0]!r}")
-        counts = np.unique(y, return_counts=True)[1]
-        folds = int(min(self.cv, counts.min()))
-        if folds >= 2:
-            base = LinearSVC(C=self.C, class_weight=self.class_weight, random_state=self.random_state)
-            self.estimator_ = CalibratedClassifierCV(base, method=self.calibration, cv=folds, ensemble=False)
-        else:
-            self.estimator_ = LogisticRegression(C=self.C * 20, class_weight=self.class_weight, max_iter=2000)
+        labels, counts = np.unique(y, return_counts=True)
+        folds = max(2, min(self.cv, int(counts.max())))
+        rare = labels[counts < folds]
+        if len(rare):
+            # a class seen once or twice (a unit with one confirmed order) cannot be cross-validated:
+            # repeat its rows so calibration has one in every fold, rather than drop the unit
+            extra = np.concatenate([np.repeat(np.flatnonzero(y == label), folds) for label in rare])
+            X = sp.vstack([X, X[extra]], format="csr") if sp.issparse(X) else np.vstack([X, X[extra]])
+            y = np.concatenate([y, y[extra]])
+        base = LinearSVC(C=self.C, class_weight=self.class_weight, random_state=self.random_state)
+        self.estimator_ = CalibratedClassifierCV(base, method=self.calibration, cv=folds, ensemble=False)
         self.estimator_.fit(X, y)
+        for model in self._linear_models():
+            if sp.issparse(X) and np.mean(model.coef_ != 0) < 0.5:
+                model.sparsify()  # heads trained on few rows touch few features: keep bundles small
         self._compile()
         return self
+
+    def _linear_models(self) -> list[LinearSVC]:
+        return [c.estimator for c in self.estimator_.calibrated_classifiers_]
+
+    def __getstate__(self) -> dict:  # type: ignore[type-arg]
+        state = self.__dict__.copy()
+        state.pop("fast_", None)  # derived from estimator_; rebuilt on load instead of stored twice
+        return state
+
+    def __setstate__(self, state: dict) -> None:  # type: ignore[type-arg]
+        self.__dict__.update(state)
+        if hasattr(self, "estimator_"):
+            self._compile()
 
     def _compile(self) -> None:
         """Keep the fitted model as plain arrays: sklearn's per-call validation costs more than the maths."""
@@ -69,9 +95,7 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
                 return
             a = np.array([c.a_ for c in calibrated.calibrators], dtype=np.float64)
             b = np.array([c.b_ for c in calibrated.calibrators], dtype=np.float64)
-            self.fast_ = ("sigmoid", np.asarray(svc.coef_, dtype=np.float64).T.copy(), svc.intercept_.astype(np.float64), a, b)
-        elif isinstance(model, LogisticRegression):
-            self.fast_ = ("softmax", np.asarray(model.coef_, dtype=np.float64).T.copy(), model.intercept_.astype(np.float64), None, None)
+            self.fast_ = (_columns(svc.coef_), np.asarray(svc.intercept_, dtype=np.float64), a, b)
 
     def _fast_proba(self, X: object) -> np.ndarray | None:
         fast = getattr(self, "fast_", None)
@@ -81,13 +105,9 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
             return None
         if X.shape[1] != self.n_features_in_:  # type: ignore[union-attr]
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} features as input")  # type: ignore[union-attr]
-        kind, weights, intercept, a, b = fast
-        scores = np.asarray(X @ weights) + intercept
-        if kind == "softmax":
-            if scores.shape[1] == 1:
-                positive = expit(scores[:, 0])
-                return np.column_stack([1 - positive, positive])
-            return softmax(scores, axis=1)
+        weights, intercept, a, b = fast
+        product = X @ weights
+        scores = (product.toarray() if sp.issparse(product) else np.asarray(product)) + intercept
         if len(self.classes_) == 2:  # one margin, calibrated as the positive class
             positive = expit(-(a[0] * scores[:, 0] + b[0]))
             return np.column_stack([1 - positive, positive])
@@ -111,10 +131,8 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
     def coefficients(self) -> np.ndarray:
         """Per-class weights of the linear model (n_classes x n_features), for evidence and keywords."""
         check_is_fitted(self, "estimator_")
-        model = self.estimator_
-        if isinstance(model, CalibratedClassifierCV):
-            model = model.calibrated_classifiers_[0].estimator
-        coef = model.coef_
+        model = self.estimator_.calibrated_classifiers_[0].estimator
+        coef = model.coef_.toarray() if sp.issparse(model.coef_) else model.coef_
         if coef.shape[0] == 1:  # binary: one row for the positive class
             coef = np.vstack([-coef[0], coef[0]])
         return coef
