@@ -18,11 +18,14 @@ from triage.routing import Evidence, RankingWeights, UnitRanker
 from triage.rules import Rules
 from triage.schemas import LabelPrediction, Suggestion
 from triage.scope import ScopeDecider
+from triage.segment import default_segmenter, general_idf
 from triage.suggest import ReviewThresholds, SuggestionParts, assemble, label_prediction
 from triage.units import Catalogue
 
 logger = logging.getLogger(__name__)
 N_KEYWORDS = 6
+MIN_GENERAL_IDF = 7.0
+"""Words common in general Chinese (jieba's idf below 7: 电话, 门口, 怎么) say nothing about this call."""
 
 
 @dataclass(frozen=True)
@@ -67,12 +70,18 @@ class TriagePipeline:
         self._keyword_weights = self._keyword_weight_vector()
 
     def _keyword_weight_vector(self) -> np.ndarray:
-        """Per word feature: how strongly it pulls any category or topic (max |coefficient|)."""
+        """Per word feature: how strongly it pulls any category or topic (max |coefficient|); 0 for common words."""
         n_words = len(self._word_vocabulary)
         weight = np.zeros(n_words)
         for head in ("category", "topic"):
             coef = self.classifier.heads_[head].coefficients()[:, :n_words]
             weight = np.maximum(weight, np.abs(np.asarray(coef)).max(axis=0))
+        idf = general_idf()
+        project_words = default_segmenter().user_words
+        for j, word in enumerate(self._word_vocabulary):
+            word = str(word)
+            if not (idf.get(word, 0.0) >= MIN_GENERAL_IDF or (word not in idf and word in project_words)):
+                weight[j] = 0.0
         return weight
 
     @property
@@ -197,6 +206,8 @@ class TriagePipeline:
         row = x[:, :n_words].tocoo()
         strength = row.data * self._keyword_weights[row.col]
         for j in row.col[np.argsort(-strength)]:
+            if strength[np.flatnonzero(row.col == j)[0]] <= 0:
+                break
             word = str(self._word_vocabulary[j])
             if " " not in word and len(word) >= 2 and word in text:
                 found.append(word)

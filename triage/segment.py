@@ -37,6 +37,8 @@ class Segmenter:
         self.words = tuple(sorted(set(words)))
         self._tokenizer = jieba.Tokenizer()
         self._tokenizer.initialize()
+        self.user_words: set[str] = set(self.words)
+        """Every word the project added: hotline terms, places, units and duties."""
         for path in self.user_dicts:
             self._load_user_dict(Path(path))
         for word in self.words:
@@ -58,6 +60,7 @@ class Segmenter:
             if len(parts) > 3 or (len(parts) >= 2 and not parts[1].isdigit()):
                 raise DataFileError(path, "expected 'word [freq] [tag]'", line=number)
             freq = int(parts[1]) if len(parts) >= 2 else None
+            self.user_words.add(parts[0])
             self._tokenizer.add_word(parts[0], freq=freq, tag=parts[2] if len(parts) == 3 else None)
 
     def cut(self, text: str) -> list[str]:
@@ -81,6 +84,14 @@ def default_segmenter() -> Segmenter:
     segmenter = Segmenter([TERMS_FILE], words)
     logger.debug("segmenter ready with %d extra words", len(words))
     return segmenter
+
+
+@lru_cache(maxsize=1)
+def general_idf() -> dict[str, float]:
+    """Inverse document frequencies of a general Chinese corpus (shipped with jieba): how common a word is."""
+    from jieba.analyse.tfidf import DEFAULT_IDF, IDFLoader
+
+    return dict(IDFLoader(DEFAULT_IDF).idf_freq)
 
 
 def tokenize(text: str) -> list[str]:
