@@ -14,9 +14,9 @@ from triage.classifiers import MultiHeadClassifier
 from triage.deadlines import DeadlinePolicy, WorkingCalendar, default_calendar
 from triage.normalise import normalise
 from triage.places import Gazetteer
-from triage.routing import Evidence, RankingWeights, UnitRanker
+from triage.routing import Evidence, RankedUnit, RankingWeights, UnitRanker
 from triage.rules import Rules
-from triage.schemas import LabelPrediction, Suggestion
+from triage.schemas import Suggestion
 from triage.scope import ScopeDecider
 from triage.segment import default_segmenter, general_idf
 from triage.suggest import ReviewThresholds, SuggestionParts, assemble, label_prediction
@@ -189,13 +189,11 @@ class TriagePipeline:
             location=location,
             scope=scope,
             deadline=deadline,
-            keywords=self._keywords(x, text, units, category, topic),
+            keywords=self._keywords(x, text, units),
         )
         return assemble(parts, self.thresholds, self.version)
 
-    def _keywords(
-        self, x: sp.csr_matrix, text: str, units: list, category: LabelPrediction, topic: LabelPrediction
-    ) -> list[str]:
+    def _keywords(self, x: sp.csr_matrix, text: str, units: list[RankedUnit]) -> list[str]:
         """Words that drove the suggestion: duty phrases found, then the strongest weighted words."""
         found: list[str] = []
         for unit in units[:1]:
@@ -205,10 +203,10 @@ class TriagePipeline:
         n_words = len(self._word_vocabulary)
         row = x[:, :n_words].tocoo()
         strength = row.data * self._keyword_weights[row.col]
-        for j in row.col[np.argsort(-strength)]:
-            if strength[np.flatnonzero(row.col == j)[0]] <= 0:
+        for k in np.argsort(-strength):
+            if strength[k] <= 0:
                 break
-            word = str(self._word_vocabulary[j])
+            word = str(self._word_vocabulary[row.col[k]])
             if " " not in word and len(word) >= 2 and word in text:
                 found.append(word)
             if len(dict.fromkeys(found)) >= N_KEYWORDS:
