@@ -22,9 +22,9 @@ from triage.bundle import load_bundle
 from triage.units import default_catalogue
 
 
-def calls_for_latency(limit: int = 2000) -> list[str]:
-    """Call-length texts: the project's own held-out calls, then tipdm test messages when present."""
-    texts = split(own_corpus(default_catalogue()), 0.2)[1].texts()
+def calls_for_latency(own_calls: list[str], limit: int = 2000) -> list[str]:
+    """The project's own held-out calls, then tipdm test messages when present."""
+    texts = list(own_calls)
     test_file = TIPDM_DIR / "test.jsonl"
     if test_file.is_file():
         texts += read_labelled(test_file).texts()
@@ -54,7 +54,8 @@ def main() -> None:
     else:
         model_dir = args.model
     pipeline = load_bundle(model_dir)
-    texts = calls_for_latency(args.n)
+    own = split(own_corpus(default_catalogue()), 0.2)[1].texts()
+    texts = calls_for_latency(own, args.n)
     for text in texts[:50]:  # warm up caches (jieba, OpenCC)
         pipeline.suggest(text)
     latencies = []
@@ -66,7 +67,6 @@ def main() -> None:
     for start in range(0, len(texts), 256):
         pipeline.suggest_many(texts[start : start + 256])
     batch_seconds = time.perf_counter() - started
-    own = split(own_corpus(), 0.2)[1].texts()
     started = time.perf_counter()
     pipeline.suggest_many(own)
     call_rate = len(own) / (time.perf_counter() - started)

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from triage.classifiers import MultiHeadClassifier
 from triage.deadlines import DeadlinePolicy, WorkingCalendar, default_calendar
 from triage.normalise import normalise
-from triage.places import Gazetteer
+from triage.places import Gazetteer, Location
 from triage.routing import Evidence, RankedUnit, RankingWeights, UnitRanker
 from triage.rules import Rules
 from triage.schemas import Suggestion
@@ -115,42 +115,36 @@ class TriagePipeline:
         addresses = list(addresses) if addresses is not None else [None] * len(clean)
         if not clean:
             return []
+        X, rows = self._score(clean)
+        return [
+            self._suggest_one(text, ids[i], addresses[i], X[i], proba, similarity, created_at)
+            for i, (text, (proba, similarity)) in enumerate(zip(clean, rows, strict=True))
+        ]
+
+    def _score(self, clean: list[str]) -> tuple[sp.csr_matrix, list[tuple[dict[str, dict[str, float]], np.ndarray]]]:
+        """Features once for the batch, then per row: each head's probabilities by label, and unit similarities."""
         X = self.classifier.transform(clean)
         proba = self.classifier.predict_proba_features(X)
-        similarity = self.unit_similarity(X)
+        similarity = np.asarray((X @ self._unit_features).todense())
         classes = self.classifier.classes_
-        suggestions = []
-        for row, text in enumerate(clean):
-            suggestions.append(
-                self._suggest_one(
-                    text, ids[row], addresses[row], X[row], {h: p[row] for h, p in proba.items()}, similarity[row], classes, created_at
-                )
-            )
-        return suggestions
+        rows = [
+            ({h: dict(zip(map(str, classes[h]), p[i].tolist(), strict=True)) for h, p in proba.items()}, similarity[i])
+            for i in range(len(clean))
+        ]
+        return X, rows
 
-    def unit_similarity(self, X: sp.csr_matrix) -> np.ndarray:
-        """Similarity of each transcript (rows of X) to each unit's name and duty list."""
-        return np.asarray((X @ self._unit_features).todense())
+    def _evidence(self, text: str, location: Location, proba: dict[str, dict[str, float]], similarity: np.ndarray) -> Evidence:
+        return self.ranker.evidence(
+            text, location=location, similarity=similarity, topic_proba=proba.get("topic"), unit_proba=proba.get("unit")
+        )
 
     def routing_evidence(self, texts: Sequence[str]) -> list[Evidence]:
         """The ranking's evidence for normalised texts, exactly as `suggest_many` computes it (used for tuning)."""
-        X = self.classifier.transform(list(texts))
-        proba = self.classifier.predict_proba_features(X)
-        similarity = self.unit_similarity(X)
-        classes = self.classifier.classes_
-        out = []
-        for row, text in enumerate(texts):
-            row_proba = {h: p[row] for h, p in proba.items()}
-            out.append(
-                self.ranker.evidence(
-                    text,
-                    location=self.knowledge.gazetteer.locate(text),
-                    topic_proba=_as_dict(classes, row_proba, "topic"),
-                    unit_proba=_as_dict(classes, row_proba, "unit"),
-                    similarity=similarity[row],
-                )
-            )
-        return out
+        _, rows = self._score(list(texts))
+        return [
+            self._evidence(text, self.knowledge.gazetteer.locate(text), proba, similarity)
+            for text, (proba, similarity) in zip(texts, rows, strict=True)
+        ]
 
     def _suggest_one(
         self,
@@ -158,26 +152,17 @@ class TriagePipeline:
         id: str | None,
         address: str | None,
         x: sp.csr_matrix,
-        proba: dict[str, np.ndarray],
+        proba: dict[str, dict[str, float]],
         similarity: np.ndarray,
-        classes: dict[str, np.ndarray],
         created_at: dt.datetime | None,
     ) -> Suggestion:
-        category = label_prediction(classes["category"], proba["category"])
-        topic = label_prediction(classes["topic"], proba["topic"])
+        category = label_prediction(proba["category"])
+        topic = label_prediction(proba["topic"])
         location = self.knowledge.gazetteer.locate(text)
         if location.district is None and address:
             location = self.knowledge.gazetteer.locate(normalise(address))
-        scope_proba = _as_dict(classes, proba, "scope")
-        scope = self.scope.decide(text, scope_proba)
-        evidence = self.ranker.evidence(
-            text,
-            location=location,
-            topic_proba=_as_dict(classes, proba, "topic"),
-            unit_proba=_as_dict(classes, proba, "unit"),
-            similarity=similarity,
-        )
-        units = self.ranker.rank_evidence(evidence)
+        scope = self.scope.decide(text, proba.get("scope"))
+        units = self.ranker.rank_evidence(self._evidence(text, location, proba, similarity))
         deadline_class = self.deadlines.classify(text, category.label)
         deadline = self.deadlines.due(deadline_class, created_at)
         parts = SuggestionParts(
@@ -213,8 +198,3 @@ class TriagePipeline:
                 break
         return list(dict.fromkeys(found))[:N_KEYWORDS]
 
-
-def _as_dict(classes: dict[str, np.ndarray], proba: dict[str, np.ndarray], head: str) -> dict[str, float] | None:
-    if head not in proba:
-        return None
-    return {str(c): float(p) for c, p in zip(classes[head], proba[head], strict=True)}

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from triage.places import Location
 from triage.units import Catalogue
@@ -66,9 +65,7 @@ class UnitRanker:
         self._index = {name: i for i, name in enumerate(self.names)}
         self._duties = [sorted(set(u.duties), key=len, reverse=True) for u in self.units]
         self.documents = [" ".join([u.name, *u.aliases, *u.duties]) for u in self.units]
-        documents = self.documents
-        self._vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(2, 3), sublinear_tf=True)
-        self._unit_matrix = self._vectorizer.fit_transform(documents)
+        """Each unit's name, aliases and duties: the pipeline embeds them in its own feature space."""
         self._local = np.array([u.is_local for u in self.units])
         self.topics = sorted({t for u in self.units for t in u.topics})
         self._covers = np.array([[t in u.topics for t in self.topics] for u in self.units], dtype=float)
@@ -78,14 +75,12 @@ class UnitRanker:
         text: str,
         *,
         location: Location,
+        similarity: np.ndarray,
         topic_proba: Mapping[str, float] | None = None,
         unit_proba: Mapping[str, float] | None = None,
-        similarity: np.ndarray | None = None,
     ) -> Evidence:
-        """Evidence for one transcript; `similarity` to each unit may come precomputed for a whole batch."""
+        """Evidence for one transcript; `similarity` to each unit's `documents` comes from the caller's features."""
         hits = [[d for d in duties if d in text] for duties in self._duties]
-        if similarity is None:
-            similarity = (self._unit_matrix @ self._vectorizer.transform([text]).T).toarray().ravel()
         top = similarity.max()
         similarity = similarity / top if top > 0 else similarity
         topic = np.zeros(len(self.units))
@@ -134,16 +129,3 @@ class UnitRanker:
         if p >= 0.4:
             why.append(f"主题：{name}")
         return why or ["文本与该单位职责描述相近"]
-
-    def rank(
-        self,
-        text: str,
-        *,
-        location: Location,
-        topic_proba: Mapping[str, float] | None = None,
-        unit_proba: Mapping[str, float] | None = None,
-        top_k: int = 5,
-        weights: RankingWeights | None = None,
-    ) -> list[RankedUnit]:
-        ev = self.evidence(text, location=location, topic_proba=topic_proba, unit_proba=unit_proba)
-        return self.rank_evidence(ev, top_k=top_k, weights=weights)

@@ -56,13 +56,14 @@ def choose_threshold(scores: Sequence[float], correct: Sequence[bool], target_pr
     return float(s[ok[-1]])
 
 
-def label_prediction(classes: np.ndarray, proba: np.ndarray, n_alternatives: int = 3) -> LabelPrediction:
-    order = np.argsort(-proba, kind="stable")
-    best = order[0]
+def label_prediction(proba: Mapping[str, float], n_alternatives: int = 3) -> LabelPrediction:
+    """The top label of a head's probabilities (label -> p) and its runners-up; ties keep label order."""
+    ranked = sorted(proba.items(), key=lambda item: -item[1])
+    (label, score), rest = ranked[0], ranked[1 : 1 + n_alternatives]
     return LabelPrediction(
-        label=str(classes[best]),
-        score=round(float(proba[best]), 4),
-        alternatives=[Alternative(label=str(classes[i]), score=round(float(proba[i]), 4)) for i in order[1 : 1 + n_alternatives]],
+        label=label,
+        score=round(score, 4),
+        alternatives=[Alternative(label=name, score=round(p, 4)) for name, p in rest],
     )
 
 
