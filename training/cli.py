@@ -208,5 +208,73 @@ def evaluate_command(
     print(text)
 
 
+users_app = typer.Typer(help="API users and their tokens.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+def _database() -> Any:
+    """The service's settings and a migrated session factory, for commands that work on its database."""
+    from api.db import make_engine, make_session_factory, migrate
+    from api.settings import Settings
+
+    settings = Settings()
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    return settings, make_session_factory(engine)
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="user name, e.g. the dispatcher's staff id")],
+    role: Annotated[str, typer.Option("--role", help="operator | dispatcher | analyst | admin")],
+) -> None:
+    """Create a user and print its token once (only a hash is stored)."""
+    from api.models import Role
+    from api.security import add_user
+
+    if role not in Role.__members__:
+        raise fail(f"unknown role {role!r}; use one of {', '.join(Role.__members__)}")
+    settings, sessions = _database()
+    with sessions() as session:
+        try:
+            _, token = add_user(session, name, role)
+        except ValueError as exc:
+            raise fail(str(exc)) from exc
+    err.print(f"user {name} ({role}) added to {settings.resolved_database_url}; its token (shown once):")
+    print(token)
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes (PostgreSQL or SQLite; 2 on a 2-core machine)")] = 1,
+    model: ModelOption = None,
+) -> None:
+    """Run the dispatch service (embedded SQLite by default; TRIAGE_DATABASE_URL for PostgreSQL)."""
+    import os
+
+    import uvicorn
+
+    from api.security import first_admin
+
+    try:
+        model_dir = ensure_model(model)
+    except (TriageError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    os.environ["TRIAGE_MODEL_DIR"] = str(model_dir.resolve())  # the workers read their settings from here
+    settings, sessions = _database()
+    with sessions() as session:
+        token = first_admin(session)
+    err.print(f"database: {settings.resolved_database_url}")
+    err.print(f"model: {model_dir}")
+    if token:
+        err.print("[bold]The database had no user: a first admin was created. Its token (shown only now):[/]")
+        err.print(f"    {token}", highlight=False, markup=False)
+        err.print("Add staff with `triage users add NAME --role operator|dispatcher|analyst|admin`.")
+    err.print(f"API docs: http://{host}:{port}/docs")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,48 @@
+"""The FastAPI application: settings, database, model and routes wired together in `create_app`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.db import make_engine, make_session_factory, migrate
+from api.deps import ModelHolder
+from api.routes import orders, stats, suggestions, system
+from api.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, *, model: ModelHolder | None = None) -> FastAPI:
+    """The service for `settings` (default: from the environment). Migrates the database on start."""
+    settings = settings or Settings()
+    engine = make_engine(settings.resolved_database_url, pool_size=settings.db_pool_size)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        migrate(engine)
+        if model is None:
+            app.state.model = ModelHolder(settings.model_dir)
+        logger.info("serving model %s", app.state.model.current.pipeline.version)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="12345 hotline triage",
+        version="1",
+        summary="Suggested routings for a city's 12345 hotline: operators create orders, dispatchers confirm them.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_session_factory(engine)
+    if model is not None:
+        app.state.model = model
+    errors.install(app)
+    for module in (system, suggestions, orders, stats):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,292 @@
+"""The order's life: created with a suggestion, dispatched (or refused), bounced, replied, visited.
+
+Routes stay thin: each function here is one step, validated against the order's state and version, and
+written in one transaction together with its event, so an order is never half-changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from api.db import begin_write
+from api.models import DISPATCHABLE, Order, OrderEvent, Status, User, utcnow
+from api.schemas import BounceRequest, DispatchRequest, OrderCreate, ReplyRequest, VisitRequest
+from triage.deadlines import DeadlinePolicy
+from triage.labels import ACCEPTED
+from triage.normalise import mask_pii
+from triage.pipeline import TriagePipeline
+from triage.schemas import Suggestion
+from triage.units import Catalogue
+
+
+class LifecycleError(Exception):
+    """A request the order's state refuses; `status` is the HTTP status it maps to."""
+
+    status = 400
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(LifecycleError):
+    status = 404
+
+
+class Conflict(LifecycleError):
+    status = 409
+
+
+class Invalid(LifecycleError):
+    status = 422
+
+
+class PreconditionRequired(LifecycleError):
+    status = 428
+
+
+def request_hash(body: OrderCreate) -> str:
+    payload = json.dumps(body.model_dump(), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Created:
+    order: Order
+    replayed: bool
+    """True when an earlier request with the same Idempotency-Key created it."""
+
+
+def _event(order: Order, kind: str, user: User | None, **detail: Any) -> None:
+    order.events.append(
+        OrderEvent(kind=kind, actor_id=user.id if user else None, actor=user.name if user else None, detail=detail)
+    )
+
+
+def _existing(session: Session, user: User, key: str, digest: str) -> Order | None:
+    order = session.scalar(select(Order).where(Order.created_by_id == user.id, Order.idempotency_key == key))
+    if order is not None and order.request_hash != digest:
+        raise Invalid("this Idempotency-Key was already used for a different request; use a new key for a new order")
+    return order
+
+
+def create_order(
+    session: Session, pipeline: TriagePipeline, body: OrderCreate, user: User, idempotency_key: str | None
+) -> Created:
+    """Run the pipeline and store the order; a retry with the same key returns the first order instead."""
+    digest = request_hash(body)
+    if idempotency_key:
+        found = _existing(session, user, idempotency_key, digest)
+        if found is not None:
+            return Created(found, True)
+        session.rollback()  # the pipeline runs outside any transaction
+    now = utcnow()
+    suggestion = pipeline.suggest(body.text, address=body.address, created_at=now)
+    order = _new_order(suggestion, body, user, idempotency_key, digest, now)
+    begin_write(session)
+    session.add(order)
+    _event(order, "created", user, model_version=suggestion.model_version)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        if not idempotency_key:
+            raise
+        found = _existing(session, user, idempotency_key, digest)
+        if found is None:
+            raise
+        return Created(found, True)
+    return Created(order, False)
+
+
+def _new_order(
+    suggestion: Suggestion, body: OrderCreate, user: User, key: str | None, digest: str, now: dt.datetime
+) -> Order:
+    scope = suggestion.scope
+    return Order(
+        created_at=now,
+        created_by_id=user.id,
+        idempotency_key=key,
+        request_hash=digest,
+        channel=body.channel,
+        text=suggestion.text,
+        address=mask_pii(body.address) if body.address else None,
+        suggestion=suggestion.to_json_dict(),
+        model_version=suggestion.model_version,
+        needs_review=suggestion.needs_review,
+        suggested_category=suggestion.category.label,
+        suggested_topic=suggestion.topic.label,
+        suggested_unit=suggestion.units[0].name if suggestion.units else None,
+        suggested_district=suggestion.district,
+        suggested_scope=ACCEPTED if scope.accepted else str(scope.reason),
+        deadline_class=suggestion.deadline.deadline_class,
+        due_at=dt.datetime.fromisoformat(suggestion.deadline.due_at),
+        status=Status.pending,
+    )
+
+
+def get_order(session: Session, order_id: int) -> Order:
+    order = session.get(Order, order_id)
+    if order is None:
+        raise NotFound(f"no order {order_id}")
+    return order
+
+
+def _check_version(order: Order, expected: int | None) -> None:
+    if expected is None:
+        raise PreconditionRequired("send the order's version (If-Match header or `version` field) with a decision")
+    if order.version != expected:
+        raise Conflict(f"order {order.id} changed since you read it (version {expected}, now {order.version}); reload it")
+
+
+def _optional_version(order: Order, expected: int | None) -> None:
+    if expected is not None and order.version != expected:
+        raise Conflict(f"order {order.id} changed since you read it (version {expected}, now {order.version}); reload it")
+
+
+def _commit(session: Session, order: Order) -> Order:
+    """Commit; a concurrent writer that got there first turns into a 409, with nothing written."""
+    try:
+        session.commit()
+    except StaleDataError as exc:
+        session.rollback()
+        raise Conflict(f"order {order.id} was changed by someone else at the same time; reload it") from exc
+    return order
+
+
+def _ranked(suggestion: dict[str, Any], head: str) -> list[str | None]:
+    if head == "unit":
+        return [u["name"] for u in suggestion["units"]]
+    if head in ("category", "topic"):
+        part = suggestion[head]
+        return [part["label"], *(a["label"] for a in part["alternatives"])]
+    if head == "district":
+        return [suggestion["district"]]
+    scope = suggestion["scope"]
+    return [ACCEPTED if scope["accepted"] else scope["reason"]]
+
+
+def held(suggestion: dict[str, Any], decision: dict[str, str | None]) -> dict[str, dict[str, bool]]:
+    """For each head the dispatcher decided: was it the suggestion's first choice, or among its first three?"""
+    record = {}
+    for head, value in decision.items():
+        if head == "unit" and value is None:
+            continue
+        ranked = _ranked(suggestion, head)
+        record[head] = {"top1": bool(ranked) and ranked[0] == value, "top3": value in ranked[:3]}
+    return record
+
+
+def dispatch(
+    session: Session,
+    order_id: int,
+    body: DispatchRequest,
+    user: User,
+    *,
+    if_match: int | None,
+    catalogue: Catalogue,
+    deadlines: DeadlinePolicy,
+) -> Order:
+    """Record the final routing; an out-of-scope decision refuses the order instead of sending it anywhere."""
+    begin_write(session)
+    order = get_order(session, order_id)
+    _check_version(order, body.version if body.version is not None else if_match)
+    if order.status not in DISPATCHABLE:
+        raise Conflict(f"order {order.id} is {order.status}: only pending or difficult orders can be dispatched")
+    given = body.model_fields_set
+    s = order.suggestion
+    scope = body.scope if "scope" in given and body.scope else order.suggested_scope
+    unit = body.unit if "unit" in given else order.suggested_unit
+    if scope == ACCEPTED:
+        if not unit:
+            raise Invalid("an accepted order needs a unit: give `unit`")
+        if unit not in catalogue:
+            resolved = catalogue.resolve(unit)
+            if resolved is None:
+                raise Invalid(f"unknown unit {unit!r}; valid units: {', '.join(catalogue.names())}")
+            unit = resolved
+    else:
+        unit = None
+    decision = {
+        "category": body.category if "category" in given and body.category else order.suggested_category,
+        "topic": body.topic if "topic" in given and body.topic else order.suggested_topic,
+        "unit": unit,
+        "district": body.district if "district" in given else order.suggested_district,
+        "scope": scope,
+    }
+    corrected = sorted(h for h, v in decision.items() if v != _ranked(s, h)[0])
+    now = utcnow()
+    order.category, order.topic, order.unit = decision["category"], decision["topic"], decision["unit"]
+    order.district, order.scope = decision["district"], decision["scope"]
+    order.held = held(s, decision)
+    order.dispatched_at, order.dispatched_by_id = now, user.id
+    if body.deadline_class and body.deadline_class != order.deadline_class:
+        order.deadline_class = body.deadline_class
+        order.due_at = deadlines.due(body.deadline_class, order.created_at).due_at
+    order.status = Status.dispatched if scope == ACCEPTED else Status.refused
+    _event(
+        order,
+        "dispatched" if scope == ACCEPTED else "refused",
+        user,
+        **decision,
+        corrected=corrected,
+        note=mask_pii(body.note) if body.note else None,
+    )
+    return _commit(session, order)
+
+
+def bounce(session: Session, order_id: int, body: BounceRequest, user: User, *, if_match: int | None, limit: int) -> Order:
+    """退单: back to the dispatch queue; after `limit` bounces into the difficult queue (疑难工单)."""
+    begin_write(session)
+    order = get_order(session, order_id)
+    _optional_version(order, body.version if body.version is not None else if_match)
+    if order.status != Status.dispatched:
+        raise Conflict(f"order {order.id} is {order.status}: only a dispatched order, not yet replied, can be bounced")
+    unit = body.unit or order.unit
+    order.bounce_count += 1
+    order.status = Status.difficult if order.bounce_count >= limit else Status.pending
+    order.unit = None
+    _event(order, "bounced", user, unit=unit, reason=mask_pii(body.reason), count=order.bounce_count)
+    if order.status == Status.difficult:
+        _event(order, "difficult", user, bounces=order.bounce_count, limit=limit)
+    return _commit(session, order)
+
+
+def reply(session: Session, order_id: int, body: ReplyRequest, user: User, *, if_match: int | None) -> Order:
+    """The unit's answer; a reply after the deadline stays visible as overdue."""
+    begin_write(session)
+    order = get_order(session, order_id)
+    _optional_version(order, body.version if body.version is not None else if_match)
+    if order.status != Status.dispatched:
+        raise Conflict(f"order {order.id} is {order.status}: only a dispatched order can be replied to")
+    now = utcnow()
+    order.reply, order.replied_at, order.status = mask_pii(body.text), now, Status.replied
+    _event(order, "replied", user, unit=order.unit, late=now > order.due_at)
+    return _commit(session, order)
+
+
+def visit(session: Session, order_id: int, body: VisitRequest, user: User, *, if_match: int | None) -> Order:
+    """The return visit (回访) closes the order with the caller's satisfaction."""
+    begin_write(session)
+    order = get_order(session, order_id)
+    _optional_version(order, body.version if body.version is not None else if_match)
+    if order.status != Status.replied:
+        raise Conflict(f"order {order.id} is {order.status}: a return visit follows the unit's reply")
+    order.satisfaction, order.visited_at, order.status = body.satisfaction, utcnow(), Status.closed
+    _event(order, "visited", user, satisfaction=body.satisfaction, note=mask_pii(body.note) if body.note else None)
+    return _commit(session, order)
+
+
+def is_overdue(order: Order, now: dt.datetime) -> bool:
+    if order.status == Status.refused:
+        return False
+    return (order.replied_at or now) > order.due_at

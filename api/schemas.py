@@ -1,0 +1,220 @@
+"""Every request and response body of the API, in one place (the OpenAPI schema is generated from these)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from triage.labels import CATEGORIES, DEADLINE_CLASSES, DISTRICTS, SCOPES, TOPICS
+from triage.normalise import MAX_CHARS
+from triage.schemas import Suggestion
+
+Category = Literal[CATEGORIES]  # type: ignore[valid-type]
+Topic = Literal[TOPICS]  # type: ignore[valid-type]
+Scope = Literal[SCOPES]  # type: ignore[valid-type]
+DeadlineClass = Literal[DEADLINE_CLASSES]  # type: ignore[valid-type]
+District = Literal[DISTRICTS]  # type: ignore[valid-type]
+Channel = Literal["phone", "web", "wechat", "app", "letter", "other"]
+Satisfaction = Literal["满意", "基本满意", "不满意"]
+RoleName = Literal["operator", "dispatcher", "analyst", "admin"]
+StatusName = Literal["pending", "difficult", "dispatched", "replied", "closed", "refused"]
+
+Transcript = Field(min_length=1, max_length=MAX_CHARS, description=f"the call transcript, at most {MAX_CHARS} characters")
+
+
+class Problem(BaseModel):
+    """Every error the API returns on purpose: a sentence saying what went wrong and what to do."""
+
+    detail: str
+
+
+class SuggestionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Transcript
+    address: str | None = Field(default=None, max_length=500, description="address the caller gave, if any")
+
+
+class OrderCreate(SuggestionRequest):
+    channel: Channel = "phone"
+
+
+class Decision(BaseModel):
+    """What the dispatcher decided; null until the order is dispatched."""
+
+    category: str | None
+    topic: str | None
+    unit: str | None
+    district: str | None
+    scope: str | None
+
+
+class Held(BaseModel):
+    top1: bool
+    top3: bool
+
+
+class Event(BaseModel):
+    at: dt.datetime
+    kind: str = Field(description="created | dispatched | refused | bounced | difficult | replied | visited")
+    actor: str | None
+    detail: dict[str, Any]
+
+
+class DeadlineOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    deadline_class: str = Field(alias="class")
+    due_at: dt.datetime
+
+
+class OrderOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: int
+    version: int = Field(description="send it back (If-Match or `version`) with a decision; a stale one gets 409")
+    status: StatusName
+    created_at: dt.datetime
+    created_by: str
+    channel: str
+    text: str = Field(description="the masked, normalised transcript")
+    address: str | None
+    suggestion: Suggestion
+    decision: Decision
+    held: dict[str, Held] | None = Field(description="per head: whether the suggestion's top-1 / top-3 held")
+    dispatched_at: dt.datetime | None
+    dispatched_by: str | None
+    bounce_count: int
+    difficult: bool = Field(description="bounced too often: waits in the difficult-order queue (疑难工单)")
+    deadline: DeadlineOut
+    overdue: bool = Field(description="past its deadline without a reply, or replied late")
+    reply: str | None
+    replied_at: dt.datetime | None
+    satisfaction: str | None
+    visited_at: dt.datetime | None
+    events: list[Event]
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class DispatchRequest(BaseModel):
+    """Each field absent takes the suggestion's value; present, it is the dispatcher's correction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(default=None, description="the order's version (or send If-Match)")
+    category: Category | None = None
+    topic: Topic | None = None
+    unit: str | None = Field(default=None, max_length=100, description="a unit of GET /v1/units")
+    district: District | None = None
+    scope: Scope | None = Field(default=None, description="accepted, or the out-of-scope reason to refuse with")
+    deadline_class: DeadlineClass | None = None
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class BounceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000, description="why the unit says the order is not theirs")
+    unit: str | None = Field(default=None, max_length=100, description="the bouncing unit (default: the order's)")
+    version: int | None = None
+
+
+class ReplyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MAX_CHARS, description="the unit's reply to the caller")
+    version: int | None = None
+
+
+class VisitRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    satisfaction: Satisfaction
+    note: str | None = Field(default=None, max_length=2000)
+    version: int | None = None
+
+
+class Share(BaseModel):
+    label: str
+    count: int
+    share: float
+
+
+class HeadRecord(BaseModel):
+    decided: int = Field(description="dispatched orders with a decision for this head")
+    top1: float | None
+    top3: float | None
+
+
+class DayRecord(BaseModel):
+    day: dt.date
+    dispatched: int
+    unit_top1: float | None
+    unit_top3: float | None
+
+
+class Stats(BaseModel):
+    orders: int
+    by_status: dict[str, int]
+    calls_by_category: list[Share] = Field(description="the dispatcher's category where decided, else the suggestion's")
+    dispatched: int
+    orders_by_unit: list[Share] = Field(description="shares of all dispatched orders")
+    orders_by_district: list[Share]
+    refused: int
+    refused_by_reason: list[Share]
+    visited: int
+    satisfaction: list[Share]
+    satisfaction_rate: float | None = Field(description="满意 + 基本满意 over all return visits")
+    difficult: int = Field(description="orders waiting in the difficult queue")
+    ever_difficult: int
+    overdue: int = Field(description="open orders past their deadline plus orders replied late")
+    model: dict[str, HeadRecord] = Field(description="per head: share of decisions where the suggestion's top-1 / top-3 held")
+    model_by_day: list[DayRecord]
+
+
+class ModelInfo(BaseModel):
+    version: str
+    heads: list[str]
+    labels: dict[str, list[str]]
+    metrics: dict[str, Any]
+    created_at: str | None
+    path: str
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: Literal["ok", "unavailable"]
+    model: str
+
+
+class UnitOut(BaseModel):
+    name: str
+    kind: str
+    aliases: list[str]
+    topics: list[str]
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    role: RoleName
+
+
+class UserCreated(BaseModel):
+    name: str
+    role: RoleName
+    token: str = Field(description="shown once; only its hash is stored")
+
+
+class Me(BaseModel):
+    name: str
+    role: RoleName

@@ -1,0 +1,40 @@
+"""Every setting of the service, read from the environment (prefix TRIAGE_) in one object."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from triage.resources import DEFAULT_MODEL_DIR
+
+
+class Settings(BaseSettings):
+    """Defaults run the embedded service: SQLite in a data folder outside the source tree, the default model."""
+
+    model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("hotline-triage")),
+        description="folder for the embedded database (created on first start)",
+    )
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///<home>/triage.db")
+    model_dir: Path = Field(default=DEFAULT_MODEL_DIR, description="model bundle the service loads")
+    bounce_limit: int = Field(default=2, ge=1, description="bounces after which an order becomes difficult (疑难工单)")
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024, description="larger request bodies get 413")
+    db_pool_size: int = Field(default=10, ge=1)
+    retry_after_s: int = Field(default=2, ge=1, description="Retry-After sent with 503 when the database is unavailable")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'triage.db'}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
