@@ -212,7 +212,7 @@ def dispatch(
         if unit not in catalogue:
             resolved = catalogue.resolve(unit)
             if resolved is None:
-                raise Invalid(f"unknown unit {unit!r}; valid units: {', '.join(catalogue.names())}")
+                raise Invalid(f"unknown unit {unit!r}; valid units: {', '.join(catalogue.names)}")
             unit = resolved
     else:
         unit = None
@@ -223,12 +223,12 @@ def dispatch(
         "district": body.district if "district" in given else order.suggested_district,
         "scope": scope,
     }
-    corrected = sorted(h for h, v in decision.items() if v != _ranked(s, h)[0])
+    corrected = sorted(h for h, v in decision.items() if v != next(iter(_ranked(s, h)), None))
     now = utcnow()
     order.category, order.topic, order.unit = decision["category"], decision["topic"], decision["unit"]
     order.district, order.scope = decision["district"], decision["scope"]
     order.held = held(s, decision)
-    order.dispatched_at, order.dispatched_by_id = now, user.id
+    order.dispatched_at, order.dispatcher = now, user
     if body.deadline_class and body.deadline_class != order.deadline_class:
         order.deadline_class = body.deadline_class
         order.due_at = deadlines.due(body.deadline_class, order.created_at).due_at
