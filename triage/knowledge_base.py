@@ -1,0 +1,442 @@
+"""Standard answers (信息库标准答案) for consultations, and BM25 retrieval over them.
+
+Most consultations are answered on the spot: the operator reads a reviewed standard answer instead of
+dispatching an order. `KnowledgeBase.search` finds the answers a caller's words most likely ask for;
+`upsert` lets an analyst add or edit an entry (each edit is a new version, the old one kept) and
+re-indexes at once, so the next search sees it.
+
+Retrieval is BM25 (the `bm25s` library) on words of the project's own segmenter, after the same
+normalisation the pipeline applies. Each entry is one document: its question, its variants and the
+first sentences of its answer. Words of three characters or more also contribute their two-character
+pieces, so that 住房公积金 still meets 公积金 and 养老保险 meets 养老金's 养老. Raw BM25 grows with query
+length and has no scale, so a hit's score is its raw score over the most the query's words could earn
+(each word's best score in any entry, and a typical word's worth for each word the knowledge base has
+never seen): 0-1, comparable across queries, and 1 only when one entry is the best match for every word
+the caller said. Hits below `MIN_SCORE` are not offered.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from triage.datafile import read_yaml, validated
+from triage.errors import DataFileError, TriageError
+from triage.labels import TOPICS
+from triage.normalise import normalise
+from triage.resources import DATA_DIR
+from triage.segment import Segmenter, default_segmenter
+from triage.units import Catalogue, default_catalogue
+
+logger = logging.getLogger(__name__)
+
+KNOWLEDGE_DIR = DATA_DIR / "knowledge"
+KNOWLEDGE_FILE = KNOWLEDGE_DIR / "answers.yaml"
+EVAL_FILE = KNOWLEDGE_DIR / "eval_phrasings.jsonl"
+
+ANSWER_CHARS = 120
+"""How much of the answer is indexed: its opening names the procedure; the rest is detail that matches anything."""
+K1, B = 1.5, 0.75
+"""BM25 parameters, chosen on held-out variants (not on the evaluation phrasings)."""
+MIN_SCORE = 0.25
+"""Hits below this are not offered. Chosen on the development phrasings and the corpus: it keeps the right
+answer for 85% of long consultation phrasings, while 20% of complaints and requests for help still get a
+(low-scoring) hit, so answers should be offered only when the call is a consultation."""
+
+STOP_WORDS: frozenset[str] = frozenset(
+    """
+    我 你 他 她 它 我们 你们 他们 她们 咱们 人家 自己 的 地 得 了 着 过 吗 呢 吧 啊 呀 嘛 么 哦 哈 喂 嗯 呃
+    是 在 有 要 想 能 会 可以 能不能 可不可以 要不要 是不是 有没有 会不会 就 都 也 还 又 再 才 很 太 挺 蛮 比较 特别
+    和 跟 与 及 或 或者 还是 给 把 被 让 对 从 向 往 这 那 这个 那个 这种 那种 这样 那样 这边 那边 什么 怎么 怎么办 怎样
+    怎么样 如何 为什么 为啥 啥 哪 哪里 哪儿 哪个 哪些 去 来 到 一下 问 问问 问一下 想问 想问一下 请问 咨询 了解 一个 个 些
+    一些 多少 几 不 没 没有 说 听说 人家说 现在 目前 然后 就是 反正 其实 一直 已经 时候 里 里面 上 下 中 多 大概 具体 知道
+    不知道 需要 办 弄 搞 好 您好 你好 谢谢 麻烦 麻烦你 帮 帮忙 帮我 下子 下个 上个 今天 昨天 刚才 刚刚 那么 这么 所以 因为
+    但是 可是 不过 如果 的话 之前 以后 后来 之后 一样 多少钱 怎么弄 怎么搞 一个月 东西 事情 情况 问题 时间 办法
+    """.split()
+)
+"""Words every consultation says (question words, pronouns, particles): they only add noise to BM25."""
+REQUEST_WORDS: frozenset[str] = frozenset("投诉 举报 反映 反应 建议 求助 意见 12345 热线".split())
+"""Words naming the kind of call rather than its subject: a complaint says 投诉 whatever it is about."""
+
+_SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
+    # canonical term first, then how callers and documents also say it
+    ("社保", "社会保险", "社会保障", "五险", "五险一金"),
+    ("医保", "医疗保险", "医保卡", "合作医疗", "新农合"),
+    ("养老金", "退休金", "退休工资", "退休费"),
+    ("公积金", "住房公积金"),
+    ("提取", "取", "取出", "取出来", "拿出来", "提出来", "提公积金"),
+    ("驾驶证", "驾照", "驾驶照", "驾驶执照"),
+    ("年检", "年审", "检验", "免检"),
+    ("电动车", "电瓶车", "电动自行车", "电单车"),
+    ("养犬", "狗", "狗狗", "狗证", "犬", "宠物狗", "养狗"),
+    ("不动产权证", "房产证", "房本", "不动产证", "不动产权证书", "产权证"),
+    ("燃气", "天然气", "煤气", "燃气费"),
+    ("配偶", "老婆", "老公", "爱人", "媳妇", "丈夫", "妻子"),
+    ("新生儿", "宝宝", "婴儿", "刚出生", "出生"),
+    ("生育", "生孩子", "生小孩", "生娃", "怀孕", "产假"),
+    ("出租车", "的士", "打车", "出租", "网约车", "滴滴"),
+    ("离职", "辞职", "辞工", "不干了", "离开单位"),
+    ("辞退", "开除", "裁员", "炒鱿鱼", "解除劳动合同"),
+    ("收养", "领养"),
+    ("欠薪", "拖欠", "欠工资", "不发工资", "拖工资"),
+    ("户口簿", "户口本"),
+    ("营业执照", "执照", "营业证"),
+    ("个体户", "个体工商户", "开店", "门面", "小店"),
+    ("公交卡", "乘车卡", "老年卡", "敬老卡", "爱心卡", "学生卡"),
+    ("地铁", "轨道交通"),
+    ("房贷", "按揭", "月供", "商贷", "商业贷款"),
+    ("遗失", "丢", "丢了", "丢失", "掉了", "搞丢", "弄丢", "不见", "不见了", "找不到"),
+    ("到期", "过期", "期满"),
+    ("低保", "最低生活保障"),
+    ("残疾证", "残疾人证"),
+    ("失业金", "失业保险金", "失业补助", "失业保险"),
+    ("加班费", "加班工资", "加班"),
+    ("年休假", "年假", "带薪假"),
+    ("补贴", "补助", "津贴", "补助金", "奖励"),
+    ("出入境", "护照", "港澳通行证", "通行证", "签注", "香港", "澳门", "出国"),
+    ("去世", "过世", "死亡", "走了", "过身", "死了"),
+    ("殡葬", "火化", "后事", "丧事", "殡仪馆", "墓地", "公墓", "墓园"),
+    ("结婚", "领证", "结婚证", "婚姻登记"),
+    ("租房", "租房子", "租的房", "房租", "房东", "租客"),
+    ("上牌", "上牌照", "挂牌", "牌照", "号牌"),
+    ("违章", "罚单", "闯红灯", "交通违法"),
+    ("记分", "扣分"),
+    ("大病", "重病", "癌症", "肿瘤", "重大疾病"),
+    ("慢特病", "慢性病", "高血压", "糖尿病", "透析", "尿毒症", "门特"),
+    ("疫苗", "打针", "预防针", "接种"),
+    ("异地", "外地", "外省", "跨省"),
+    ("驾校", "学车"),
+    ("大件垃圾", "沙发", "床垫", "旧家具", "大件"),
+    ("招牌", "门头", "广告牌"),
+    ("法律援助", "律师", "打官司"),
+    ("体育场馆", "体育馆", "游泳馆", "球场", "羽毛球", "篮球场"),
+    ("老年人", "老人", "老人家", "长辈"),
+    ("退役军人", "退伍", "当兵", "部队", "军人"),
+    ("入学", "上学", "读书", "一年级", "报名"),
+)
+"""Words callers and written answers use for the same thing. Each term also adds its group's first word,
+on both sides, so that 驾照 finds 驾驶证 and 房本 finds 不动产权证 without a dictionary in the segmenter."""
+SYNONYMS: dict[str, str] = {word: group[0] for group in _SYNONYM_GROUPS for word in group[1:]}
+
+_SENTENCE_END = re.compile(r"(?<=[。！？；])")
+
+
+class InvalidEntryError(TriageError, ValueError):
+    """An entry given to `upsert` that the knowledge base cannot take (bad field, unknown unit)."""
+
+
+class KnowledgeEntry(BaseModel):
+    """One standard answer: the question it answers, how callers put it, and who is responsible."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z]+-\d{4,}$", description="stable id, e.g. kb-0001")
+    question: str = Field(min_length=4, max_length=200)
+    variants: tuple[str, ...] = Field(default=(), max_length=20)
+    answer: str = Field(min_length=10, max_length=2000)
+    unit: str = Field(min_length=2)
+    topic: str
+    reviewed: date
+    version: int = Field(default=1, ge=1)
+
+    @field_validator("question", "answer", "unit", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _clean_variants(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            if any(not isinstance(v, str) or not v.strip() for v in value):
+                raise ValueError("blank variant")
+            return tuple(dict.fromkeys(v.strip() for v in value))
+        return value
+
+    @field_validator("topic")
+    @classmethod
+    def _known_topic(cls, value: str) -> str:
+        if value not in TOPICS:
+            raise ValueError(f"unknown topic {value!r}; expected one of {', '.join(TOPICS)}")
+        return value
+
+
+class Answer(BaseModel):
+    """A search hit, as the suggestion and the console show it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    question: str
+    answer: str
+    unit: str
+    score: float = Field(ge=0.0, le=1.0, description="0-1, comparable across queries")
+
+
+class _KnowledgeFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = 1
+    entries: list[KnowledgeEntry] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Everything a search reads, swapped in one assignment so searches never see half an update."""
+
+    ids: tuple[str, ...]
+    retriever: Any  # bm25s.BM25
+    best: np.ndarray
+    """Per vocabulary id, the highest score the term earns in any entry: the scale of a query's scores."""
+    typical: float
+    """The median of `best`: what a word unknown to the index is taken to be worth."""
+
+
+def _terms(word: str) -> list[str]:
+    """A content word as index terms: itself, its synonym group's canonical word, and its bigrams if long."""
+    terms = [word]
+    if word in SYNONYMS:
+        terms.append(SYNONYMS[word])
+    if len(word) >= 3:
+        terms.extend(word[i : i + 2] for i in range(len(word) - 1))
+    return terms
+
+
+def _describe(raw: Any, loc: tuple[Any, ...]) -> str:
+    if len(loc) >= 2 and loc[0] == "entries" and isinstance(loc[1], int):
+        try:
+            name = raw["entries"][loc[1]].get("id") or f"#{loc[1] + 1}"
+        except (KeyError, IndexError, TypeError, AttributeError):
+            name = f"#{loc[1] + 1}"
+        rest = ".".join(str(p) for p in loc[2:])
+        return f"{name}" + (f" ({rest})" if rest else "")
+    return ".".join(str(p) for p in loc)
+
+
+def answer_opening(answer: str, limit: int = ANSWER_CHARS) -> str:
+    """Whole sentences of the answer up to about `limit` characters (at least the first)."""
+    opening = ""
+    for sentence in _SENTENCE_END.split(answer):
+        if opening and len(opening) + len(sentence) > limit:
+            break
+        opening += sentence
+    return opening
+
+
+class KnowledgeBase:
+    """Standard answers by id, with a BM25 index over them; `upsert` versions and re-indexes."""
+
+    def __init__(
+        self,
+        entries: list[KnowledgeEntry],
+        *,
+        catalogue: Catalogue | None = None,
+        segmenter: Segmenter | None = None,
+        source: str = "<memory>",
+        min_score: float = MIN_SCORE,
+    ) -> None:
+        self.source = source
+        self.min_score = min_score
+        self._catalogue = catalogue or default_catalogue()
+        self._segmenter = segmenter or default_segmenter()
+        self._entries: dict[str, KnowledgeEntry] = {}
+        self._history: dict[str, list[KnowledgeEntry]] = {}
+        self._tokens: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+        for entry in entries:
+            if entry.id in self._entries:
+                raise DataFileError(source, "duplicate id", entry=entry.id)
+            self._check_unit(entry, lambda reason, e=entry: DataFileError(source, reason, entry=e.id))
+            self._entries[entry.id] = entry
+        self.build_seconds = 0.0
+        """Wall time of the last full index build (tokenising every entry and indexing)."""
+        started = time.perf_counter()
+        self._tokens = {entry.id: self._document(entry) for entry in self._entries.values()}
+        self._index = self._build()
+        self.build_seconds = time.perf_counter() - started
+
+    # ------------------------------------------------------------------ reading
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[KnowledgeEntry]:
+        return iter(list(self._entries.values()))
+
+    def __contains__(self, entry_id: object) -> bool:
+        return entry_id in self._entries
+
+    def get(self, entry_id: str) -> KnowledgeEntry:
+        """The current version of an entry; KeyError names an unknown id."""
+        try:
+            return self._entries[entry_id]
+        except KeyError:
+            raise KeyError(f"unknown knowledge entry {entry_id!r}") from None
+
+    def history(self, entry_id: str) -> list[KnowledgeEntry]:
+        """Earlier versions of an entry, oldest first (this process's edits only; the file keeps the latest)."""
+        return list(self._history.get(entry_id, []))
+
+    # ------------------------------------------------------------------ search
+
+    def words(self, text: str) -> list[str]:
+        """Content words of a text: normalised, segmented, without stop words, request words and numbers."""
+        return [
+            w
+            for w in self._segmenter.cut(normalise(text))
+            if w not in STOP_WORDS and w not in REQUEST_WORDS and not w.isdigit()
+        ]
+
+    def tokens(self, text: str) -> list[str]:
+        """Index terms of a text: its content words, their synonyms' canonical word, long words also as bigrams."""
+        return [term for word in self.words(text) for term in _terms(word)]
+
+    def search(self, text: str, k: int = 3, *, min_score: float | None = None) -> list[Answer]:
+        """The `k` answers that best fit a caller's words, best first, each scoring at least `min_score`.
+
+        `min_score` defaults to the knowledge base's threshold; pass 0 to see every hit. Raises
+        InvalidTranscriptError (as the pipeline does) for text with no Chinese or only fillers.
+        """
+        threshold = self.min_score if min_score is None else min_score
+        index = self._index
+        vocabulary = index.retriever.vocab_dict
+        words = set(self.words(text))
+        terms = [t for t in dict.fromkeys(t for w in words for t in _terms(w)) if t in vocabulary]
+        if not terms or k <= 0:
+            return []
+        raw = np.asarray(index.retriever.get_scores(terms), dtype=float)
+        # A word the knowledge base has never seen says the call may be about something else: it counts
+        # towards what a full match would earn as much as a typical known word.
+        unknown = sum(1 for w in words if not any(t in vocabulary for t in _terms(w)))
+        ceiling = float(index.best[[vocabulary[t] for t in terms]].sum()) + unknown * index.typical
+        top = np.argsort(-raw, kind="stable")[:k]
+        hits = []
+        for position in top:
+            score = min(1.0, float(raw[position]) / ceiling) if ceiling > 0 else 0.0
+            if score < threshold or score <= 0.0:
+                break
+            entry = self._entries[index.ids[position]]
+            hits.append(
+                Answer(
+                    id=entry.id, question=entry.question, answer=entry.answer, unit=entry.unit, score=round(score, 4)
+                )
+            )
+        return hits
+
+    # ------------------------------------------------------------------ editing
+
+    def upsert(self, entry: KnowledgeEntry | Mapping[str, Any]) -> KnowledgeEntry:
+        """Add an entry, or edit one (fields given replace the current ones); returns the stored version.
+
+        An edit gets the next version number and, unless a review date is given, today's (an analyst's edit
+        is a review); the previous version goes to `history`. A mapping without an id gets the next free one.
+        The index is rebuilt before returning, so the next search sees the change.
+        """
+        changes = entry.model_dump() if isinstance(entry, KnowledgeEntry) else dict(entry)
+        with self._lock:
+            entry_id = changes.get("id") or self._next_id()
+            current = self._entries.get(entry_id)
+            if current is None:
+                merged = {"reviewed": date.today(), **changes, "id": entry_id, "version": 1}
+            else:
+                edited = {**changes}
+                edited.pop("version", None)
+                if not isinstance(entry, KnowledgeEntry) and "reviewed" not in changes:
+                    edited["reviewed"] = date.today()
+                merged = {**current.model_dump(), **edited, "version": current.version + 1}
+            try:
+                stored = KnowledgeEntry.model_validate(merged)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                field = ".".join(str(p) for p in first["loc"])
+                raise InvalidEntryError(f"entry {entry_id!r}, {field}: {first['msg']}") from exc
+            self._check_unit(stored, lambda reason: InvalidEntryError(f"entry {entry_id!r}: {reason}"))
+            tokens = self._document(stored)
+            if current is not None:
+                self._history.setdefault(entry_id, []).append(current)
+            self._entries[entry_id] = stored
+            self._tokens[entry_id] = tokens
+            self._index = self._build()
+        logger.info("knowledge entry %s now at version %d", entry_id, stored.version)
+        return stored
+
+    def save(self, path: str | Path) -> Path:
+        """Write the current entries as YAML, atomically: a reader sees the old file or the new one, never half."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        entries = [e.model_dump(mode="json") for e in self]
+        for entry in entries:
+            entry["variants"] = list(entry["variants"])
+        body = yaml.safe_dump({"version": 1, "entries": entries}, allow_unicode=True, sort_keys=False, width=200)
+        handle = tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
+        )
+        try:
+            with handle:
+                handle.write(_HEADER + body)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(handle.name, path)
+        except BaseException:
+            Path(handle.name).unlink(missing_ok=True)
+            raise
+        return path
+
+    # ------------------------------------------------------------------ internals
+
+    def _check_unit(self, entry: KnowledgeEntry, error: Any) -> None:
+        if entry.unit in self._catalogue:
+            return
+        canonical = self._catalogue.resolve(entry.unit)
+        hint = f" (the catalogue calls it {canonical!r})" if canonical else ""
+        raise error(f"unknown unit {entry.unit!r}{hint}")
+
+    def _document(self, entry: KnowledgeEntry) -> list[str]:
+        return self.tokens(" ".join([entry.question, *entry.variants, answer_opening(entry.answer)]))
+
+    def _build(self) -> _Index:
+        import bm25s  # imported here: only knowledge-base users pay for it
+
+        ids = tuple(self._entries)
+        retriever = bm25s.BM25(k1=K1, b=B)
+        retriever.index([self._tokens[i] or [""] for i in ids], show_progress=False)
+        data, indptr = retriever.scores["data"], retriever.scores["indptr"]
+        best = np.zeros(len(indptr) - 1)
+        filled = np.flatnonzero(np.diff(indptr) > 0)
+        best[filled] = np.maximum.reduceat(np.asarray(data, dtype=float), indptr[filled])
+        typical = float(np.median(best[best > 0])) if (best > 0).any() else 0.0
+        return _Index(ids=ids, retriever=retriever, best=best, typical=typical)
+
+    def _next_id(self) -> str:
+        numbers = [int(m.group(1)) for i in self._entries if (m := re.fullmatch(r"kb-(\d+)", i))]
+        return f"kb-{max(numbers, default=0) + 1:04d}"
+
+
+_HEADER = """\
+# Standard answers (信息库标准答案) for consultations: what an operator reads to a caller on the spot.
+# Written by the project for a generic city in the register of 长沙's 12345 hotline; answers give the
+# procedure and where to go, never a local number except the national service lines (12333, 12329 ...).
+# `unit` must be a unit of data/units.yaml, `topic` one of triage.labels.TOPICS; `version` grows by one on
+# every edit (KnowledgeBase.upsert), `reviewed` is the date a person last checked the answer.
+"""
+
+
+def load_knowledge_base(
+    path: str | Path = KNOWLEDGE_FILE, *, catalogue: Catalogue | None = None, min_score: float = MIN_SCORE
+) -> KnowledgeBase:
+    """Read, check and index a knowledge file; a malformed entry, duplicate id or unknown unit or topic is
+    refused with the file and the entry's id."""
+    parsed = validated(_KnowledgeFile, read_yaml(path), path, describe=_describe)
+    return KnowledgeBase(parsed.entries, catalogue=catalogue, source=str(path), min_score=min_score)
