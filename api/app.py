@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from api import errors
 from api.db import make_engine, make_session_factory, migrate
 from api.deps import ModelHolder
-from api.routes import orders, stats, suggestions, system
+from api.routes import console, orders, stats, suggestions, system
 from api.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, *, model: ModelHolder | None = 
     if model is not None:
         app.state.model = model
     errors.install(app)
-    for module in (system, suggestions, orders, stats):
+    for module in (system, suggestions, orders, stats, console):
         app.include_router(module.router)
+    app.mount(console.STATIC_PATH, console.static_files(), name="static")
     return app

@@ -8,8 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.lifecycle import LifecycleError
 from api.schemas import Problem
@@ -65,15 +64,26 @@ def install(app: FastAPI) -> None:
     app.add_middleware(BodyLimit)
 
 
-class BodyLimit(BaseHTTPMiddleware):
-    """Refuse bodies over the configured size before reading them (a 1 MB paste is a mistake, not a call)."""
+class BodyLimit:
+    """Refuse bodies over the configured size before reading them (a 1 MB paste is a mistake, not a call).
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
-        limit = request.app.state.settings.max_body_bytes
-        if length is not None:
-            if not length.isdigit():
-                return problem(400, "Content-Length is not a number")
-            if int(length) > limit:
-                return problem(413, f"request body of {length} bytes is over the limit of {limit} bytes")
-        return await call_next(request)
+    Plain ASGI rather than BaseHTTPMiddleware: it adds nothing to the request path but a header check.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            length = headers.get(b"content-length")
+            limit = scope["app"].state.settings.max_body_bytes
+            if length is not None:
+                if not length.isdigit():
+                    await problem(400, "Content-Length is not a number")(scope, receive, send)
+                    return
+                if int(length) > limit:
+                    detail = f"request body of {int(length)} bytes is over the limit of {limit} bytes"
+                    await problem(413, detail)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
