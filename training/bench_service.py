@@ -1,0 +1,154 @@
+"""Benchmark of the running service over loopback: latency and requests/s for suggestions and order creation.
+
+Run: `python -m training.bench_service [--workers 2] [--concurrency 16] [--seconds 20] [--database postgresql]`.
+Starts `uvicorn api.app:create_app` in its own processes on a fresh database, drives it with an async
+httpx client from this process, prints figures; asserts nothing.
+Goals (dispatch-service issue, 2 cores): p50 under 15 ms, over 300 requests/s for POST /v1/suggestions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import numpy as np
+import sqlalchemy as sa
+
+from api.db import make_engine, make_session_factory, migrate
+from api.security import add_user
+from training.datasets import own_corpus
+from triage.resources import DEFAULT_MODEL_DIR
+from triage.units import default_catalogue
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _database(kind: str, home: Path) -> tuple[str, str | None]:
+    """A fresh database URL (and the PostgreSQL schema to drop afterwards)."""
+    if kind == "sqlite":
+        return f"sqlite:///{home / 'triage.db'}", None
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(POSTGRES)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    return f"{POSTGRES}?options=-csearch_path%3D{schema}", schema
+
+
+async def _drive(base: str, token: str, path: str, bodies: list[dict], concurrency: int, seconds: float) -> dict[str, float]:
+    """`concurrency` clients send requests back to back for `seconds`; returns latency and rate figures."""
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as client:
+
+        async def worker(offset: int) -> None:
+            nonlocal errors
+            i = offset
+            while time.perf_counter() < stop:
+                body = bodies[i % len(bodies)]
+                i += concurrency
+                extra = {"Idempotency-Key": uuid.uuid4().hex} if path == "/v1/orders" else {}
+                started = time.perf_counter()
+                response = await client.post(path, json=body, headers=extra)
+                latencies.append(time.perf_counter() - started)
+                if response.status_code >= 400:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    ms = np.array(latencies) * 1000
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p99_ms": round(float(np.percentile(ms, 99)), 1),
+    }
+
+
+def _latency_alone(base: str, token: str, path: str, bodies: list[dict], n: int) -> dict[str, float]:
+    """One client, one request at a time: the latency an operator sees on an idle service."""
+    ms = []
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        for i in range(n):
+            extra = {"Idempotency-Key": uuid.uuid4().hex} if path == "/v1/orders" else {}
+            started = time.perf_counter()
+            client.post(path, json=bodies[i % len(bodies)], headers=extra).raise_for_status()
+            ms.append((time.perf_counter() - started) * 1000)
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 1), "p99_ms": round(float(np.percentile(ms, 99)), 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    args = parser.parse_args()
+    if not (args.model / "manifest.json").is_file():
+        sys.exit(f"no model at {args.model}: run `triage train` first")
+
+    home = Path(tempfile.mkdtemp())
+    url, schema = _database(args.database, home)
+    engine = make_engine(url)
+    migrate(engine)
+    with make_session_factory(engine)() as session:
+        _, token = add_user(session, "bench", "operator")
+    bodies = [{"text": r.text} for r in own_corpus(default_catalogue()).records]
+    port = _free_port()
+    env = {**os.environ, "TRIAGE_DATABASE_URL": url, "TRIAGE_HOME": str(home), "TRIAGE_MODEL_DIR": str(args.model.resolve())}
+    command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(args.workers), "--log-level", "warning", "--no-access-log"]
+    server = subprocess.Popen(command, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                sys.exit("the service did not start")
+            time.sleep(0.3)
+        _latency_alone(base, token, "/v1/suggestions", bodies, 50)  # warm every worker
+        figures: dict[str, object] = {"workers": args.workers, "concurrency": args.concurrency, "database": args.database}
+        for name, path in (("suggestions", "/v1/suggestions"), ("orders", "/v1/orders")):
+            figures[f"{name}_idle"] = _latency_alone(base, token, path, bodies, 200)
+            figures[f"{name}_load"] = asyncio.run(_drive(base, token, path, bodies, args.concurrency, args.seconds))
+        print(json.dumps(figures, ensure_ascii=False, indent=2))
+    finally:
+        server.terminate()
+        server.wait(30)
+        engine.dispose()
+        if schema:
+            admin = sa.create_engine(POSTGRES)
+            with admin.begin() as connection:
+                connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
