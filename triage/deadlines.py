@@ -48,6 +48,8 @@ class WorkingCalendar:
         self.workdays: set[dt.date] = set()
         self.provisional_years: set[int] = set()
         self.file_years: set[int] = set()
+        self._after: dict[tuple[dt.date, int], dt.date] = {}
+        """add_workdays answers: a batch's calls share a few start dates, and the day walk is slow."""
         if holiday_file is not None:
             parsed = validated(_HolidayFile, read_yaml(holiday_file), holiday_file)
             for year, entry in parsed.years.items():
@@ -82,11 +84,17 @@ class WorkingCalendar:
         """The `days`-th working day after `start` (start itself not counted)."""
         if days < 1:
             raise ValueError("days must be at least 1")
+        known = self._after.get((start, days))
+        if known is not None:
+            return known
         day, counted = start, 0
         while counted < days:
             day += dt.timedelta(days=1)
             if self.is_workday(day):
                 counted += 1
+        if len(self._after) >= 4096:
+            self._after.clear()
+        self._after[(start, days)] = day
         return day
 
 

@@ -6,6 +6,7 @@ new city's place names and in speech-to-text errors.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -92,12 +93,44 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         check_is_fitted(self, ("words_", "chars_"))
         texts = check_texts(texts)
-        words = self.words_.transform(texts)
+        words = _tfidf_transform(self.words_, texts)
         if self.word_weight != 1.0:
             words = words * self.word_weight
-        return sp.hstack([words, self.chars_.transform(texts)], format="csr")
+        return sp.hstack([words, _tfidf_transform(self.chars_, texts)], format="csr")
 
     def word_vocabulary(self) -> np.ndarray:
         """Word features in column order (the first block of `transform`)."""
         check_is_fitted(self, "words_")
         return self.words_.get_feature_names_out()
+
+
+def _tfidf_transform(vectorizer: TfidfVectorizer, texts: list[str]) -> sp.csr_matrix:
+    """`vectorizer.transform(texts)`, with the counting done by `Counter` instead of sklearn's per-feature loop.
+
+    The counts matrix is built as sklearn builds it (same analyzer, vocabulary, dtype and sorted indices) and
+    handed to the vectorizer's own TF-IDF step, so the result is the same to the bit; the loop it replaces
+    was a sixth of a suggestion's time.
+    """
+    tfidf = getattr(vectorizer, "_tfidf", None)
+    if tfidf is None or vectorizer.binary:  # a vectorizer built differently: let sklearn do it
+        return vectorizer.transform(texts)
+    analyze = vectorizer.build_analyzer()
+    vocabulary = vectorizer.vocabulary_
+    indices: list[int] = []
+    counts: list[int] = []
+    indptr = [0]
+    for text in texts:
+        for feature, count in Counter(analyze(text)).items():
+            j = vocabulary.get(feature)
+            if j is not None:
+                indices.append(j)
+                counts.append(count)
+        indptr.append(len(indices))
+    index_dtype = np.int32 if indptr[-1] <= np.iinfo(np.int32).max else np.int64
+    X = sp.csr_matrix(
+        (np.asarray(counts, dtype=np.intc), np.asarray(indices, dtype=index_dtype), np.asarray(indptr, dtype=index_dtype)),
+        shape=(len(texts), len(vocabulary)),
+        dtype=vectorizer.dtype,
+    )
+    X.sort_indices()
+    return tfidf.transform(X, copy=False)

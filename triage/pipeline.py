@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
+import multiprocessing
+import os
+import pickle
+import threading
+import weakref
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from triage.classifiers import MultiHeadClassifier
 from triage.deadlines import DeadlinePolicy, WorkingCalendar, default_calendar
@@ -26,6 +33,19 @@ logger = logging.getLogger(__name__)
 N_KEYWORDS = 6
 MIN_GENERAL_IDF = 7.0
 """Words common in general Chinese (jieba's idf below 7: 电话, 门口, 怎么) say nothing about this call."""
+MIN_ROWS_PER_JOB = 32
+"""Below this many transcripts per process a batch runs in this process: shipping it costs more than it saves."""
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """One row of a scored batch: head probabilities by label, unit similarities, routing arrays, keyword strengths."""
+
+    proba: dict[str, dict[str, float]]
+    similarity: np.ndarray
+    topic_p: np.ndarray | None
+    model: np.ndarray | None
+    words: tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -50,8 +70,11 @@ class TriagePipeline:
         weights: RankingWeights | None = None,
         refusal_threshold: float | None = None,
         version: str = "unversioned",
+        n_jobs: int = 1,
     ) -> None:
         self.classifier = classifier
+        self.n_jobs = n_jobs
+        """Processes `suggest_many` uses by default (1: this one only; -1: one per core)."""
         self.knowledge = knowledge
         self.thresholds = thresholds or ReviewThresholds()
         self.version = version
@@ -67,7 +90,14 @@ class TriagePipeline:
         self._word_vocabulary = classifier.featurizer_.word_vocabulary()
         # unit duty lists in the model's own feature space: one sparse product per batch gives similarities
         self._unit_features = classifier.transform(self.ranker.documents).T.tocsc()
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_size = 0
+        self._pool_config: tuple[object, ...] = ()
+        self._pool_lock = threading.Lock()
         self._keyword_weights = self._keyword_weight_vector()
+        self._keyword_vocabulary = [str(w) for w in self._word_vocabulary]
+        self._keyword_candidate = [" " not in w and len(w) >= 2 for w in self._keyword_vocabulary]
+        """Word features that can be shown as a keyword: one word (not an n-gram) of two characters or more."""
 
     def _keyword_weight_vector(self) -> np.ndarray:
         """Per word feature: how strongly it pulls any category or topic (max |coefficient|); 0 for common words."""
@@ -106,44 +136,159 @@ class TriagePipeline:
         ids: Sequence[str | None] | None = None,
         addresses: Sequence[str | None] | None = None,
         created_at: dt.datetime | None = None,
+        n_jobs: int | None = None,
     ) -> list[Suggestion]:
-        """Suggestions for a batch: features and heads run once for the whole batch."""
+        """Suggestions for a batch: features and heads run once per batch (per chunk when `n_jobs` > 1).
+
+        With `n_jobs` > 1 (default: the pipeline's `n_jobs`) a large batch is cut into contiguous chunks:
+        this process does the first and worker processes, started once and kept, do the rest (they hold a copy
+        of this pipeline and are restarted when its version, thresholds or ranking weights change). Segmentation
+        is pure Python and holds the GIL, so processes, not threads, are what use a second core. The
+        suggestions, and the first invalid transcript's error, are the same as with one process.
+        """
         if isinstance(texts, str):
             raise TypeError("texts must be a list of transcripts, not a single string")
+        texts = list(texts)
+        ids = list(ids) if ids is not None else [None] * len(texts)
+        addresses = list(addresses) if addresses is not None else [None] * len(texts)
+        jobs = min(_resolve_jobs(self.n_jobs if n_jobs is None else n_jobs), len(texts) // MIN_ROWS_PER_JOB)
+        if jobs <= 1:
+            return self._suggest_batch(texts, ids, addresses, created_at)
+        bounds = [len(texts) * k // jobs for k in range(jobs + 1)]
+        chunks = [slice(a, b) for a, b in itertools.pairwise(bounds)]
+        try:
+            pool = self._workers(jobs - 1)
+            futures: list[Future[list[Suggestion]]] = [
+                pool.submit(_worker_suggest, texts[c], ids[c], addresses[c], created_at) for c in chunks[1:]
+            ]
+        except (BrokenProcessPool, RuntimeError, OSError) as exc:  # cannot start or use workers: stay correct
+            logger.warning("worker processes unavailable (%s); suggesting in this process", exc)
+            self.close()
+            return self._suggest_batch(texts, ids, addresses, created_at)
+        try:
+            out = self._suggest_batch(texts[chunks[0]], ids[chunks[0]], addresses[chunks[0]], created_at)
+            for chunk, future in zip(chunks[1:], futures, strict=True):
+                try:
+                    out.extend(future.result())
+                except BrokenProcessPool as exc:
+                    logger.warning("a worker process died (%s); finishing the batch in this process", exc)
+                    self.close()
+                    out.extend(self._suggest_batch(texts[chunk], ids[chunk], addresses[chunk], created_at))
+        finally:
+            for future in futures:
+                future.cancel()
+        return out
+
+    def _suggest_batch(
+        self,
+        texts: list[str],
+        ids: list[str | None],
+        addresses: list[str | None],
+        created_at: dt.datetime | None,
+    ) -> list[Suggestion]:
+        """One process's share: normalise, featurise and score the batch at once, then assemble row by row."""
         clean = [normalise(t) for t in texts]
-        ids = list(ids) if ids is not None else [None] * len(clean)
-        addresses = list(addresses) if addresses is not None else [None] * len(clean)
         if not clean:
             return []
-        X, rows = self._score(clean)
         return [
-            self._suggest_one(text, ids[i], addresses[i], X[i], proba, similarity, created_at)
-            for i, (text, (proba, similarity)) in enumerate(zip(clean, rows, strict=True))
+            self._suggest_one(text, ids[i], addresses[i], row, created_at)
+            for i, (text, row) in enumerate(zip(clean, self._score(clean), strict=True))
         ]
 
-    def _score(self, clean: list[str]) -> tuple[sp.csr_matrix, list[tuple[dict[str, dict[str, float]], np.ndarray]]]:
-        """Features once for the batch, then per row: each head's probabilities by label, and unit similarities."""
+    def _workers(self, size: int) -> ProcessPoolExecutor:
+        """The worker pool, started on first use with a copy of this pipeline (restarted if `size` changes)."""
+        with self._pool_lock:
+            config = self._worker_config()
+            if self._pool is not None and self._pool_size == size and self._pool_config == config:
+                return self._pool
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+            # spawn, not fork: the API serves from threads, and forking a threaded process can deadlock
+            pool = ProcessPoolExecutor(
+                max_workers=size,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL),),
+            )
+            weakref.finalize(self, pool.shutdown, wait=True, cancel_futures=True)
+            # start every worker and load its jieba dictionary now, so the first batch is not charged for it
+            try:
+                for ready in [pool.submit(_worker_ready) for _ in range(size)]:
+                    ready.result()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            self._pool, self._pool_size, self._pool_config = pool, size, config
+            return pool
+
+    def _worker_config(self) -> tuple[object, ...]:
+        """What workers copied that training and operators change in place: a change restarts the workers."""
+        return (self.version, id(self.classifier), self.thresholds, self.ranker.weights, self.scope.refusal_threshold)
+
+    def close(self) -> None:
+        """Stop the worker processes, if any were started (they also stop with the pipeline or the program)."""
+        with self._pool_lock:
+            if self._pool is not None:
+                # waiting lets the idle workers exit cleanly; not waiting left the executor's wake-up pipe
+                # closed under its manager thread, which then failed noisily at interpreter exit
+                self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool, self._pool_size = None, 0
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state.update(_pool=None, _pool_size=0, _pool_config=(), _pool_lock=None)  # workers and locks belong to one process
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._pool_lock = threading.Lock()
+
+    def _score(self, clean: list[str]) -> list[_Scored]:
+        """Features and heads once for the batch; per row, what routing and the suggestion read from them."""
         X = self.classifier.transform(clean)
         proba = self.classifier.predict_proba_features(X)
         similarity = np.asarray((X @ self._unit_features).todense())
-        classes = self.classifier.classes_
-        rows = [
-            ({h: dict(zip(map(str, classes[h]), p[i].tolist(), strict=True)) for h, p in proba.items()}, similarity[i])
+        labels = {h: [str(c) for c in self.classifier.classes_[h]] for h in proba}
+        values = {h: p.tolist() for h, p in proba.items()}  # one conversion per head, not one per row
+        # the routing's view of the topic and unit heads, as arrays in the ranker's order, for the whole batch
+        topics = self._aligned(proba.get("topic"), labels.get("topic"), self.ranker.topics)
+        model = self._aligned(proba.get("unit"), labels.get("unit"), self.ranker.names)
+        words = X[:, : len(self._word_vocabulary)].tocsr()
+        strength = words.data * self._keyword_weights[words.indices]
+        bounds = words.indptr
+        return [
+            _Scored(
+                {h: dict(zip(labels[h], values[h][i], strict=True)) for h in proba},
+                similarity[i],
+                topics[i] if topics is not None else None,
+                model[i] if model is not None else None,
+                (words.indices[bounds[i] : bounds[i + 1]], strength[bounds[i] : bounds[i + 1]]),
+            )
             for i in range(len(clean))
         ]
-        return X, rows
 
-    def _evidence(self, text: str, location: Location, proba: dict[str, dict[str, float]], similarity: np.ndarray) -> Evidence:
-        return self.ranker.evidence(
-            text, location=location, similarity=similarity, topic_proba=proba.get("topic"), unit_proba=proba.get("unit")
+    @staticmethod
+    def _aligned(proba: np.ndarray | None, labels: list[str] | None, order: list[str]) -> np.ndarray | None:
+        """A head's probabilities with columns in `order` (0 for a name the head does not know)."""
+        if proba is None or labels is None or not len(labels):
+            return None
+        out = np.zeros((proba.shape[0], len(order)))
+        position = {name: j for j, name in enumerate(order)}
+        for k, label in enumerate(labels):
+            if label in position:
+                out[:, position[label]] = proba[:, k]
+        return out
+
+    def _evidence(self, text: str, location: Location, row: _Scored) -> Evidence:
+        return self.ranker.evidence_arrays(
+            text, location=location, similarity=row.similarity, topic_p=row.topic_p, model=row.model
         )
 
     def routing_evidence(self, texts: Sequence[str]) -> list[Evidence]:
         """The ranking's evidence for normalised texts, exactly as `suggest_many` computes it (used for tuning)."""
-        _, rows = self._score(list(texts))
         return [
-            self._evidence(text, self.knowledge.gazetteer.locate(text), proba, similarity)
-            for text, (proba, similarity) in zip(texts, rows, strict=True)
+            self._evidence(text, self.knowledge.gazetteer.locate(text), row)
+            for text, row in zip(texts, self._score(list(texts)), strict=True)
         ]
 
     def _suggest_one(
@@ -151,18 +296,17 @@ class TriagePipeline:
         text: str,
         id: str | None,
         address: str | None,
-        x: sp.csr_matrix,
-        proba: dict[str, dict[str, float]],
-        similarity: np.ndarray,
+        row: _Scored,
         created_at: dt.datetime | None,
     ) -> Suggestion:
+        proba = row.proba
         category = label_prediction(proba["category"])
         topic = label_prediction(proba["topic"])
         location = self.knowledge.gazetteer.locate(text)
         if location.district is None and address:
             location = self.knowledge.gazetteer.locate(normalise(address))
         scope = self.scope.decide(text, proba.get("scope"))
-        units = self.ranker.rank_evidence(self._evidence(text, location, proba, similarity))
+        units = self.ranker.rank_evidence(self._evidence(text, location, row))
         deadline_class = self.deadlines.classify(text, category.label)
         deadline = self.deadlines.due(deadline_class, created_at)
         parts = SuggestionParts(
@@ -174,27 +318,53 @@ class TriagePipeline:
             location=location,
             scope=scope,
             deadline=deadline,
-            keywords=self._keywords(x, text, units),
+            keywords=self._keywords(row.words, text, units),
         )
         return assemble(parts, self.thresholds, self.version)
 
-    def _keywords(self, x: sp.csr_matrix, text: str, units: list[RankedUnit]) -> list[str]:
+    def _keywords(self, words: tuple[np.ndarray, np.ndarray], text: str, units: list[RankedUnit]) -> list[str]:
         """Words that drove the suggestion: duty phrases found, then the strongest weighted words."""
         found: list[str] = []
         for unit in units[:1]:
             for why in unit.why:
                 if why.startswith("权责清单："):
                     found.extend(why.removeprefix("权责清单：").split("、"))
-        n_words = len(self._word_vocabulary)
-        row = x[:, :n_words].tocoo()
-        strength = row.data * self._keyword_weights[row.col]
+        columns, strength = words
+        vocabulary, candidate = self._keyword_vocabulary, self._keyword_candidate
         for k in np.argsort(-strength):
             if strength[k] <= 0:
                 break
-            word = str(self._word_vocabulary[row.col[k]])
-            if " " not in word and len(word) >= 2 and word in text:
+            j = columns[k]
+            word = vocabulary[j]
+            if candidate[j] and word in text:
                 found.append(word)
             if len(dict.fromkeys(found)) >= N_KEYWORDS:
                 break
         return list(dict.fromkeys(found))[:N_KEYWORDS]
 
+
+def _resolve_jobs(n_jobs: int) -> int:
+    """joblib's convention: a positive count, or -1 for every core, -2 for all but one, and so on."""
+    if n_jobs == 0:
+        raise ValueError("n_jobs must be a positive count or negative (-1: one process per core), not 0")
+    return n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+
+
+_worker_pipeline: TriagePipeline | None = None
+
+
+def _init_worker(state: bytes) -> None:
+    global _worker_pipeline
+    _worker_pipeline = pickle.loads(state)
+
+
+def _worker_ready() -> bool:
+    default_segmenter()  # jieba's dictionary, the slow part of a cold start
+    return True
+
+
+def _worker_suggest(
+    texts: list[str], ids: list[str | None], addresses: list[str | None], created_at: dt.datetime | None
+) -> list[Suggestion]:
+    assert _worker_pipeline is not None, "worker started without a pipeline"
+    return _worker_pipeline._suggest_batch(texts, ids, addresses, created_at)

@@ -107,8 +107,13 @@ class Gazetteer:
                     entry=place.name,
                 )
             self._places[place.name] = place
-        self._lengths = sorted({len(n) for n in self._places}, reverse=True)
-        self._first_chars = {n[0] for n in self._places}
+        # the lengths of the names that start with each two characters, longest first: the scanner tries
+        # only those at a position instead of every length of every name
+        lengths: dict[str, set[int]] = defaultdict(set)
+        for name in self._places:
+            lengths[name[:2]].add(len(name))
+        self._lengths = {start: sorted(ls, reverse=True) for start, ls in lengths.items()}
+        self._first = re.compile("[" + "".join(sorted({re.escape(n[0]) for n in self._places})) + "]")
 
     def names(self) -> list[str]:
         return list(self._places)
@@ -124,17 +129,19 @@ class Gazetteer:
         """Every place named in `text`, longest match first, left to right."""
         residence_spans = _residence_spans(text)
         matches: list[PlaceMatch] = []
-        i, n = 0, len(text)
-        while i < n:
-            if text[i] in self._first_chars:
-                for length in self._lengths:
-                    place = self._places.get(text[i : i + length]) if i + length <= n else None
-                    if place is not None:
-                        residence = any(s <= i < e for s, e in residence_spans)
-                        matches.append(PlaceMatch(place, i, i + length, residence))
-                        i += length - 1
-                        break
-            i += 1
+        n, after = len(text), 0  # `after`: the end of the last match; matches do not overlap
+        for first in self._first.finditer(text):
+            i = first.start()
+            lengths = self._lengths.get(text[i : i + 2]) if i >= after else None
+            if lengths is None:
+                continue
+            for length in lengths:
+                place = self._places.get(text[i : i + length]) if i + length <= n else None
+                if place is not None:
+                    residence = any(s <= i < e for s, e in residence_spans)
+                    matches.append(PlaceMatch(place, i, i + length, residence))
+                    after = i + length
+                    break
         return matches
 
     def locate(self, text: str) -> Location:

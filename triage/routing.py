@@ -47,10 +47,15 @@ class Evidence:
     """Everything the ranking looks at for one transcript, computed once so weights can be tuned cheaply."""
 
     hits: list[list[str]]
+    duty: np.ndarray
+    """Per unit, how strongly its duty list matched (from `hits`)."""
     similarity: np.ndarray
     topic: np.ndarray
     model: np.ndarray
-    best_topic: list[tuple[str, float]]
+    topic_p: np.ndarray
+    """The topic head's probabilities in `UnitRanker.topics` order (empty without a topic head)."""
+    best_topic: np.ndarray
+    """Per unit, the index in `topic_p` of its most likely topic (-1 without a topic head)."""
     location: Location
 
 
@@ -63,12 +68,26 @@ class UnitRanker:
         self.units = list(catalogue)
         self.names = [u.name for u in self.units]
         self._index = {name: i for i, name in enumerate(self.names)}
-        self._duties = [sorted(set(u.duties), key=len, reverse=True) for u in self.units]
+        # longest first, ties in catalogue order: sorting a set made the order of equally long phrases (and so
+        # `why` and the keywords) change with Python's string hashing from one process to the next
+        self._duties = [sorted(dict.fromkeys(u.duties), key=len, reverse=True) for u in self.units]
+        # a transcript names few duties: find those through their first two characters, then only the
+        # units listing them are filtered (checking all ~900 duty phrases of every unit was most of `evidence`)
+        self._duty_units: dict[str, list[int]] = {}
+        for i, duties in enumerate(self._duties):
+            for duty in duties:
+                self._duty_units.setdefault(duty, []).append(i)
+        self._duty_starts: dict[str, list[str]] = {}
+        for duty in self._duty_units:
+            if len(duty) >= 2:
+                self._duty_starts.setdefault(duty[:2], []).append(duty)
+        self._short_duties = [d for d in self._duty_units if len(d) < 2]
         self.documents = [" ".join([u.name, *u.aliases, *u.duties]) for u in self.units]
         """Each unit's name, aliases and duties: the pipeline embeds them in its own feature space."""
         self._local = np.array([u.is_local for u in self.units])
         self.topics = sorted({t for u in self.units for t in u.topics})
         self._covers = np.array([[t in u.topics for t in self.topics] for u in self.units], dtype=float)
+        self._covered = self._covers > 0
 
     def evidence(
         self,
@@ -80,27 +99,61 @@ class UnitRanker:
         unit_proba: Mapping[str, float] | None = None,
     ) -> Evidence:
         """Evidence for one transcript; `similarity` to each unit's `documents` comes from the caller's features."""
-        hits = [[d for d in duties if d in text] for duties in self._duties]
-        top = similarity.max()
-        similarity = similarity / top if top > 0 else similarity
-        topic = np.zeros(len(self.units))
-        best_topic: list[tuple[str, float]] = [("", 0.0)] * len(self.units)
+        topic_p = None
         if topic_proba:
-            p = np.array([topic_proba.get(t, 0.0) for t in self.topics])
-            topic = self._covers @ p
-            covered = np.where(self._covers > 0, p, -1.0)
-            best = covered.argmax(axis=1)
-            best_topic = [(self.topics[j], float(p[j])) for j in best]
-        model = np.zeros(len(self.units))
+            topic_p = np.fromiter((topic_proba.get(t, 0.0) for t in self.topics), dtype=float, count=len(self.topics))
+        model = None
         if unit_proba:
+            model = np.zeros(len(self.units))
             for name, p in unit_proba.items():
                 if name in self._index:
                     model[self._index[name]] = p
-        return Evidence(hits, similarity, topic, model, best_topic, location)
+        return self.evidence_arrays(text, location=location, similarity=similarity, topic_p=topic_p, model=model)
+
+    def evidence_arrays(
+        self,
+        text: str,
+        *,
+        location: Location,
+        similarity: np.ndarray,
+        topic_p: np.ndarray | None = None,
+        model: np.ndarray | None = None,
+    ) -> Evidence:
+        """`evidence` with the heads' probabilities already as arrays: topics in `topics` order, units in `names` order."""
+        hits = self._duty_hits(text)
+        duty = np.zeros(len(self.units))
+        for i, h in enumerate(hits):
+            if h:
+                duty[i] = min(1.0, 0.5 * len(h) + 0.05 * max(len(x) for x in h))
+        top = similarity.max()
+        similarity = similarity / top if top > 0 else similarity
+        if topic_p is not None:
+            topic = self._covers @ topic_p
+            best = np.where(self._covered, topic_p, -1.0).argmax(axis=1)
+        else:
+            topic, topic_p, best = np.zeros(len(self.units)), np.zeros(0), np.full(len(self.units), -1)
+        model = model if model is not None else np.zeros(len(self.units))
+        return Evidence(hits, duty, similarity, topic, model, topic_p, best, location)
+
+    def _duty_hits(self, text: str) -> list[list[str]]:
+        """Per unit, the duty phrases of its list found in `text`, in list order (longest first)."""
+        hits: list[list[str]] = [[] for _ in self.units]
+        starts = self._duty_starts
+        found = {
+            duty
+            for head in {text[i : i + 2] for i in range(len(text) - 1)} & starts.keys()
+            for duty in starts[head]
+            if duty in text
+        }
+        found.update(d for d in self._short_duties if d in text)
+        if found:
+            for i in sorted({i for duty in found for i in self._duty_units[duty]}):
+                hits[i] = [d for d in self._duties[i] if d in found]
+        return hits
 
     def rank_evidence(self, ev: Evidence, *, top_k: int = 5, weights: RankingWeights | None = None) -> list[RankedUnit]:
         w = weights or self.weights
-        duty = np.array([min(1.0, 0.5 * len(h) + 0.05 * max((len(x) for x in h), default=0)) if h else 0.0 for h in ev.hits])
+        duty = ev.duty
         scores = w.duty * duty + w.similarity * ev.similarity + w.topic * ev.topic + w.model * ev.model
         district = ev.location.district
         target = self._index.get(district) if district else None
@@ -125,7 +178,7 @@ class UnitRanker:
         if ev.model[i] >= 0.1 or (i == target and ev.model[self._local].sum() >= 0.1):
             p = ev.model[self._local].sum() if i == target else ev.model[i]
             why.append(f"模型：相似历史工单 {p:.2f}")
-        name, p = ev.best_topic[i]
-        if p >= 0.4:
-            why.append(f"主题：{name}")
+        j = ev.best_topic[i]
+        if j >= 0 and ev.topic_p[j] >= 0.4:
+            why.append(f"主题：{self.topics[j]}")
         return why or ["文本与该单位职责描述相近"]

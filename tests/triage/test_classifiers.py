@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -73,3 +74,15 @@ def test_compiled_probabilities_equal_sklearns():
         head = CalibratedLinearClassifier(cv=2).fit(X, labels)
         assert head.fast_ is not None
         np.testing.assert_allclose(head.predict_proba(X), head.estimator_.predict_proba(X), atol=1e-12)
+
+
+@pytest.mark.parametrize("ngrams", [{}, {"word_ngram_range": (1, 2), "char_ngram_range": (1, 3)}])
+def test_featurizer_transform_equals_sklearns_to_the_bit(ngrams):
+    train = ["开福区伍家岭占道经营", "公积金提取怎么办理", "楼下烧烤店油烟太大", "公交车甩站不停车", "工资拖欠三个月"] * 5
+    featurizer = TextFeaturizer(**ngrams).fit(train)
+    texts = ["伍家岭的烧烤店占道经营，油烟太大", "没有一个认识的词", "公积金 公积金 公积金提取"]
+    ours = featurizer.transform(texts)
+    theirs = sp.hstack([featurizer.words_.transform(texts), featurizer.chars_.transform(texts)], format="csr")
+    assert ours.dtype == theirs.dtype
+    for attribute in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(ours, attribute), getattr(theirs, attribute))

@@ -1,5 +1,9 @@
+import dataclasses
 import datetime as dt
 import json
+import os
+import pickle
+import signal
 
 import pytest
 
@@ -73,3 +77,73 @@ def test_bad_input_is_refused(pipeline):
         pipeline.suggest("   ")
     with pytest.raises(TypeError, match="list of transcripts"):
         pipeline.suggest_many("停水了")
+
+
+PARALLEL_CALLS = [
+    "开福区伍家岭那边有个小区门口天天占道经营，摆摊的把路都堵死了",
+    "我想问一下住房公积金怎么提取",
+    "老板拖欠我们三个月工资，劳动监察大队电话打不通",
+    "楼下烧烤店油烟太大，晚上吵到两三点",
+    "公交车司机甩站不停车，态度还很差",
+    "雨花区洞井街道这边停水两天了也没有通知",
+    "家门口有人打架，有人受伤流血了",
+    "建议在麓谷街道多设几个公共自行车点",
+]
+
+
+@pytest.fixture(scope="module")
+def two_processes(pipeline):
+    """The session pipeline with its worker process started; stopped after this module's tests."""
+    yield pipeline
+    pipeline.close()
+
+
+def test_parallel_batches_give_the_serial_suggestions(two_processes):
+    texts = [f"{t}（第{i}次反映）" for i in range(12) for t in PARALLEL_CALLS]
+    ids = [f"call-{i}" for i in range(len(texts))]
+    addresses = ["岳麓区" if i % 5 == 0 else None for i in range(len(texts))]
+    when = dt.datetime(2026, 11, 27, 10, tzinfo=TZ)
+    serial = two_processes.suggest_many(texts, ids=ids, addresses=addresses, created_at=when, n_jobs=1)
+    parallel = two_processes.suggest_many(texts, ids=ids, addresses=addresses, created_at=when, n_jobs=2)
+    assert two_processes._pool is not None, "a batch this size should have used the worker"
+    assert [s.model_dump() for s in parallel] == [s.model_dump() for s in serial]
+
+
+def test_parallel_batches_name_the_same_bad_transcript(two_processes):
+    texts = [t for _ in range(12) for t in PARALLEL_CALLS]
+    texts[70] = "   "  # in the worker's half
+    with pytest.raises(InvalidTranscriptError, match="empty"):
+        two_processes.suggest_many(texts, n_jobs=2)
+    texts[3] = "no chinese at all"  # in this process's half: reported first, as the serial path would
+    with pytest.raises(InvalidTranscriptError, match="no Chinese"):
+        two_processes.suggest_many(texts, n_jobs=2)
+    assert len(two_processes.suggest_many([*PARALLEL_CALLS] * 12, n_jobs=2)) == 96
+
+
+def test_small_batches_stay_in_this_process(pipeline):
+    fresh = pickle.loads(pickle.dumps(pipeline))
+    assert fresh._pool is None
+    fresh.suggest_many(PARALLEL_CALLS, n_jobs=-1)
+    assert fresh._pool is None
+    with pytest.raises(ValueError, match="n_jobs"):
+        fresh.suggest_many(PARALLEL_CALLS, n_jobs=0)
+
+
+def test_a_dead_worker_costs_time_not_suggestions(two_processes):
+    texts = [*PARALLEL_CALLS] * 12
+    when = dt.datetime(2026, 11, 27, 10, tzinfo=TZ)
+    two_processes.suggest_many(texts, created_at=when, n_jobs=2)  # make sure the worker is up
+    for pid in list(two_processes._pool._processes):
+        os.kill(pid, signal.SIGKILL)
+    survived = two_processes.suggest_many(texts, created_at=when, n_jobs=2)
+    serial = two_processes.suggest_many(texts, created_at=when, n_jobs=1)
+    assert [s.model_dump() for s in survived] == [s.model_dump() for s in serial]
+    assert two_processes._pool is None  # the broken pool was let go; the next parallel batch starts a new one
+
+
+def test_workers_are_restarted_when_what_they_copied_changes(pipeline):
+    fresh = pickle.loads(pickle.dumps(pipeline))
+    before = fresh._worker_config()
+    assert fresh._worker_config() == before
+    fresh.thresholds = dataclasses.replace(fresh.thresholds, topic=0.99)
+    assert fresh._worker_config() != before

@@ -59,3 +59,33 @@ def test_a_malformed_entry_is_refused(tmp_path):
     data = {"version": 1, "districts": [{"name": "芙蓉区", "roadz": ["人民路"]}]}
     with pytest.raises(DataFileError, match=r"芙蓉区 \(roadz\)"):
         load_gazetteer(_write(tmp_path, data))
+
+
+def _longest_match_scan(gazetteer, text):
+    """The plain scanner `find` replaced: at each position try every name length, longest first."""
+    names = set(gazetteer.names())
+    lengths = sorted({len(n) for n in names}, reverse=True)
+    found, i = [], 0
+    while i < len(text):
+        for length in lengths:
+            if text[i : i + length] in names:
+                found.append((text[i : i + length], i))
+                i += length - 1
+                break
+        i += 1
+    return found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我住在岳麓区,但是我要反映开福区伍家岭那边的垃圾没人清",
+        "长沙火车站出站口到五一广场再到芙蓉中路三段都堵",
+        "岳麓区岳麓区岳麓区麓谷街道麓谷",
+        "没有地名的一句话",
+        "伍家岭",
+    ],
+)
+def test_find_takes_the_longest_name_at_each_position_without_overlaps(text):
+    gazetteer = default_gazetteer()
+    assert [(m.place.name, m.start) for m in gazetteer.find(text)] == _longest_match_scan(gazetteer, text)

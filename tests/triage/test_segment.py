@@ -4,7 +4,7 @@ import jieba
 import pytest
 
 from triage.errors import DataFileError
-from triage.segment import Segmenter, default_segmenter, tokenize
+from triage.segment import _WORD, Segmenter, default_segmenter, tokenize
 
 
 def test_places_and_hotline_terms_stay_whole():
@@ -37,3 +37,27 @@ def test_a_bad_user_dictionary_line_is_named(tmp_path):
     path.write_text("占道经营 100 n\n停水 lots n\n", encoding="utf-8")
     with pytest.raises(DataFileError, match=r"terms.txt, line 2"):
         Segmenter([path])
+
+
+SAMPLES = [  # jieba's own `lcut` is the reference: the segmenter re-implements its accurate mode for speed
+    "喂你好，开福区伍家岭那边有个小区门口天天占道经营，路都堵死了，我电话[电话]",
+    "我想问一下住房公积金怎么提取，在麓谷街道那边的公积金中心办还是网上办",
+    "K8县丁字街的商户乱摆摊，前段时间丁字街的交通好了几天，最近又开始把商品摆到路中间来卖了",
+    "小区楼下的烧烤店每天晚上吵到凌晨两三点，油烟也大，投诉好多次都没人管",
+    "abc 123 ＡＢＣ x-y #tag 3.5% 中文㐀鿖 。，！ a\r\nb",
+    "嗯嗯嗯啊啊哦哦的的的了了",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", SAMPLES)
+def test_the_fast_cut_is_word_for_word_jiebas(text):
+    seg = default_segmenter()
+    expected = [w for w in seg._tokenizer.lcut(text, HMM=True) if _WORD.search(w)]
+    assert seg.cut(text) == expected
+
+
+def test_the_fast_cut_follows_words_added_to_the_dictionary():
+    seg = Segmenter(words=["丁字街商户"])
+    assert "丁字街商户" in seg.cut("丁字街商户乱摆摊")
+    assert seg.cut("丁字街商户乱摆摊") == [w for w in seg._tokenizer.lcut("丁字街商户乱摆摊") if _WORD.search(w)]
