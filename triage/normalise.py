@@ -24,7 +24,8 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _SPACE = re.compile(r"\s+")
 # Spaces matter between Latin words only; beside Chinese or a placeholder they are ASR noise.
 _SPACE_NEAR_CJK = re.compile(r"(?<=[^\x00-\x7f\[\]]) | (?=[^\x00-\x7f\[\]])|(?<=\]) | (?=\[)")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
+# lone surrogates (valid in JSON escapes, not in UTF-8) would make every later encode fail
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff\ud800-\udfff]")
 _PAUSE = "，。！？、；：,.!?;:\\s…—~"
 
 # Digits may be spoken in groups: 138 7311 2345, 138-7311-2345.
