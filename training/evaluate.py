@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -126,3 +127,156 @@ def unit_scores(pairs: list[tuple[str | None, Suggestion]]) -> dict[str, Any]:
     out = head_scores(gold, top1)  # type: ignore[arg-type]
     out.update({f"top{k}_accuracy": round(sum(1 for r in ranks if r is not None and r <= k) / n, 4) for k in (1, 3, 5)})
     return out
+
+
+# --- the evaluator's report: the figures behind each plot, kept in metrics.json so the plots can be checked ---
+
+CONFIDENCE_HEADS = ("category", "topic", "unit")
+"""Heads whose top answer carries a probability that decides auto-fill (`needs_review`)."""
+REPORT_PRECISIONS = (0.95, 0.98)
+N_BINS = 10
+N_WORST = 25
+MAX_CONFUSION_LABELS = 30
+
+
+def _predicted(head: str, suggestion: Suggestion) -> tuple[str, float | None]:
+    """A head's top answer and its score, as the evaluator sees it (scope: accepted or the refusal reason)."""
+    if head in ("category", "topic"):
+        prediction = getattr(suggestion, head)
+        return prediction.label, float(prediction.score)
+    if head == "unit":
+        return (suggestion.units[0].name, float(suggestion.units[0].score)) if suggestion.units else ("", 0.0)
+    if head == "scope":
+        return (ACCEPTED if suggestion.scope.accepted else str(suggestion.scope.reason)), None
+    if head == "deadline":
+        return suggestion.deadline.deadline_class, None
+    raise KeyError(head)
+
+
+def head_rows(data: Dataset, suggestions: Sequence[Suggestion], head: str) -> list[tuple[int, str, str, float | None]]:
+    """(row index, gold, predicted, score) for every row with a gold label for `head`."""
+    rows = []
+    for i, (record, suggestion) in enumerate(zip(data.records, suggestions, strict=True)):
+        gold = record.label(head)
+        if gold:
+            label, score = _predicted(head, suggestion)
+            rows.append((i, gold, label, score))
+    return rows
+
+
+def confusion(gold: Sequence[str], predicted: Sequence[str], max_labels: int = MAX_CONFUSION_LABELS) -> dict[str, Any]:
+    """Counts of (gold, predicted); with many classes only the most frequent gold labels, the rest as 其他."""
+    counts = Counter(gold)
+    labels = sorted(set(gold) | set(predicted), key=lambda label: (-counts.get(label, 0), label))
+    other = None
+    if len(labels) > max_labels:
+        labels, other = labels[: max_labels - 1], "(其余)"
+    index = {label: i for i, label in enumerate(labels)}
+    size = len(labels) + (other is not None)
+    matrix = np.zeros((size, size), dtype=int)
+    for g, p in zip(gold, predicted, strict=True):
+        matrix[index.get(g, size - 1), index.get(p, size - 1)] += 1
+    return {"labels": labels + ([other] if other else []), "matrix": matrix.tolist()}
+
+
+def reliability(scores: Sequence[float], correct: Sequence[bool], n_bins: int = N_BINS) -> dict[str, Any]:
+    """Equal-width confidence bins and the expected calibration error (bin-size-weighted |accuracy - confidence|)."""
+    s = np.clip(np.asarray(scores, dtype=float), 0.0, 1.0)
+    c = np.asarray(correct, dtype=float)
+    which = np.minimum((s * n_bins).astype(int), n_bins - 1)
+    bins, ece = [], 0.0
+    for b in range(n_bins):
+        mask = which == b
+        n = int(mask.sum())
+        confidence = float(s[mask].mean()) if n else None
+        accuracy = float(c[mask].mean()) if n else None
+        if n:
+            ece += n / len(s) * abs(accuracy - confidence)  # type: ignore[operator]
+        bins.append({
+            "lower": round(b / n_bins, 4),
+            "upper": round((b + 1) / n_bins, 4),
+            "n": n,
+            "confidence": None if confidence is None else round(confidence, 4),
+            "accuracy": None if accuracy is None else round(accuracy, 4),
+        })
+    return {"n": len(s), "ece": round(float(ece), 4), "bins": bins}
+
+
+def coverage_curve(
+    scores: Sequence[float], correct: Sequence[bool], threshold: float | None = None, precisions: Sequence[float] = REPORT_PRECISIONS
+) -> dict[str, Any]:
+    """Share auto-filled (score at or above a threshold) against the accuracy of what is auto-filled.
+
+    `at_precision` is the largest share whose answers reach each precision on this data (the best threshold
+    in hindsight); `at_model_threshold` is what the bundle's stored threshold actually does here.
+    """
+    s = np.asarray(scores, dtype=float)
+    c = np.asarray(correct, dtype=bool)
+    order = np.argsort(-s, kind="stable")
+    s, c = s[order], c[order]
+    n = len(s)
+    # only the last row of a run of equal scores is a reachable cut
+    cuts = [i for i in range(n) if i == n - 1 or s[i + 1] < s[i]]
+    accuracy = np.cumsum(c) / np.arange(1, n + 1)
+    points = [{"threshold": round(float(s[i]), 4), "coverage": round((i + 1) / n, 4), "accuracy": round(float(accuracy[i]), 4)} for i in cuts]
+    if len(points) > 200:  # enough to draw; keeps metrics.json small
+        step = len(points) / 200
+        points = [points[int(k * step)] for k in range(200)] + [points[-1]]
+    out: dict[str, Any] = {"n": n, "overall_accuracy": round(float(c.mean()), 4) if n else None, "curve": points}
+    at: dict[str, Any] = {}
+    for target in precisions:
+        ok = [i for i in cuts if accuracy[i] >= target]
+        best = max(ok) if ok else None
+        at[f"{target:.2f}"] = {
+            "threshold": round(float(s[best]), 4) if best is not None else None,
+            "coverage": round((best + 1) / n, 4) if best is not None else 0.0,
+            "accuracy": round(float(accuracy[best]), 4) if best is not None else None,
+        }
+    out["at_precision"] = at
+    if threshold is not None:
+        kept = s >= threshold
+        out["at_model_threshold"] = {
+            "threshold": round(float(threshold), 4),
+            "coverage": round(float(kept.mean()), 4) if n else 0.0,
+            "accuracy": round(float(c[kept].mean()), 4) if kept.any() else None,
+        }
+    return out
+
+
+def worst_examples(data: Dataset, suggestions: Sequence[Suggestion], n: int = N_WORST) -> list[dict[str, Any]]:
+    """The most confident mistakes of the scored heads: what a reviewer should read first. Text is the masked one."""
+    mistakes = []
+    for head in CONFIDENCE_HEADS:
+        for i, gold, label, score in head_rows(data, suggestions, head):
+            if gold != label:
+                mistakes.append({
+                    "id": data.records[i].id,
+                    "head": head,
+                    "gold": gold,
+                    "predicted": label,
+                    "score": round(float(score or 0.0), 4),
+                    "text": suggestions[i].text[:300],  # the pipeline's normalised, PII-masked text
+                })
+    mistakes.sort(key=lambda m: (-m["score"], m["head"], m["id"]))
+    return mistakes[:n]
+
+
+def evaluate_report(pipeline: TriagePipeline, data: Dataset, suggestions: list[Suggestion] | None = None) -> dict[str, Any]:
+    """`evaluate` plus what the report draws: confusion matrices, reliability, coverage and the worst mistakes."""
+    suggestions = suggestions if suggestions is not None else predict_all(pipeline, data)
+    metrics = evaluate(pipeline, data, suggestions)
+    thresholds = {"category": pipeline.thresholds.category, "topic": pipeline.thresholds.topic, "unit": pipeline.thresholds.unit}
+    metrics["thresholds"] = {**thresholds, "target_precision": pipeline.thresholds.target_precision, "chosen_on": pipeline.thresholds.chosen_on}
+    metrics["confusion"], metrics["calibration"], metrics["coverage"] = {}, {}, {}
+    for head in ("category", "topic", "scope", "deadline", "unit"):
+        rows = head_rows(data, suggestions, head)
+        if not rows:
+            continue
+        _, gold, predicted, scores = zip(*rows, strict=True)
+        metrics["confusion"][head] = confusion(gold, predicted)
+        if head in CONFIDENCE_HEADS:
+            correct = [g == p for g, p in zip(gold, predicted, strict=True)]
+            metrics["calibration"][head] = reliability(scores, correct)  # type: ignore[arg-type]
+            metrics["coverage"][head] = coverage_curve(scores, correct, thresholds[head])  # type: ignore[arg-type]
+    metrics["worst"] = worst_examples(data, suggestions)
+    return metrics

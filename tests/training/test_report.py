@@ -1,0 +1,113 @@
+"""The evaluator's report: its figures and the numbers in its HTML agree with metrics.json; compare's paired test."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from training import cli
+from training.compare import compare_suggestions, mcnemar
+from training.datasets import own_corpus, split
+from training.evaluate import coverage_curve, evaluate_report, predict_all, reliability
+from training.report import _lookup, figures, write_report
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def dev(pipeline):
+    return split(own_corpus(pipeline.knowledge.catalogue), 0.2)[1]
+
+
+@pytest.fixture(scope="module")
+def suggestions(pipeline, dev):
+    return predict_all(pipeline, dev)
+
+
+@pytest.fixture(scope="module")
+def report_dir(pipeline, dev, suggestions, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report")
+    write_report(evaluate_report(pipeline, dev, suggestions), out)
+    return out
+
+
+def test_report_files_and_sections(report_dir: Path) -> None:
+    metrics = json.loads((report_dir / "metrics.json").read_text(encoding="utf-8"))
+    assert {"confusion", "calibration", "coverage", "worst", "unit", "scope"} <= set(metrics)
+    assert set(metrics["coverage"]["category"]["at_precision"]) == {"0.95", "0.98"}
+    page = (report_dir / "report.html").read_text(encoding="utf-8")
+    for name in ("confusion_category", "per_class_topic", "reliability", "coverage", "unit_topk", "scope_errors"):
+        assert f"id='{name}'" in page and (report_dir / "figures" / f"{name}.png").stat().st_size > 1000
+    assert "13873112345" not in page  # worst examples are the masked text
+
+
+def test_every_number_in_the_html_is_the_one_in_metrics_json(report_dir: Path) -> None:
+    metrics = json.loads((report_dir / "metrics.json").read_text(encoding="utf-8"))
+    page = (report_dir / "report.html").read_text(encoding="utf-8")
+    tagged = re.findall(r'<span data-key="([^"]+)">([^<]*)</span>', page)
+    assert len(tagged) > 30
+    for key, shown in tagged:
+        value = _lookup(metrics, key)
+        assert shown == ("n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)), key
+
+
+def test_figures_draw_exactly_the_saved_numbers(report_dir: Path) -> None:
+    metrics = json.loads((report_dir / "metrics.json").read_text(encoding="utf-8"))
+    plots = figures(metrics)
+    heights = [bar.get_height() for bar in plots["unit_topk"].axes[0].patches]
+    assert heights == [metrics["unit"][f"top{k}_accuracy"] for k in (1, 3, 5)]
+    scope = [bar.get_height() for bar in plots["scope_errors"].axes[0].patches]
+    assert scope == [metrics["scope"]["false_refusal_rate"], metrics["scope"]["missed_refusal_rate"]]
+    image = plots["confusion_category"].axes[0].images[0].get_array()
+    assert np.array_equal(np.asarray(image), np.asarray(metrics["confusion"]["category"]["matrix"]))
+    assert int(np.asarray(image).sum()) == metrics["category"]["n"]
+    lines = {line.get_label(): line for line in plots["reliability"].axes[0].lines}
+    for head, table in metrics["calibration"].items():
+        line = next(v for k, v in lines.items() if f"({head})" in k)
+        assert f"ECE {table['ece']:.3f}" in line.get_label()
+        assert list(line.get_ydata()) == [b["accuracy"] for b in table["bins"] if b["n"]]
+    curves = [line for line in plots["coverage"].axes[0].lines if line.get_label().endswith("(category)")]
+    assert list(curves[0].get_xdata()) == [p["coverage"] for p in metrics["coverage"]["category"]["curve"]]
+    plt.close("all")
+
+
+def test_ece_and_coverage_are_right_on_a_known_case() -> None:
+    table = reliability([0.95, 0.95, 0.55, 0.55], [True, False, True, True])
+    assert table["ece"] == pytest.approx(0.5 * 0.45 + 0.5 * 0.45)
+    curve = coverage_curve([0.9, 0.8, 0.7, 0.6], [True, True, False, True], threshold=0.75)
+    assert curve["at_precision"]["0.95"] == {"threshold": 0.8, "coverage": 0.5, "accuracy": 1.0}
+    assert curve["at_model_threshold"] == {"threshold": 0.75, "coverage": 0.5, "accuracy": 1.0}
+
+
+def test_evaluate_report_from_the_command_line(default_bundle: Path, tmp_path: Path) -> None:
+    result = runner.invoke(cli.app, ["evaluate", "--model", str(default_bundle), "--split", "dev", "--report", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r" / "report.html").is_file()
+    assert "confusion" not in json.loads(result.stdout)  # the terminal gets the summary, the file everything
+
+
+def test_mcnemar_counts_only_the_rows_where_the_models_disagree() -> None:
+    a = np.array([True] * 50 + [False] * 12)
+    b = np.array([True] * 50 + [True] * 12)
+    test = mcnemar(a, b)
+    assert (test["only_a_right"], test["only_b_right"]) == (0, 12)
+    assert test["p_value"] == pytest.approx(2 * 0.5**12, rel=1e-3)
+    assert mcnemar(a, a)["p_value"] == 1.0
+
+
+def test_compare_a_model_with_itself_and_with_a_broken_one(dev, suggestions, default_bundle, tmp_path) -> None:
+    same = compare_suggestions(dev, suggestions, suggestions)
+    assert all(h["difference"] == 0 and h["p_value"] == 1.0 for h in same["heads"].values())
+    broken = [s.model_copy(update={"category": s.topic.model_copy(update={"label": "其他"})}) for s in suggestions]
+    worse = compare_suggestions(dev, suggestions, broken)["heads"]["category"]
+    assert worse["difference"] < 0 and worse["verdict"] == "A better" and worse["ci95"][1] < 0
+    result = runner.invoke(cli.app, ["compare", "--model", str(default_bundle), "--model", str(default_bundle), "--split", "dev", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["heads"]["unit_top1"]["verdict"] == "no significant difference"
+    assert (tmp_path / "comparison.png").stat().st_size > 1000
