@@ -37,7 +37,8 @@ export function svg(tag, attrs = {}, ...children) {
   return node;
 }
 
-// The transcript with the given terms wrapped in <mark>: longest terms win where they overlap.
+// The transcript with the given terms wrapped in <mark>: longest terms win where they overlap, and for
+// equally long terms the earlier group (a place before a keyword).
 export function highlighted(text, groups) {
   const marks = new Array(text.length).fill(null);
   const terms = [];

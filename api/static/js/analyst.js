@@ -1,0 +1,144 @@
+// The analyst's figures from GET /v1/stats: shares as tables with CSS bars, and the model's unit
+// acceptance by day as a small SVG line chart (no chart library, nothing fetched from outside).
+
+import { api } from "./api.js";
+import { $, fill, h, percent, svg } from "./dom.js";
+import { HEADS, SCOPES, STATUSES, name } from "./labels.js";
+
+const MAX_ROWS = 12;
+
+function shareTable(shares, { label = (x) => x, empty = "暂无数据" } = {}) {
+  if (!shares.length) return h("p", { class: "muted" }, empty);
+  const top = Math.max(...shares.map((s) => s.share), 0.0001);
+  const rows = shares.slice(0, MAX_ROWS).map((s) => {
+    const fillNode = h("span", { class: "bar-fill" });
+    fillNode.style.width = `${(s.share / top) * 100}%`;
+    return h(
+      "tr",
+      {},
+      h("th", { scope: "row" }, label(s.label)),
+      h("td", { class: "bar-cell" }, h("span", { class: "bar" }, fillNode)),
+      h("td", { class: "num" }, String(s.count)),
+      h("td", { class: "num" }, percent(s.share, 1)),
+    );
+  });
+  const rest = shares.slice(MAX_ROWS);
+  if (rest.length) {
+    rows.push(
+      h(
+        "tr",
+        { class: "muted" },
+        h("th", { scope: "row" }, `其他 ${rest.length} 项`),
+        h("td"),
+        h("td", { class: "num" }, String(rest.reduce((n, s) => n + s.count, 0))),
+        h("td", { class: "num" }, percent(rest.reduce((n, s) => n + s.share, 0), 1)),
+      ),
+    );
+  }
+  return h(
+    "table",
+    { class: "shares" },
+    h("thead", {}, h("tr", {}, h("th", {}, "项目"), h("th", {}, "占比"), h("th", { class: "num" }, "件数"), h("th", { class: "num" }, "比例"))),
+    h("tbody", {}, rows),
+  );
+}
+
+const HEAD_ORDER = ["unit", "category", "topic", "district", "scope"];
+const SATISFACTION_ORDER = ["满意", "基本满意", "不满意"];
+const rank = (order, key) => (order.includes(key) ? order.indexOf(key) : order.length);
+
+function modelTable(model) {
+  const heads = Object.entries(model).sort(([a], [b]) => rank(HEAD_ORDER, a) - rank(HEAD_ORDER, b));
+  if (!heads.length) return h("p", { class: "muted" }, "尚无已派单工单");
+  return h(
+    "table",
+    { class: "shares" },
+    h("thead", {}, h("tr", {}, h("th", {}, "项目"), h("th", { class: "num" }, "已决定"), h("th", { class: "num" }, "首位采纳"), h("th", { class: "num" }, "前三采纳"))),
+    h(
+      "tbody",
+      {},
+      heads.map(([head, r]) =>
+        h("tr", {}, h("th", { scope: "row" }, name(HEADS, head)), h("td", { class: "num" }, String(r.decided)), h("td", { class: "num" }, percent(r.top1, 1)), h("td", { class: "num" }, percent(r.top3, 1))),
+      ),
+    ),
+  );
+}
+
+function byDayChart(days) {
+  const points = days.filter((d) => d.unit_top1 !== null || d.unit_top3 !== null);
+  if (!points.length) return h("p", { class: "muted" }, "尚无逐日数据");
+  const width = 900;
+  const height = 170;
+  const pad = { left: 40, right: 16, top: 12, bottom: 28 };
+  const x = (i) => pad.left + (points.length === 1 ? (width - pad.left - pad.right) / 2 : (i * (width - pad.left - pad.right)) / (points.length - 1));
+  const y = (v) => pad.top + (1 - v) * (height - pad.top - pad.bottom);
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "line-chart", role: "img", "aria-label": "承办单位建议逐日采纳率" });
+  for (const v of [0, 0.25, 0.5, 0.75, 1]) {
+    chart.append(svg("line", { x1: pad.left, x2: width - pad.right, y1: y(v), y2: y(v), class: "grid" }));
+    chart.append(svg("text", { x: pad.left - 6, y: y(v) + 4, "text-anchor": "end", class: "axis" }, `${v * 100}%`));
+  }
+  const step = Math.ceil(points.length / 10);
+  points.forEach((d, i) => {
+    if (i % step === 0 || i === points.length - 1) {
+      chart.append(svg("text", { x: x(i), y: height - 8, "text-anchor": "middle", class: "axis" }, d.day.slice(5)));
+    }
+  });
+  for (const [key, cls] of [["unit_top3", "s-top3"], ["unit_top1", "s-top1"]]) {
+    const series = points.map((d, i) => [x(i), d[key]]).filter(([, v]) => v !== null);
+    chart.append(svg("polyline", { points: series.map(([px, v]) => `${px},${y(v)}`).join(" "), class: `series ${cls}` }));
+    for (const [px, v] of series) chart.append(svg("circle", { cx: px, cy: y(v), r: 3, class: `dot ${cls}` }, svg("title", {}, percent(v, 1))));
+  }
+  const legend = h("p", { class: "legend" }, h("span", { class: "key s-top1" }), "首位采纳 ", h("span", { class: "key s-top3" }), "前三采纳");
+  const table = h(
+    "table",
+    { class: "shares compact" },
+    h("thead", {}, h("tr", {}, h("th", {}, "日期"), h("th", { class: "num" }, "派单"), h("th", { class: "num" }, "首位"), h("th", { class: "num" }, "前三"))),
+    h("tbody", {}, points.slice(-7).map((d) => h("tr", {}, h("th", {}, d.day), h("td", { class: "num" }, String(d.dispatched)), h("td", { class: "num" }, percent(d.unit_top1, 1)), h("td", { class: "num" }, percent(d.unit_top3, 1))))),
+  );
+  return h("div", { class: "by-day" }, h("div", {}, chart, legend), table);
+}
+
+function kpi(label, value, extra) {
+  return h("div", { class: "kpi card" }, h("span", { class: "muted" }, label), h("strong", {}, value), extra ? h("small", { class: "muted" }, extra) : null);
+}
+
+export function analystView() {
+  async function load() {
+    const status = $("#a-status");
+    status.textContent = "加载中…";
+    const since = $("#a-since").value;
+    const until = $("#a-until").value;
+    let stats;
+    try {
+      stats = await api("/v1/stats", {
+        query: { since: since ? `${since}T00:00:00+08:00` : null, until: until ? `${until}T23:59:59+08:00` : null },
+      });
+    } catch (error) {
+      status.textContent = `加载失败：${error.message}`;
+      return;
+    }
+    status.textContent = `更新于 ${new Date().toLocaleTimeString("zh-CN", { hour12: false })}`;
+    const open = (stats.by_status.pending || 0) + (stats.by_status.difficult || 0);
+    fill(
+      $("#a-kpis"),
+      kpi("工单总数", String(stats.orders)),
+      kpi("待派单", String(open), `其中疑难 ${stats.difficult}`),
+      kpi("已派单", String(stats.dispatched)),
+      kpi("不予受理", String(stats.refused)),
+      kpi("超期", String(stats.overdue)),
+      kpi("满意率", percent(stats.satisfaction_rate, 1), `回访 ${stats.visited} 件`),
+    );
+    fill($("#a-category"), shareTable(stats.calls_by_category));
+    fill($("#a-unit"), shareTable(stats.orders_by_unit));
+    fill($("#a-district"), shareTable(stats.orders_by_district));
+    const satisfaction = [...stats.satisfaction].sort((a, b) => rank(SATISFACTION_ORDER, a.label) - rank(SATISFACTION_ORDER, b.label));
+    fill($("#a-satisfaction"), shareTable(satisfaction, { empty: "尚无回访" }));
+    fill($("#a-refused"), shareTable(stats.refused_by_reason, { label: (code) => name(SCOPES, code), empty: "无不予受理工单" }));
+    fill($("#a-model"), modelTable(stats.model));
+    fill($("#a-by-day"), byDayChart(stats.model_by_day));
+    $("#a-kpis").title = Object.entries(stats.by_status).map(([k, n]) => `${name(STATUSES, k)} ${n}`).join("，");
+  }
+
+  $("#a-reload").addEventListener("click", load);
+  return { show: load };
+}

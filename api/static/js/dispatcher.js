@@ -1,0 +1,371 @@
+// The dispatcher's desk: the queue of orders waiting for a unit, the evidence behind each suggestion,
+// and two decisions (accept as suggested, or correct) reachable from the keyboard.
+
+import { api, ApiError } from "./api.js";
+import { $, fill, h, highlighted, options, percent, toast, typing, when } from "./dom.js";
+import { CATEGORIES, CHANNELS, DEADLINES, DISTRICTS, EVENTS, HEADS, SCOPES, STATUSES, TOPICS, name } from "./labels.js";
+import { bar } from "./operator.js";
+
+const POLL_MS = 30000;
+const GROUP = (o) => (o.overdue ? 0 : o.deadline.class === "emergency" ? 1 : o.difficult ? 2 : 3);
+const SORTS = {
+  // overdue, then emergencies, then difficult orders, each newest first; then the rest newest first
+  urgent: (a, b) => GROUP(a) - GROUP(b) || b.created_at.localeCompare(a.created_at) || b.id - a.id,
+  newest: (a, b) => b.created_at.localeCompare(a.created_at) || b.id - a.id,
+  due: (a, b) => a.deadline.due_at.localeCompare(b.deadline.due_at) || a.id - b.id,
+};
+
+// "topic置信度低" → "领域置信度低": the pipeline names its heads in English
+const reviewReason = (reason) => reason.replace(/^[a-z_]+/, (head) => HEADS[head] || head);
+
+export function dispatcherView() {
+  const list = $("#q-list");
+  const search = $("#q-search");
+  const sort = $("#q-sort");
+  const unitSearch = $("#d-unit-search");
+  const unitList = $("#d-unit-list");
+  const correctForm = $("#d-correct-form");
+  const state = { orders: [], shown: [], selected: null, units: [], matches: [], chosen: null, busy: false, timer: null };
+
+  options($("#d-category"), CATEGORIES.map((c) => [c, c]));
+  options($("#d-topic"), TOPICS.map((t) => [t, t]));
+  options($("#d-district"), DISTRICTS.map((d) => [d, d]), { blank: "未识别" });
+
+  function badges(order) {
+    return [
+      order.overdue ? h("span", { class: "badge overdue" }, "超期") : null,
+      order.deadline.class === "emergency" ? h("span", { class: "badge urgent" }, "紧急") : null,
+      order.difficult ? h("span", { class: "badge difficult" }, "疑难") : null,
+      order.suggestion.needs_review ? h("span", { class: "badge review" }, "待复核") : null,
+      !order.suggestion.scope.accepted ? h("span", { class: "badge refuse" }, "建议不予受理") : null,
+    ];
+  }
+
+  async function load({ keep = true } = {}) {
+    try {
+      const page = await api("/v1/orders", { query: { status: ["pending", "difficult"], sort: "newest", limit: 200 } });
+      state.orders = page.items;
+      $("#q-count").textContent = page.total > page.items.length ? `${page.items.length}/${page.total}` : String(page.total);
+    } catch (error) {
+      toast(`队列加载失败：${error.message}`, "error");
+      return;
+    }
+    const previous = keep && state.selected ? state.selected.id : null;
+    renderQueue();
+    const again = state.shown.find((o) => o.id === previous);
+    select(again || state.shown[0] || null);
+  }
+
+  function renderQueue() {
+    const q = search.value.trim().toLowerCase();
+    const match = (o) =>
+      !q ||
+      String(o.id) === q.replace(/^#/, "") ||
+      o.text.toLowerCase().includes(q) ||
+      o.suggestion.units.some((u) => u.name.toLowerCase().includes(q)) ||
+      o.suggestion.category.label.includes(q) ||
+      (o.suggestion.district || "").includes(q);
+    state.shown = state.orders.filter(match).sort(SORTS[sort.value]);
+    fill(
+      list,
+      state.shown.map((o) =>
+        h(
+          "li",
+          {
+            role: "option",
+            class: `q-item ${o.overdue ? "is-overdue" : ""} ${o.difficult ? "is-difficult" : ""}`,
+            dataset: { id: String(o.id) },
+            "aria-selected": state.selected && state.selected.id === o.id ? "true" : "false",
+            onclick: () => select(o),
+          },
+          h("div", { class: "q-top" }, h("strong", {}, `#${o.id}`), h("span", { class: "muted" }, when(o.created_at)), badges(o)),
+          h("div", { class: "q-route" }, `${o.suggestion.category.label} · ${o.suggestion.units[0]?.name || "—"}`),
+          h("div", { class: "q-text" }, o.text),
+        ),
+      ),
+    );
+    if (!state.shown.length) list.append(h("li", { class: "muted q-none" }, q ? "没有匹配的工单" : "暂无待派单工单"));
+  }
+
+  function select(order) {
+    state.selected = order;
+    closeCorrect();
+    $("#d-conflict").hidden = true;
+    for (const item of list.querySelectorAll(".q-item")) {
+      const on = order && item.dataset.id === String(order.id);
+      item.setAttribute("aria-selected", on ? "true" : "false");
+      if (on) item.scrollIntoView({ block: "nearest" });
+    }
+    $("#d-empty").hidden = Boolean(order);
+    $("#d-detail").hidden = !order;
+    if (order) renderDetail(order);
+  }
+
+  function move(step) {
+    if (!state.shown.length) return;
+    const at = state.selected ? state.shown.findIndex((o) => o.id === state.selected.id) : -1;
+    const next = Math.max(0, Math.min(state.shown.length - 1, at + step));
+    select(state.shown[next]);
+  }
+
+  function renderDetail(order) {
+    const s = order.suggestion;
+    $("#d-title").textContent = `工单 #${order.id} · ${name(STATUSES, order.status)}`;
+    fill($("#d-badges"), badges(order));
+    $("#d-meta").textContent = [
+      `建单 ${when(order.created_at)}`,
+      `接线员 ${order.created_by}`,
+      `渠道 ${name(CHANNELS, order.channel)}`,
+      `办结期限 ${when(order.deadline.due_at)}（${name(DEADLINES, order.deadline.class)}）`,
+      order.bounce_count ? `已退单 ${order.bounce_count} 次` : null,
+    ]
+      .filter(Boolean)
+      .join(" · ");
+    fill($("#d-text"), highlighted(order.text, { place: s.places, kw: s.keywords }));
+    $("#d-address").textContent = order.address ? `地址：${order.address}` : "";
+    fill(
+      $("#d-units"),
+      s.units.slice(0, 5).map((u, i) =>
+        h(
+          "li",
+          { class: i === 0 ? "top" : "" },
+          h("div", { class: "unit-row" }, h("span", { class: "unit-name" }, u.name), bar(u.score), h("span", { class: "score" }, percent(u.score, 1))),
+          u.why.length ? h("ul", { class: "why" }, u.why.map((w) => h("li", {}, w))) : null,
+        ),
+      ),
+    );
+    if (!s.units.length) $("#d-units").append(h("li", { class: "muted" }, "没有建议的承办单位，请更正选择"));
+    const alternatives = (p) =>
+      h("span", { class: "alts" }, p.alternatives.slice(0, 3).map((a) => h("span", { class: "chip" }, `${a.label} ${percent(a.score)}`)));
+    fill(
+      $("#d-labels"),
+      h("dt", {}, "类别"),
+      h("dd", {}, h("strong", {}, s.category.label), ` ${percent(s.category.score)} `, alternatives(s.category)),
+      h("dt", {}, "领域"),
+      h("dd", {}, h("strong", {}, s.topic.label), ` ${percent(s.topic.score)} `, alternatives(s.topic)),
+      h("dt", {}, "属地"),
+      h("dd", {}, h("strong", {}, s.district || "未识别"), s.places.length ? h("span", { class: "muted" }, `（${s.places.join("、")}）`) : null),
+      h("dt", {}, "时限"),
+      h("dd", {}, s.deadline.explanation),
+      s.needs_review ? h("dt", {}, "复核") : null,
+      s.needs_review ? h("dd", { class: "warn" }, s.review_reasons.map(reviewReason).join("；") || "置信度较低") : null,
+    );
+    const scope = $("#d-scope");
+    if (s.scope.accepted) scope.hidden = true;
+    else {
+      fill(
+        scope,
+        h("strong", {}, `建议不予受理：${name(SCOPES, s.scope.reason)}`),
+        s.scope.redirect ? h("span", { class: "redirect" }, `转至：${s.scope.redirect}`) : null,
+        h("q", {}, s.scope.explanation),
+      );
+      scope.hidden = false;
+    }
+    fill($("#d-accept"), s.scope.accepted ? `接受建议：${s.units[0]?.name || "—"} ` : "接受建议：不予受理 ", h("kbd", {}, "A"));
+    renderEvents(order);
+  }
+
+  function renderEvents(order) {
+    const bounces = order.events.filter((e) => e.kind === "bounced");
+    const items = order.events.map((e) => {
+      const d = e.detail || {};
+      const detail = {
+        bounced: `${d.unit || "—"} 退回：${d.reason || ""}（第 ${d.count ?? "?"} 次）`,
+        difficult: `退单 ${d.bounces ?? ""} 次，转入疑难工单`,
+        dispatched: `派至 ${d.unit || "—"}${d.corrected && d.corrected.length ? "（已更正）" : ""}`,
+        refused: name(SCOPES, d.scope),
+        replied: d.unit || "",
+        visited: d.satisfaction || "",
+        created: "",
+      }[e.kind];
+      return h(
+        "li",
+        { class: `ev ev-${e.kind}` },
+        h("span", { class: "muted" }, when(e.at)),
+        " ",
+        h("strong", {}, name(EVENTS, e.kind)),
+        e.actor ? h("span", { class: "muted" }, ` ${e.actor}`) : null,
+        detail ? h("div", {}, detail) : null,
+      );
+    });
+    fill($("#d-events"), items, bounces.length ? null : h("li", { class: "muted" }, "无退单记录"));
+  }
+
+  async function decide(body, done) {
+    const order = state.selected;
+    if (!order || state.busy) return;
+    state.busy = true;
+    try {
+      const result = await api(`/v1/orders/${order.id}/dispatch`, { method: "POST", body: { version: order.version, ...body } });
+      const at = state.shown.findIndex((o) => o.id === order.id);
+      state.orders = state.orders.filter((o) => o.id !== order.id);
+      renderQueue();
+      $("#q-count").textContent = String(state.orders.length);
+      select(state.shown[Math.min(at, state.shown.length - 1)] || null);
+      toast(result.status === "refused" ? `工单 #${result.id} 不予受理` : `工单 #${result.id} 已${done}至 ${result.decision.unit}`);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 409) conflict(order, error);
+      else toast(`派单失败：${error.message}`, "error");
+    } finally {
+      state.busy = false;
+    }
+  }
+
+  function conflict(order, error) {
+    $("#d-conflict-text").textContent = `工单 #${order.id} 已被他人处理或修改，本次操作未保存。${error.message}`;
+    $("#d-conflict").hidden = false;
+    $("#d-conflict-reload").focus();
+  }
+
+  async function reloadSelected() {
+    const id = state.selected && state.selected.id;
+    $("#d-conflict").hidden = true;
+    await load({ keep: true });
+    if (id && !state.orders.some((o) => o.id === id)) toast(`工单 #${id} 已不在待派单队列`, "warn");
+  }
+
+  // correction: a searchable list of the catalogue plus category / topic / district
+  function openCorrect() {
+    const order = state.selected;
+    if (!order) return;
+    const s = order.suggestion;
+    $("#d-category").value = s.category.label;
+    $("#d-topic").value = s.topic.label;
+    $("#d-district").value = s.district || "";
+    state.chosen = s.units[0]?.name || null;
+    unitSearch.value = "";
+    filterUnits(false);
+    correctForm.hidden = false;
+    unitSearch.focus();
+  }
+
+  function closeCorrect() {
+    correctForm.hidden = true;
+  }
+
+  function filterUnits(pickFirst = true) {
+    const q = unitSearch.value.trim().toLowerCase();
+    state.matches = state.units.filter(
+      (u) => !q || [u.name, ...u.aliases, ...u.topics].some((v) => v.toLowerCase().includes(q)),
+    );
+    if (q && pickFirst && state.matches.length && !state.matches.some((u) => u.name === state.chosen)) {
+      state.chosen = state.matches[0].name;
+    }
+    renderUnits();
+  }
+
+  function renderUnits() {
+    fill(
+      unitList,
+      state.matches.map((u) =>
+        h(
+          "li",
+          {
+            role: "option",
+            class: "unit-option",
+            dataset: { name: u.name },
+            "aria-selected": u.name === state.chosen ? "true" : "false",
+            onclick: () => {
+              state.chosen = u.name;
+              renderUnits();
+            },
+          },
+          h("span", {}, u.name),
+          u.aliases.length ? h("span", { class: "muted" }, ` ${u.aliases.slice(0, 3).join("、")}`) : null,
+        ),
+      ),
+    );
+    if (!state.matches.length) unitList.append(h("li", { class: "muted" }, "没有匹配的单位"));
+    unitList.querySelector('[aria-selected="true"]')?.scrollIntoView({ block: "nearest" });
+  }
+
+  function stepUnit(step) {
+    if (!state.matches.length) return;
+    const at = state.matches.findIndex((u) => u.name === state.chosen);
+    state.chosen = state.matches[Math.max(0, Math.min(state.matches.length - 1, at + step))].name;
+    renderUnits();
+  }
+
+  unitSearch.addEventListener("input", () => filterUnits());
+  unitSearch.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      stepUnit(event.key === "ArrowDown" ? 1 : -1);
+    }
+  });
+  correctForm.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      closeCorrect();
+    }
+  });
+  correctForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!state.chosen) {
+      toast("请先选择承办单位", "warn");
+      return;
+    }
+    decide(
+      {
+        unit: state.chosen,
+        category: $("#d-category").value,
+        topic: $("#d-topic").value,
+        district: $("#d-district").value || null,
+        scope: "accepted",
+      },
+      "改派",
+    );
+  });
+  $("#d-correct-cancel").addEventListener("click", closeCorrect);
+  $("#d-accept").addEventListener("click", () => decide({}, "派"));
+  $("#d-correct").addEventListener("click", openCorrect);
+  $("#d-conflict-reload").addEventListener("click", reloadSelected);
+  $("#q-reload").addEventListener("click", () => load());
+  search.addEventListener("input", () => {
+    renderQueue();
+    if (!state.selected || !state.shown.some((o) => o.id === state.selected.id)) select(state.shown[0] || null);
+  });
+  search.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === "Escape") {
+      event.preventDefault();
+      search.blur();
+    }
+  });
+  sort.addEventListener("change", () => renderQueue());
+
+  return {
+    async show() {
+      if (!state.units.length) {
+        try {
+          state.units = await api("/v1/units");
+        } catch (error) {
+          toast(`单位目录加载失败：${error.message}`, "error");
+        }
+      }
+      await load();
+      clearInterval(state.timer);
+      state.timer = setInterval(() => {
+        if (!$("#view-dispatcher").hidden && correctForm.hidden && document.visibilityState === "visible") load();
+      }, POLL_MS);
+    },
+    keydown(event) {
+      if ($("#view-dispatcher").hidden || event.ctrlKey || event.metaKey || event.altKey || typing(event)) return;
+      const key = event.key.toLowerCase();
+      const actions = {
+        a: () => decide({}, "派"),
+        c: openCorrect,
+        j: () => move(1),
+        n: () => move(1),
+        arrowdown: () => move(1),
+        k: () => move(-1),
+        arrowup: () => move(-1),
+        "/": () => search.focus(),
+        r: () => (!$("#d-conflict").hidden ? reloadSelected() : load()),
+      };
+      if (actions[key]) {
+        event.preventDefault();
+        actions[key]();
+      }
+    },
+  };
+}

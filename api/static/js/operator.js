@@ -1,0 +1,272 @@
+// The operator's form: the suggestion fills it in while the caller is still talking; every field stays
+// editable, and an edited field is never overwritten by the next suggestion.
+
+import { api, ApiError, newIdempotencyKey } from "./api.js";
+import { $, fill, h, options, percent, toast, when } from "./dom.js";
+import { CATEGORIES, CHANNELS, DEADLINES, DISTRICTS, SCOPES, TOPICS, name } from "./labels.js";
+
+const DEBOUNCE_MS = 350;
+
+export function operatorView() {
+  const text = $("#op-text");
+  const address = $("#op-address");
+  const form = $("#op-form");
+  const create = $("#op-create");
+  const status = $("#op-status");
+  const fields = {
+    category: $("#op-category"),
+    topic: $("#op-topic"),
+    district: $("#op-district"),
+    scope: $("#op-scope-select"),
+    deadline_class: $("#op-deadline"),
+  };
+  const state = { key: newIdempotencyKey(), touched: new Set(), suggestion: null, seq: 0, timer: null, controller: null, created: null };
+  let creatable = null; // the fields POST /v1/orders accepts, read from the service's OpenAPI schema
+
+  options($("#op-channel"), Object.entries(CHANNELS));
+  options(fields.category, CATEGORIES.map((c) => [c, c]));
+  options(fields.topic, TOPICS.map((t) => [t, t]));
+  options(fields.district, DISTRICTS.map((d) => [d, d]), { blank: "未识别" });
+  options(fields.scope, Object.entries(SCOPES));
+  options(fields.deadline_class, Object.entries(DEADLINES));
+
+  for (const [field, select] of Object.entries(fields)) {
+    select.addEventListener("change", () => {
+      state.touched.add(field);
+      describeField(field);
+    });
+  }
+
+  function suggestedValue(field) {
+    const s = state.suggestion;
+    if (!s) return undefined;
+    return {
+      category: s.category.label,
+      topic: s.topic.label,
+      district: s.district || "",
+      scope: s.scope.accepted ? "accepted" : s.scope.reason,
+      deadline_class: s.deadline.class,
+    }[field];
+  }
+
+  function describeField(field) {
+    const note = fields[field].parentElement.querySelector(".suggested");
+    const value = suggestedValue(field);
+    if (value === undefined) return fill(note);
+    const s = state.suggestion;
+    const label = {
+      category: `${value} ${percent(s.category.score)}`,
+      topic: `${value} ${percent(s.topic.score)}`,
+      district: value || "未识别",
+      scope: name(SCOPES, value),
+      deadline_class: name(DEADLINES, value),
+    }[field];
+    const edited = state.touched.has(field) && fields[field].value !== value;
+    fields[field].classList.toggle("edited", edited);
+    fill(note, edited ? h("span", { class: "tag edited" }, "已修改") : null, `建议：${label}`);
+  }
+
+  function clearSuggestion() {
+    state.suggestion = null;
+    for (const field of Object.keys(fields)) describeField(field);
+    $("#op-scope").hidden = true;
+    $("#op-answers").hidden = true;
+    fill($("#op-units"));
+    $("#op-due").textContent = "—";
+    fill($("#op-due-why"));
+  }
+
+  function render(s) {
+    state.suggestion = s;
+    for (const field of Object.keys(fields)) {
+      if (!state.touched.has(field)) fields[field].value = suggestedValue(field);
+      describeField(field);
+    }
+    $("#op-due").textContent = when(s.deadline.due_at);
+    $("#op-due-why").textContent = s.deadline.explanation;
+    const scope = $("#op-scope");
+    if (s.scope.accepted) {
+      scope.hidden = true;
+    } else {
+      fill(
+        scope,
+        h("strong", {}, `不予受理：${name(SCOPES, s.scope.reason)}`),
+        s.scope.redirect ? h("span", { class: "redirect" }, `请引导来电人转至：${s.scope.redirect}`) : null,
+        h("span", { class: "read" }, "向来电人说明："),
+        h("q", {}, s.scope.explanation),
+      );
+      scope.hidden = false;
+    }
+    fill(
+      $("#op-units"),
+      s.units.slice(0, 3).map((u) =>
+        h("li", {}, h("span", { class: "unit-name" }, u.name), bar(u.score), h("span", { class: "score" }, percent(u.score))),
+      ),
+    );
+    renderAnswers(s.answers);
+  }
+
+  function updateCreate() {
+    create.disabled = Boolean(state.created) || !text.value.trim();
+  }
+
+  function renderAnswers(answers) {
+    const box = $("#op-answers");
+    if (!Array.isArray(answers) || answers.length === 0) {
+      box.hidden = true;
+      return;
+    }
+    fill(
+      $("#op-answer-list"),
+      answers.map((a) =>
+        h(
+          "li",
+          {},
+          h("div", { class: "q" }, a.question, " ", h("span", { class: "muted" }, `${a.unit || ""} · 匹配度 ${percent(Number(a.score))}`)),
+          h("div", { class: "a" }, a.answer),
+        ),
+      ),
+    );
+    box.hidden = false;
+  }
+
+  async function suggest() {
+    const value = text.value.trim();
+    if (state.controller) state.controller.abort();
+    if (!value) {
+      status.textContent = "";
+      clearSuggestion();
+      return;
+    }
+    const seq = ++state.seq;
+    state.controller = new AbortController();
+    status.textContent = "正在分析…";
+    try {
+      const body = { text: value };
+      if (address.value.trim()) body.address = address.value.trim();
+      const s = await api("/v1/suggestions", { method: "POST", body, signal: state.controller.signal });
+      if (seq !== state.seq) return;
+      render(s);
+      status.textContent = s.needs_review ? "已自动填写（置信度较低，请核对）" : "已自动填写";
+    } catch (error) {
+      if (error.name === "AbortError" || seq !== state.seq) return;
+      status.textContent = `自动填写失败：${error.message}`;
+    }
+  }
+
+  function schedule() {
+    clearTimeout(state.timer);
+    state.timer = setTimeout(suggest, DEBOUNCE_MS);
+  }
+
+  async function loadSchema() {
+    try {
+      const schema = await api("/openapi.json");
+      creatable = new Set(Object.keys(schema.components.schemas.OrderCreate.properties));
+    } catch {
+      creatable = new Set(["text", "address", "channel"]);
+    }
+  }
+
+  async function submit() {
+    if (state.created || !text.value.trim()) return;
+    if (!creatable) await loadSchema();
+    const body = { text: text.value.trim(), channel: $("#op-channel").value };
+    if (address.value.trim()) body.address = address.value.trim();
+    const edits = [];
+    const saved = [];
+    for (const [field, select] of Object.entries(fields)) {
+      const suggested = suggestedValue(field);
+      if (!state.touched.has(field) || select.value === suggested) continue;
+      const change = `${fieldName(field)}：${display(field, suggested)} → ${display(field, select.value)}`;
+      if (creatable.has(field) && select.value) {
+        body[field] = select.value;
+        saved.push(change);
+      } else edits.push(change);
+    }
+    create.disabled = true;
+    try {
+      const order = await api("/v1/orders", { method: "POST", body, headers: { "Idempotency-Key": state.key } });
+      state.created = order;
+      text.readOnly = true;
+      address.readOnly = true;
+      const result = $("#op-result");
+      fill(
+        result,
+        h("strong", {}, `已创建工单 #${order.id}`),
+        ` 状态：待派单，建议承办：${order.suggestion.units[0]?.name || "—"}，办结期限 ${when(order.deadline.due_at)}`,
+        saved.length ? h("p", {}, `已保存修改（派单员将以此为准）：${saved.join("；")}`) : null,
+        edits.length
+          ? h("p", { class: "warn" }, `以下修改未能随工单保存，请在派单时告知派单员：${edits.join("；")}`)
+          : null,
+      );
+      result.hidden = false;
+      toast(`已创建工单 #${order.id}`);
+    } catch (error) {
+      updateCreate();
+      const message = error instanceof ApiError && error.status === 422 ? `内容有误：${error.message}` : error.message;
+      toast(`建单失败：${message}`, "error");
+    }
+  }
+
+  function reset() {
+    clearTimeout(state.timer);
+    if (state.controller) state.controller.abort();
+    state.key = newIdempotencyKey();
+    state.touched.clear();
+    state.created = null;
+    state.seq += 1;
+    text.value = "";
+    address.value = "";
+    text.readOnly = false;
+    address.readOnly = false;
+    for (const select of Object.values(fields)) select.classList.remove("edited");
+    fill($("#op-result")).hidden = true;
+    status.textContent = "";
+    clearSuggestion();
+    updateCreate();
+    text.focus();
+  }
+
+  text.addEventListener("input", () => {
+    updateCreate();
+    schedule();
+  });
+  address.addEventListener("input", schedule);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit();
+  });
+  $("#op-reset").addEventListener("click", reset);
+  clearSuggestion();
+  updateCreate();
+
+  return {
+    show() {
+      if (!creatable) loadSchema();
+      text.focus();
+    },
+    keydown(event) {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        submit();
+      }
+    },
+  };
+}
+
+function fieldName(field) {
+  return { category: "类别", topic: "领域", district: "属地", scope: "受理范围", deadline_class: "时限" }[field];
+}
+
+function display(field, value) {
+  if (field === "scope") return name(SCOPES, value);
+  if (field === "deadline_class") return name(DEADLINES, value);
+  return value || "未识别";
+}
+
+export function bar(score) {
+  const fillNode = h("span", { class: "bar-fill" });
+  fillNode.style.width = `${Math.max(0, Math.min(1, score)) * 100}%`;
+  return h("span", { class: "bar", role: "img", "aria-label": percent(score) }, fillNode);
+}
