@@ -46,7 +46,7 @@ def utcnow() -> dt.datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON}
+    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
 
 
 class Role(enum.StrEnum):
@@ -126,6 +126,8 @@ class Order(Base):
     replied_at: Mapped[dt.datetime | None]
     satisfaction: Mapped[str | None] = mapped_column(String(10))
     visited_at: Mapped[dt.datetime | None]
+    incident_id: Mapped[str | None] = mapped_column(String(60), index=True, doc="the incident (hot spot) it belongs to")
+    separated_from: Mapped[list[str] | None] = mapped_column(JSON, doc="orders a dispatcher unlinked it from")
 
     creator: Mapped[User] = relationship(foreign_keys=[created_by_id], lazy="joined")
     dispatcher: Mapped[User | None] = relationship(foreign_keys=[dispatched_by_id], lazy="joined")
@@ -134,6 +136,20 @@ class Order(Base):
     )
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class KnowledgeVersion(Base):
+    """One version of a standard answer written through the API; the newest per entry overrides data/."""
+
+    __tablename__ = "knowledge_versions"
+    __table_args__ = (UniqueConstraint("entry_id", "version", name="uq_knowledge_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(40), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    author: Mapped[str] = mapped_column(String(100))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class OrderEvent(Base):

@@ -53,6 +53,7 @@ def to_out(order: Order, now: dt.datetime | None = None) -> OrderOut:
             "replied_at": order.replied_at,
             "satisfaction": order.satisfaction,
             "visited_at": order.visited_at,
+            "incident_id": order.incident_id,
             "events": [{"at": e.at, "kind": e.kind, "actor": e.actor, "detail": e.detail} for e in order.events],
         }
     )
@@ -80,6 +81,7 @@ def order_filter(
     overdue: bool | None = None,
     created_from: dt.datetime | None = None,
     created_to: dt.datetime | None = None,
+    incident: str | None = None,
     now: dt.datetime,
 ) -> Select[Any]:
     """Unit, category and district match the dispatcher's decision where there is one, else the suggestion."""
@@ -96,6 +98,8 @@ def order_filter(
     if overdue is not None:
         clause = overdue_clause(now)
         query = query.where(clause if overdue else ~clause)
+    if incident:
+        query = query.where(Order.incident_id == incident)
     if created_from:
         query = query.where(Order.created_at >= created_from)
     if created_to:

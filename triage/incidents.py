@@ -178,6 +178,8 @@ class TextVectoriser:
 
     def transform(self, texts: Sequence[str], places: Sequence[Sequence[str]]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Sparse sublinear term counts as (indices, values), one per text."""
+        if not texts:
+            return []  # the hashers cannot transform an empty batch
         matrix = self._matrix([self.content(t, p) for t, p in zip(texts, places, strict=True)])
         out = []
         for row in range(matrix.shape[0]):

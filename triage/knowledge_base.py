@@ -34,10 +34,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from triage.datafile import read_yaml, validated
-from triage.errors import DataFileError, TriageError
+from triage.errors import DataFileError, InvalidTranscriptError, TriageError
 from triage.labels import TOPICS
 from triage.normalise import normalise
 from triage.resources import DATA_DIR
+from triage.schemas import KnowledgeAnswer, Suggestion
 from triage.segment import Segmenter, default_segmenter
 from triage.units import Catalogue, default_catalogue
 
@@ -174,16 +175,8 @@ class KnowledgeEntry(BaseModel):
         return value
 
 
-class Answer(BaseModel):
-    """A search hit, as the suggestion and the console show it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    question: str
-    answer: str
-    unit: str
-    score: float = Field(ge=0.0, le=1.0, description="0-1, comparable across queries")
+Answer = KnowledgeAnswer
+"""A search hit, as the suggestion and the console show it."""
 
 
 class _KnowledgeFile(BaseModel):
@@ -440,3 +433,18 @@ def load_knowledge_base(
     refused with the file and the entry's id."""
     parsed = validated(_KnowledgeFile, read_yaml(path), path, describe=_describe)
     return KnowledgeBase(parsed.entries, catalogue=catalogue, source=str(path), min_score=min_score)
+
+
+CONSULTATION = "咨询"
+
+
+def with_answers(suggestion: Suggestion, knowledge_base: KnowledgeBase, k: int = 3) -> Suggestion:
+    """A consultation's suggestion with the top `k` standard answers; other calls get none (complaints
+    share words with answers often enough to mislead an operator)."""
+    if suggestion.category.label != CONSULTATION:
+        return suggestion
+    try:
+        answers = knowledge_base.search(suggestion.text, k)
+    except InvalidTranscriptError:
+        return suggestion
+    return suggestion.model_copy(update={"answers": answers})

@@ -39,6 +39,18 @@ class DeadlineSuggestion(BaseModel):
     explanation: str
 
 
+class KnowledgeAnswer(BaseModel):
+    """A standard answer (信息库标准答案) the operator can read out for a consultation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    question: str
+    answer: str
+    unit: str
+    score: float = Field(ge=0.0, le=1.0, description="0-1, comparable across queries")
+
+
 class Suggestion(BaseModel):
     """One transcript's dispatch suggestion."""
 
@@ -57,6 +69,9 @@ class Suggestion(BaseModel):
     needs_review: bool
     review_reasons: list[str] = Field(default_factory=list)
     model_version: str
+    answers: list[KnowledgeAnswer] = Field(
+        default_factory=list, description="for consultations: the best standard answers of the knowledge base"
+    )
 
     def to_json_dict(self) -> dict[str, object]:
         return self.model_dump(by_alias=True)

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import Operator, PipelineDep
+from api.deps import KnowledgeDep, Operator, PipelineDep, SessionDep
 from api.errors import responses
 from api.schemas import SuggestionRequest
+from triage.knowledge_base import CONSULTATION, with_answers
 from triage.schemas import Suggestion
 
 router = APIRouter(prefix="/v1", tags=["suggestions"])
 
 
 @router.post("/suggestions", response_model=Suggestion, responses=responses(401, 403, 413))
-def suggest(body: SuggestionRequest, pipeline: PipelineDep, _: Operator) -> Suggestion:
-    """What the operator's form fills in while the caller is still talking."""
-    return pipeline.suggest(body.text, address=body.address)
+def suggest(
+    body: SuggestionRequest, pipeline: PipelineDep, knowledge: KnowledgeDep, session: SessionDep, _: Operator
+) -> Suggestion:
+    """What the operator's form fills in while the caller is still talking; consultations come with the
+    knowledge base's best answers."""
+    suggestion = pipeline.suggest(body.text, address=body.address)
+    if suggestion.category.label != CONSULTATION:
+        return suggestion
+    return with_answers(suggestion, knowledge.current(session))
