@@ -8,11 +8,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, logs
 from api.db import make_engine, make_session_factory, migrate
 from api.deps import ModelHolder
-from api.routes import console, orders, stats, suggestions, system
+from api.hotspots import HotspotService
+from api.knowledge import KnowledgeService
+from api.ratelimit import RateLimit
+from api.routes import console, hotspots, knowledge, models, orders, stats, suggestions, system
 from api.settings import Settings
+from api.signing import deployment_key
 
 logger = logging.getLogger(__name__)
 
@@ -24,9 +28,14 @@ def create_app(settings: Settings | None = None, *, model: ModelHolder | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logs.configure(settings.log_format)
         migrate(engine)
         if model is None:
-            app.state.model = ModelHolder(settings.model_dir)
+            app.state.model = ModelHolder(settings.model_dir, signing_key=deployment_key(settings))
+        app.state.knowledge = KnowledgeService(settings.knowledge_file)
+        app.state.hotspots = HotspotService(
+            alert_orders=settings.hotspot_alert_orders, window_hours=settings.hotspot_window_hours
+        )
         logger.info("serving model %s", app.state.model.current.pipeline.version)
         yield
         engine.dispose()
@@ -43,7 +52,9 @@ def create_app(settings: Settings | None = None, *, model: ModelHolder | None = 
     if model is not None:
         app.state.model = model
     errors.install(app)
-    for module in (system, suggestions, orders, stats, console):
+    app.add_middleware(RateLimit)  # inside the request log, so 429s are logged too
+    app.add_middleware(logs.RequestLog)
+    for module in (system, suggestions, orders, stats, hotspots, knowledge, models, console):
         app.include_router(module.router)
     app.mount(console.STATIC_PATH, console.static_files(), name="static")
     return app

@@ -12,9 +12,12 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.hotspots import HotspotService
+from api.knowledge import KnowledgeService
 from api.models import Role, User
 from api.security import find_user
 from api.settings import Settings
+from api.signing import verify_signature
 from triage.bundle import load_bundle, read_manifest
 from triage.pipeline import TriagePipeline
 
@@ -29,12 +32,15 @@ class LoadedModel:
 class ModelHolder:
     """The served model, swappable at run time: a bundle that fails to load leaves the previous one serving."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, signing_key: bytes | None = None) -> None:
         self._lock = threading.Lock()
+        self._signing_key = signing_key
         self._current = self._load(path)
 
-    @staticmethod
-    def _load(path: Path) -> LoadedModel:
+    def _load(self, path: Path) -> LoadedModel:
+        """With a deployment key, the manifest's signature is checked before load_bundle unpickles anything."""
+        if self._signing_key is not None:
+            verify_signature(path, self._signing_key)
         pipeline = load_bundle(path)
         return LoadedModel(pipeline, Path(path), read_manifest(path))
 
@@ -67,7 +73,17 @@ def get_pipeline(model: Annotated[LoadedModel, Depends(get_model)]) -> TriagePip
     return model.pipeline
 
 
+def get_knowledge(request: Request) -> KnowledgeService:
+    return request.app.state.knowledge
+
+
+def get_hotspots(request: Request) -> HotspotService:
+    return request.app.state.hotspots
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
+KnowledgeDep = Annotated[KnowledgeService, Depends(get_knowledge)]
+HotspotsDep = Annotated[HotspotService, Depends(get_hotspots)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PipelineDep = Annotated[TriagePipeline, Depends(get_pipeline)]
 ModelDep = Annotated[LoadedModel, Depends(get_model)]

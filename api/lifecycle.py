@@ -18,11 +18,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from api.db import begin_write
+from api.hotspots import HotspotService
 from api.models import DISPATCHABLE, Order, OrderEvent, Status, User, utcnow
 from api.schemas import BounceRequest, DispatchRequest, OrderCreate, ReplyRequest, VisitRequest
 from triage.deadlines import DeadlinePolicy
+from triage.knowledge_base import KnowledgeBase, with_answers
 from triage.labels import ACCEPTED
-from triage.normalise import mask_pii
+from triage.normalise import mask_pii as _mask_numbers
 from triage.pipeline import TriagePipeline
 from triage.schemas import Suggestion
 from triage.units import Catalogue
@@ -54,6 +56,12 @@ class PreconditionRequired(LifecycleError):
     status = 428
 
 
+def mask_pii(text: str) -> str:
+    """Free text stored as given (address, reasons, notes, replies): personal numbers masked, and NUL
+    characters dropped, which PostgreSQL text cannot hold (they made such requests fail with a 500)."""
+    return _mask_numbers(text.replace("\x00", ""))
+
+
 def request_hash(body: OrderCreate) -> str:
     payload = json.dumps(body.model_dump(), ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -80,9 +88,17 @@ def _existing(session: Session, user: User, key: str, digest: str) -> Order | No
 
 
 def create_order(
-    session: Session, pipeline: TriagePipeline, body: OrderCreate, user: User, idempotency_key: str | None
+    session: Session,
+    pipeline: TriagePipeline,
+    body: OrderCreate,
+    user: User,
+    idempotency_key: str | None,
+    *,
+    knowledge: KnowledgeBase | None = None,
+    hotspots: HotspotService | None = None,
 ) -> Created:
-    """Run the pipeline and store the order; a retry with the same key returns the first order instead."""
+    """Run the pipeline and store the order, linked to its incident; a retry with the same key returns the
+    first order instead."""
     digest = request_hash(body)
     if idempotency_key:
         found = _existing(session, user, idempotency_key, digest)
@@ -91,15 +107,43 @@ def create_order(
         session.rollback()  # the pipeline runs outside any transaction
     now = utcnow()
     suggestion = pipeline.suggest(body.text, address=body.address, created_at=now)
+    if knowledge is not None:
+        suggestion = with_answers(suggestion, knowledge)
     order = _new_order(suggestion, body, user, idempotency_key, digest, now)
+    edited = _operator_edits(order, body, pipeline)
     begin_write(session)
     session.add(order)
-    _event(order, "created", user, model_version=suggestion.model_version)
+    _event(order, "created", user, model_version=suggestion.model_version, operator_corrected=edited)
     try:
+        if hotspots is not None:
+            hotspots.serialise(session)
+        session.flush()
+        if hotspots is not None:
+            link = hotspots.link(session, order)
+            if link is not None:
+                unit = session.scalar(
+                    select(Order.unit)
+                    .where(Order.incident_id == link.incident_id, Order.unit.is_not(None), Order.id != order.id)
+                    .order_by(Order.dispatched_at)
+                    .limit(1)
+                )
+                _event(
+                    order,
+                    "linked",
+                    None,
+                    incident=link.incident_id,
+                    score=round(link.score, 3),
+                    place=link.shared_place,
+                    unit=unit,  # where the incident's earlier orders went: dispatch it there too
+                )
+                if link.merged:
+                    _event(order, "incident_merged", None, incident=link.incident_id, merged=list(link.merged))
         session.commit()
-    except IntegrityError:
+    except Exception as exc:
         session.rollback()
-        if not idempotency_key:
+        if hotspots is not None:
+            hotspots.invalidate()  # its memory may hold an order the database never got
+        if not (idempotency_key and isinstance(exc, IntegrityError)):
             raise
         found = _existing(session, user, idempotency_key, digest)
         if found is None:
@@ -132,6 +176,26 @@ def _new_order(
         due_at=dt.datetime.fromisoformat(suggestion.deadline.due_at),
         status=Status.pending,
     )
+
+
+def _operator_edits(order: Order, body: OrderCreate, pipeline: TriagePipeline) -> list[str]:
+    """Apply the operator's corrections of the auto-fill to the order's working values; returns their names."""
+    edited = []
+    for field, column in (
+        ("category", "suggested_category"),
+        ("topic", "suggested_topic"),
+        ("district", "suggested_district"),
+        ("scope", "suggested_scope"),
+    ):
+        value = getattr(body, field)
+        if value is not None and value != getattr(order, column):
+            setattr(order, column, value)
+            edited.append(field)
+    if body.deadline_class and body.deadline_class != order.deadline_class:
+        order.deadline_class = body.deadline_class
+        order.due_at = pipeline.deadlines.due(body.deadline_class, order.created_at).due_at
+        edited.append("deadline_class")
+    return edited
 
 
 def get_order(session: Session, order_id: int) -> Order:
@@ -284,6 +348,22 @@ def visit(session: Session, order_id: int, body: VisitRequest, user: User, *, if
     order.satisfaction, order.visited_at, order.status = body.satisfaction, utcnow(), Status.closed
     _event(order, "visited", user, satisfaction=body.satisfaction, note=mask_pii(body.note) if body.note else None)
     return _commit(session, order)
+
+
+def unlink(session: Session, order_id: int, user: User, hotspots: HotspotService) -> Order:
+    """The dispatcher says this order is not the same problem as the others of its incident."""
+    begin_write(session)
+    order = get_order(session, order_id)
+    if order.incident_id is None:
+        raise Conflict(f"order {order.id} belongs to no incident")
+    try:
+        former, separated = hotspots.unlink(session, order)
+        _event(order, "unlinked", user, incident=former, now=order.incident_id, separated_from=list(separated))
+        return _commit(session, order)
+    except Exception:
+        session.rollback()
+        hotspots.invalidate()
+        raise
 
 
 def is_overdue(order: Order, now: dt.datetime) -> bool:

@@ -38,7 +38,15 @@ class SuggestionRequest(BaseModel):
 
 
 class OrderCreate(SuggestionRequest):
+    """A new order; the optional fields are the operator's corrections of the auto-fill (the dispatcher
+    starts from them; the model's own suggestion is kept as it was, for the model's record)."""
+
     channel: Channel = "phone"
+    category: Category | None = None
+    topic: Topic | None = None
+    district: District | None = None
+    scope: Scope | None = None
+    deadline_class: DeadlineClass | None = None
 
 
 class Decision(BaseModel):
@@ -94,6 +102,7 @@ class OrderOut(BaseModel):
     replied_at: dt.datetime | None
     satisfaction: str | None
     visited_at: dt.datetime | None
+    incident_id: str | None = Field(description="the incident (hot spot) this order was linked to")
     events: list[Event]
 
 
@@ -218,3 +227,58 @@ class UserCreated(BaseModel):
 class Me(BaseModel):
     name: str
     role: RoleName
+
+
+class IncidentOut(BaseModel):
+    """One problem reported by several callers: dispatch it once, watch it grow."""
+
+    id: str
+    order_ids: list[int]
+    count: int
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    last_24h: int
+    previous_24h: int
+    daily: list[int] = Field(description="orders per 24 hours, oldest first, the last ending now")
+    district: str | None
+    place: str | None
+    places: list[str]
+    topic: str | None
+    alerting: bool = Field(description="the incident has reached the alert threshold (TRIAGE_HOTSPOT_ALERT_ORDERS)")
+
+
+class KnowledgeEdit(BaseModel):
+    """A new standard answer (no id), or the fields of an existing one to change (with its id)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, pattern=r"^[a-z]+-\d{4,}$")
+    question: str | None = Field(default=None, max_length=200)
+    variants: list[str] | None = Field(default=None, max_length=20)
+    answer: str | None = Field(default=None, max_length=2000)
+    unit: str | None = Field(default=None, max_length=100)
+    topic: Topic | None = None
+    reviewed: dt.date | None = None
+
+
+class KnowledgeEntryOut(BaseModel):
+    id: str
+    question: str
+    variants: list[str]
+    answer: str
+    unit: str
+    topic: str
+    reviewed: dt.date
+    version: int
+
+
+class KnowledgeVersionOut(BaseModel):
+    version: int
+    author: str
+    at: dt.datetime
+    entry: KnowledgeEntryOut
+
+
+class KnowledgeDetail(BaseModel):
+    entry: KnowledgeEntryOut
+    history: list[KnowledgeVersionOut] = Field(description="versions written through the API, oldest first")

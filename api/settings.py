@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from triage.knowledge_base import KNOWLEDGE_FILE
 from triage.resources import DEFAULT_MODEL_DIR
 
 
@@ -27,6 +29,17 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, description="larger request bodies get 413")
     db_pool_size: int = Field(default=10, ge=1)
     retry_after_s: int = Field(default=2, ge=1, description="Retry-After sent with 503 when the database is unavailable")
+    rate_limit_per_minute: int = Field(
+        default=600, ge=0, description="requests per API token per minute, per worker process (0: no limit); over it: 429"
+    )
+    log_format: Literal["json", "text"] = Field(default="json", description="json: one object per line (order ids, never text)")
+    signing_key: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key: when set, only model bundles whose manifest it signed are loaded"
+    )
+    signing_key_file: Path | None = Field(default=None, description="file holding the signing key (instead of signing_key)")
+    knowledge_file: Path = Field(default=KNOWLEDGE_FILE, description="standard answers; API edits are stored in the database")
+    hotspot_alert_orders: int = Field(default=10, ge=2, description="an incident with this many orders raises an alert")
+    hotspot_window_hours: float = Field(default=72, gt=0, description="an incident takes no new orders after this long quiet")
 
     @property
     def resolved_database_url(self) -> str:

@@ -117,7 +117,14 @@ def main() -> None:
         _, token = add_user(session, "bench", "operator")
     bodies = [{"text": r.text} for r in own_corpus(default_catalogue()).records]
     port = _free_port()
-    env = {**os.environ, "TRIAGE_DATABASE_URL": url, "TRIAGE_HOME": str(home), "TRIAGE_MODEL_DIR": str(args.model.resolve())}
+    env = {
+        **os.environ,
+        "TRIAGE_DATABASE_URL": url,
+        "TRIAGE_HOME": str(home),
+        "TRIAGE_MODEL_DIR": str(args.model.resolve()),
+        "TRIAGE_RATE_LIMIT_PER_MINUTE": "0",  # one token drives it all
+        "TRIAGE_LOG_FORMAT": "json",
+    }
     command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
                "--port", str(port), "--workers", str(args.workers), "--log-level", "warning", "--no-access-log"]
     server = subprocess.Popen(command, env=env)

@@ -47,9 +47,15 @@ def _spinner() -> Progress:
 
 
 def ensure_model(model: Path | None) -> Path:
-    """The model to use: the one given, or the default one, trained from data/ when missing."""
+    """The model to use: the one given, else the registry's current one, else the default one (trained
+    from data/ when missing)."""
     if model is not None:
         return model
+    from training.registry import Registry
+
+    promoted = Registry.load().current_path()
+    if promoted is not None:
+        return promoted
     if (DEFAULT_MODEL_DIR / "manifest.json").is_file():
         return DEFAULT_MODEL_DIR
     err.print(f"No model at {DEFAULT_MODEL_DIR}: training the default model from data/ first (seconds).")
@@ -115,8 +121,10 @@ def predict_command(
     except (TriageError, ValueError) as exc:
         raise fail(str(exc)) from exc
     if text is not None:
+        from triage.knowledge_base import load_knowledge_base, with_answers
+
         try:
-            suggestion = pipeline.suggest(text)
+            suggestion = with_answers(pipeline.suggest(text), load_knowledge_base())
         except TriageError as exc:
             raise fail(str(exc)) from exc
         print(json.dumps(suggestion.to_json_dict(), ensure_ascii=False, indent=2))
@@ -170,12 +178,16 @@ def evaluate_command(
     data: Annotated[list[Path] | None, typer.Option("--data", help="labelled JSONL/CSV to score on")] = None,
     labels: Annotated[list[Path] | None, typer.Option("--labels", help="extra labels by id (JSONL), e.g. category_labels_test.jsonl")] = None,
     split: Annotated[str | None, typer.Option(help="'dev': the project's own held-out calls")] = None,
-    report: Annotated[Path | None, typer.Option("--report", help="folder to write metrics.json into")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="folder for metrics.json and report.html (with plots)")] = None,
 ) -> None:
-    """Score a model: per-head accuracy and macro-F1, units top-k, scope errors, district and deadline accuracy."""
+    """Score a model: per-head accuracy and macro-F1, units top-k, scope errors, district and deadline accuracy.
+
+    With --report: also confusion matrices, per-class P/R/F1, reliability (ECE), coverage at 95%/98% precision
+    and the worst-classified examples, as metrics.json and an HTML report whose plots are drawn from it.
+    """
     from training.datasets import Dataset, merge_labels, own_corpus, read_labelled
     from training.datasets import split as split_data
-    from training.evaluate import evaluate
+    from training.evaluate import evaluate, evaluate_report
     from triage.bundle import load_bundle
     from triage.units import default_catalogue
 
@@ -197,15 +209,17 @@ def evaluate_command(
             raise fail("no usable rows to evaluate")
         with _spinner() as progress:
             progress.add_task(f"evaluating on {len(dataset)} rows", total=None)
-            metrics = evaluate(pipeline, dataset)
+            metrics = evaluate(pipeline, dataset) if report is None else evaluate_report(pipeline, dataset)
     except (TriageError, ValueError) as exc:
         raise fail(str(exc)) from exc
     metrics["skipped_lines"] = len(dataset.problems)
-    text = json.dumps(metrics, ensure_ascii=False, indent=2)
     if report is not None:
-        report.mkdir(parents=True, exist_ok=True)
-        (report / "metrics.json").write_text(text, encoding="utf-8")
-    print(text)
+        from training.report import write_report
+
+        page = write_report(metrics, report)
+        err.print(f"report: {page}")
+        metrics = {k: v for k, v in metrics.items() if k not in ("confusion", "calibration", "coverage", "worst")}
+    print(json.dumps(metrics, ensure_ascii=False, indent=2))
 
 
 users_app = typer.Typer(help="API users and their tokens.", no_args_is_help=True)
@@ -274,6 +288,154 @@ def serve_command(
         err.print("Add staff with `triage users add NAME --role operator|dispatcher|analyst|admin`.")
     err.print(f"API docs: http://{host}:{port}/docs")
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+# --- evaluators and analysts: compare two models, retrain on decided orders, the model registry ---
+
+
+def _labelled_rows(data: list[Path], labels: list[Path], split: str | None, catalogue: Any) -> Any:
+    """Rows to score on: files (with extra labels by id) and/or the project's dev split; bad lines reported."""
+    from training.datasets import Dataset, merge_labels, own_corpus, read_labelled
+    from training.datasets import split as split_data
+
+    if not data and split != "dev":
+        raise fail("give --data FILE or --split dev")
+    dataset = Dataset()
+    if split == "dev":
+        dataset.extend(split_data(own_corpus(catalogue), 0.2)[1])
+    for path in data:
+        part = read_labelled(path, catalogue=catalogue)
+        for label_file in labels:
+            merge_labels(part, label_file)
+        dataset.extend(part)
+    for problem in dataset.problems:
+        err.print(f"[yellow]skipped[/] {problem}", highlight=False)
+    if not dataset.records:
+        raise fail("no usable rows to evaluate")
+    return dataset
+
+
+@app.command("compare")
+def compare_command(
+    model: Annotated[list[Path], typer.Option("--model", help="model bundle folder; give exactly two: A then B")],
+    data: Annotated[list[Path] | None, typer.Option("--data", help="labelled JSONL/CSV both are scored on")] = None,
+    labels: Annotated[list[Path] | None, typer.Option("--labels", help="extra labels by id (JSONL)")] = None,
+    split: Annotated[str | None, typer.Option(help="'dev': the project's own held-out calls")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="folder for comparison.json and comparison.png")] = None,
+) -> None:
+    """Score two models on the same rows: per-head difference, paired McNemar test and bootstrap interval."""
+    from training.compare import compare, comparison_figure, comparison_table
+    from triage.bundle import load_bundle
+
+    if len(model) != 2:
+        raise fail("give --model A --model B (exactly two)")
+    try:
+        a, b = load_bundle(model[0]), load_bundle(model[1])
+        dataset = _labelled_rows(list(data or []), list(labels or []), split, a.knowledge.catalogue)
+        with _spinner() as progress:
+            progress.add_task(f"scoring both models on {len(dataset)} rows", total=None)
+            result = compare(a, b, dataset)
+    except (TriageError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    Console(stderr=True).print(comparison_table(result))
+    if out is not None:
+        from training.report import png
+
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "comparison.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+        (out / "comparison.png").write_bytes(png(comparison_figure(result)))
+        err.print(f"written: {out / 'comparison.json'}, {out / 'comparison.png'}")
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+@app.command("retrain")
+def retrain_command(
+    orders: Annotated[Path | None, typer.Option("--orders", help="labelled-orders JSONL (default: export from the service database)")] = None,
+    tolerance: Annotated[float, typer.Option(help="largest fall of any headline figure that still allows promotion")] = 0.02,
+    promote: Annotated[bool, typer.Option("--promote/--no-promote", help="promote the candidate when it passes")] = True,
+    model: ModelOption = None,
+) -> None:
+    """Retrain on the dispatchers' decided orders; promote the candidate only if no head got worse."""
+    from training.registry import Registry
+    from training.retrain import export_orders, retrain
+
+    try:
+        base = None if Registry.load().current else ensure_model(model)
+        if orders is None:
+            import datetime as dt
+            import tempfile
+
+            _, sessions = _database()
+            orders = Path(tempfile.mkdtemp(prefix="triage-orders-")) / f"orders-{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}.jsonl"
+            n = export_orders(sessions, orders)
+            err.print(f"exported {n} decided orders to {orders}")
+        with _spinner() as progress:
+            task = progress.add_task("retraining", total=None)
+            report = retrain(orders, base_model=base, tolerance=tolerance, promote=promote, step=lambda m: progress.update(task, description=m))
+    except (TriageError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    err.print(f"[bold]{report['decision']}[/]: {'; '.join(report['reasons'])}")
+
+
+models_app = typer.Typer(help="The model registry (models/registry.json): list, register, promote, roll back.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Registered versions with their headline figures; * marks the current one."""
+    from rich.table import Table
+
+    from training.registry import Registry
+
+    registry = Registry.load()
+    table = Table(title=f"{registry.root / 'registry.json'}")
+    for column in ("", "version", "created", "train rows", "category", "topic", "unit top-1", "unit top-3", "path"):
+        table.add_column(column)
+    for version, entry in registry.versions.items():
+        m = entry.get("metrics", {})
+        cells = [f"{m.get(k):.3f}" if isinstance(m.get(k), float) else "n/a" for k in ("category_accuracy", "topic_accuracy", "unit_top1", "unit_top3")]
+        mark = "*" if version == registry.current else ("prev" if version == registry.previous else "")
+        table.add_row(mark, version, str(entry.get("created_at")), str(entry.get("train_rows")), *cells, entry["path"])
+    Console().print(table)
+
+
+@models_app.command("register")
+def models_register(bundle: Annotated[Path, typer.Argument(help="a model bundle folder")]) -> None:
+    """Add a bundle to the registry (the first one registered becomes current)."""
+    from training.registry import ensure_registered
+
+    try:
+        print(ensure_registered(bundle))
+    except TriageError as exc:
+        raise fail(str(exc)) from exc
+
+
+@models_app.command("promote")
+def models_promote(version: Annotated[str, typer.Argument(help="a registered version (see `triage models list`)")]) -> None:
+    """Make VERSION the current model (its checksums are verified first)."""
+    from training.registry import Registry
+
+    try:
+        with Registry.edit() as registry:
+            registry.promote(version)
+    except TriageError as exc:
+        raise fail(str(exc)) from exc
+    err.print(f"current: {version}; POST /v1/models/reload (admin) switches a running service to it")
+
+
+@models_app.command("rollback")
+def models_rollback() -> None:
+    """Make the previously promoted version current again."""
+    from training.registry import Registry
+
+    try:
+        with Registry.edit() as registry:
+            version = registry.rollback()
+    except TriageError as exc:
+        raise fail(str(exc)) from exc
+    err.print(f"current: {version}; POST /v1/models/reload (admin) switches a running service to it")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 
 from api import lifecycle
-from api.deps import Dispatcher, Operator, PipelineDep, Reader, SessionDep, SettingsDep, Visitor
+from api.deps import (
+    Dispatcher,
+    HotspotsDep,
+    KnowledgeDep,
+    Operator,
+    PipelineDep,
+    Reader,
+    SessionDep,
+    SettingsDep,
+    Visitor,
+)
 from api.errors import responses
 from api.queries import SORTS, list_orders, to_out
 from api.schemas import (
@@ -25,6 +35,8 @@ from api.schemas import (
 )
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
+OrderId = Annotated[int, Path(ge=1, le=2**31 - 1, description="the order's id")]
+"""Bounded like the column (INTEGER): a larger id is a 422, not an overflow inside the database driver."""
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", max_length=200, description="a retry with the same key returns the first order"),
@@ -49,10 +61,19 @@ DECISION_ERRORS = responses(400, 401, 403, 404, 409, 428, 503)
 
 @router.post("", response_model=OrderOut, status_code=201, responses={**responses(401, 403, 413, 503), 200: {"model": OrderOut, "description": "replayed: the order an earlier request with this Idempotency-Key created"}})
 def create_order(
-    body: OrderCreate, response: Response, session: SessionDep, pipeline: PipelineDep, user: Operator, key: IdempotencyKey = None
+    body: OrderCreate,
+    response: Response,
+    session: SessionDep,
+    pipeline: PipelineDep,
+    knowledge: KnowledgeDep,
+    hotspots: HotspotsDep,
+    user: Operator,
+    key: IdempotencyKey = None,
 ) -> OrderOut:
-    """Run the pipeline on the transcript and store the order (masked) with its suggestion."""
-    created = lifecycle.create_order(session, pipeline, body, user, key)
+    """Run the pipeline on the transcript and store the order (masked) with its suggestion, linked to the
+    incident it repeats if any."""
+    answers = knowledge.current(session)
+    created = lifecycle.create_order(session, pipeline, body, user, key, knowledge=answers, hotspots=hotspots)
     if created.replayed:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
@@ -73,6 +94,7 @@ def get_orders(
     overdue: bool | None = None,
     created_from: dt.datetime | None = None,
     created_to: dt.datetime | None = None,
+    incident: Annotated[str | None, Query(max_length=60, description="orders of one incident (hot spot)")] = None,
     sort: Annotated[str, Query(pattern="^(" + "|".join(SORTS) + ")$", description="newest | oldest | due")] = "newest",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -91,13 +113,14 @@ def get_orders(
         overdue=overdue,
         created_from=created_from,
         created_to=created_to,
+        incident=incident,
     )
     now = dt.datetime.now(dt.UTC)
     return OrderPage(items=[to_out(o, now) for o in items], total=total, limit=limit, offset=offset)
 
 
 @router.get("/{order_id}", response_model=OrderOut, responses=responses(401, 403, 404, 503))
-def get_order(order_id: int, response: Response, session: SessionDep, _: Reader) -> OrderOut:
+def get_order(order_id: OrderId, response: Response, session: SessionDep, _: Reader) -> OrderOut:
     order = lifecycle.get_order(session, order_id)
     response.headers["ETag"] = f'"{order.version}"'
     return to_out(order)
@@ -105,7 +128,7 @@ def get_order(order_id: int, response: Response, session: SessionDep, _: Reader)
 
 @router.post("/{order_id}/dispatch", response_model=OrderOut, responses=DECISION_ERRORS)
 def dispatch(
-    order_id: int, body: DispatchRequest, session: SessionDep, user: Dispatcher, pipeline: PipelineDep, version: IfMatch
+    order_id: OrderId, body: DispatchRequest, session: SessionDep, user: Dispatcher, pipeline: PipelineDep, version: IfMatch
 ) -> OrderOut:
     """Confirm or correct the suggestion: category, topic, unit, district and scope (refusing if out of scope)."""
     order = lifecycle.dispatch(
@@ -116,19 +139,25 @@ def dispatch(
 
 @router.post("/{order_id}/bounce", response_model=OrderOut, responses=DECISION_ERRORS)
 def bounce(
-    order_id: int, body: BounceRequest, session: SessionDep, user: Dispatcher, settings: SettingsDep, version: IfMatch
+    order_id: OrderId, body: BounceRequest, session: SessionDep, user: Dispatcher, settings: SettingsDep, version: IfMatch
 ) -> OrderOut:
     """退单: the unit says it is not theirs; back to dispatch, or to the difficult queue after too many."""
     return to_out(lifecycle.bounce(session, order_id, body, user, if_match=version, limit=settings.bounce_limit))
 
 
 @router.post("/{order_id}/reply", response_model=OrderOut, responses=DECISION_ERRORS)
-def reply(order_id: int, body: ReplyRequest, session: SessionDep, user: Dispatcher, version: IfMatch) -> OrderOut:
+def reply(order_id: OrderId, body: ReplyRequest, session: SessionDep, user: Dispatcher, version: IfMatch) -> OrderOut:
     """The unit's reply (entered by the unit's dispatcher account)."""
     return to_out(lifecycle.reply(session, order_id, body, user, if_match=version))
 
 
 @router.post("/{order_id}/visit", response_model=OrderOut, responses=DECISION_ERRORS)
-def visit(order_id: int, body: VisitRequest, session: SessionDep, user: Visitor, version: IfMatch) -> OrderOut:
+def visit(order_id: OrderId, body: VisitRequest, session: SessionDep, user: Visitor, version: IfMatch) -> OrderOut:
     """The return visit (回访): the caller's satisfaction closes the order."""
     return to_out(lifecycle.visit(session, order_id, body, user, if_match=version))
+
+
+@router.post("/{order_id}/unlink", response_model=OrderOut, responses=responses(401, 403, 404, 409, 503))
+def unlink(order_id: OrderId, session: SessionDep, user: Dispatcher, hotspots: HotspotsDep) -> OrderOut:
+    """Take the order out of its incident: it is a different problem, and will not be linked back."""
+    return to_out(lifecycle.unlink(session, order_id, user, hotspots))

@@ -222,3 +222,15 @@ def test_bad_transcripts_get_clear_errors(client, tokens) -> None:
     broken = client.post("/v1/orders", content=b'{"text": "abc', headers={**operator, "Content-Type": "application/json"})
     assert broken.status_code == 422 and broken.json()["detail"][0]["type"] == "json_invalid"
     assert client.get("/v1/orders", headers=operator).json()["total"] == 0
+
+
+def test_the_operators_corrections_become_the_working_values(client, tokens) -> None:
+    body = {"text": CALLS["lights"], "category": "建议", "district": "天心区", "deadline_class": "simple"}
+    order = client.post("/v1/orders", json=body, headers=tokens["operator"]).json()
+    assert order["suggestion"]["district"] == "岳麓区"  # the model's own record is kept
+    assert order["deadline"]["class"] == "simple"
+    assert set(order["events"][0]["detail"]["operator_corrected"]) == {"category", "district", "deadline_class"}
+    dispatched = client.post(f"/v1/orders/{order['id']}/dispatch", json={"version": 1}, headers=tokens["dispatcher"]).json()
+    assert dispatched["decision"]["category"] == "建议" and dispatched["decision"]["district"] == "天心区"
+    assert dispatched["held"]["district"]["top1"] is False  # the model said 岳麓区
+    assert client.get("/v1/orders", params={"district": "天心区"}, headers=tokens["dispatcher"]).json()["total"] == 1
