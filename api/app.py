@@ -15,6 +15,7 @@ from api.hotspots import HotspotService
 from api.knowledge import KnowledgeService
 from api.ratelimit import RateLimit
 from api.routes import console, hotspots, knowledge, models, orders, stats, suggestions, system
+from api.security import TokenCache
 from api.settings import Settings
 from api.signing import deployment_key
 
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, *, model: ModelHolder | None = 
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_session_factory(engine)
+    app.state.tokens = TokenCache()
     if model is not None:
         app.state.model = model
     errors.install(app)

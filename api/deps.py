@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.hotspots import HotspotService
 from api.knowledge import KnowledgeService
 from api.models import Role, User
-from api.security import find_user
 from api.settings import Settings
 from api.signing import verify_signature
 from triage.bundle import load_bundle, read_manifest
@@ -55,29 +54,29 @@ class ModelHolder:
         return loaded
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     factory: sessionmaker[Session] = request.app.state.sessions
     with factory() as session:
         yield session
 
 
-def get_model(request: Request) -> LoadedModel:
+async def get_model(request: Request) -> LoadedModel:
     return request.app.state.model.current
 
 
-def get_pipeline(model: Annotated[LoadedModel, Depends(get_model)]) -> TriagePipeline:
+async def get_pipeline(model: Annotated[LoadedModel, Depends(get_model)]) -> TriagePipeline:
     return model.pipeline
 
 
-def get_knowledge(request: Request) -> KnowledgeService:
+async def get_knowledge(request: Request) -> KnowledgeService:
     return request.app.state.knowledge
 
 
-def get_hotspots(request: Request) -> HotspotService:
+async def get_hotspots(request: Request) -> HotspotService:
     return request.app.state.hotspots
 
 
@@ -92,7 +91,7 @@ _bearer = HTTPBearer(auto_error=False, description="an API token from `triage us
 
 
 def current_user(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request, session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> User:
     if credentials is None or not credentials.credentials:
         raise HTTPException(
@@ -100,8 +99,8 @@ def current_user(
             "missing token: send Authorization: Bearer <token>",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    user = find_user(session, credentials.credentials)
-    session.rollback()  # end the read transaction: the route starts its own
+    user = request.app.state.tokens.user(session, credentials.credentials)
+    session.rollback()  # end any read transaction: the route starts its own
     if user is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"}
@@ -114,7 +113,7 @@ def require(*roles: Role) -> Callable[..., User]:
     allowed = {*roles, Role.admin}
     names = ", ".join(sorted(r.value for r in allowed))
 
-    def check(user: Annotated[User, Depends(current_user)]) -> User:
+    async def check(user: Annotated[User, Depends(current_user)]) -> User:
         if user.role not in allowed:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the role {names}; your token's role is {user.role}")
         return user

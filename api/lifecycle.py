@@ -292,7 +292,7 @@ def dispatch(
     order.category, order.topic, order.unit = decision["category"], decision["topic"], decision["unit"]
     order.district, order.scope = decision["district"], decision["scope"]
     order.held = held(s, decision)
-    order.dispatched_at, order.dispatcher = now, user
+    order.dispatched_at, order.dispatcher = now, session.merge(user, load=False)
     if body.deadline_class and body.deadline_class != order.deadline_class:
         order.deadline_class = body.deadline_class
         order.due_at = deadlines.due(body.deadline_class, order.created_at).due_at

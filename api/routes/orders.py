@@ -43,7 +43,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-def if_match(
+async def if_match(
     value: Annotated[str | None, Header(alias="If-Match", description='the order\'s version, e.g. "3"')] = None,
 ) -> int | None:
     """The version from If-Match (`3`, `"3"` or `W/"3"`); unparseable values are a 400."""
