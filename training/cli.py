@@ -277,6 +277,8 @@ def serve_command(
     except (TriageError, ValueError) as exc:
         raise fail(str(exc)) from exc
     os.environ["TRIAGE_MODEL_DIR"] = str(model_dir.resolve())  # the workers read their settings from here
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")  # one BLAS thread per worker: workers, not threads, use the cores
     settings, sessions = _database()
     with sessions() as session:
         token = first_admin(session)
