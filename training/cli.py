@@ -440,5 +440,21 @@ def models_rollback() -> None:
     err.print(f"current: {version}; POST /v1/models/reload (admin) switches a running service to it")
 
 
+@models_app.command("sign")
+def models_sign(bundle: Annotated[Path, typer.Argument(help="bundle folder to sign")]) -> None:
+    """Sign a bundle's manifest with the deployment key (TRIAGE_SIGNING_KEY or TRIAGE_SIGNING_KEY_FILE)."""
+    from api.settings import Settings
+    from api.signing import deployment_key, key_id, sign_bundle
+
+    try:
+        key = deployment_key(Settings())
+        if key is None:
+            raise fail("no signing key: set TRIAGE_SIGNING_KEY or TRIAGE_SIGNING_KEY_FILE")
+        sign_bundle(bundle, key)
+    except (TriageError, OSError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    err.print(f"signed {bundle} with key {key_id(key)}")
+
+
 if __name__ == "__main__":
     app()

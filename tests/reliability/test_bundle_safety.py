@@ -111,3 +111,21 @@ def test_service_with_a_key_refuses_an_unsigned_model(copy, tmp_path: Path) -> N
         assert client.get("/healthz").status_code == 200
     with pytest.raises(ValueError, match="16 bytes"):
         deployment_key(Settings(signing_key="short", model_dir=bundle))
+
+
+def test_triage_models_sign_signs_with_the_deployment_key(copy, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    bundle = copy("to-sign")
+    monkeypatch.delenv("TRIAGE_SIGNING_KEY", raising=False)
+    monkeypatch.delenv("TRIAGE_SIGNING_KEY_FILE", raising=False)
+    refused = CliRunner().invoke(app, ["models", "sign", str(bundle)])
+    assert refused.exit_code == 2 and "no signing key" in refused.output
+    monkeypatch.setenv("TRIAGE_SIGNING_KEY", "a-deployment-key-of-some-length")
+    signed = CliRunner().invoke(app, ["models", "sign", str(bundle)])
+    assert signed.exit_code == 0, signed.output
+    verify_signature(bundle, "a-deployment-key-of-some-length")
+    with pytest.raises(BundleError):
+        verify_signature(bundle, "another-key-entirely-different")
