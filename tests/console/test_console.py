@@ -20,6 +20,10 @@ from api.models import Order
 
 STALLS = "喂你好，开福区伍家岭那边有个小区门口天天占道经营，路都堵死了，我电话13873112345"
 LIGHTS = "岳麓区麓山南路那一段路灯坏了一个多星期了，晚上黑漆漆的很危险"
+LIGHTS_AGAIN = [
+    "麓山南路的路灯晚上都不亮，岳麓区这边走夜路很危险，麻烦修一下",
+    "我反映一下岳麓区麓山南路路灯不亮的问题，好几天了",
+]
 FIGHT = "我邻居天天跟我吵架，我们两家的矛盾你们给评评理"
 FIRE = "我家楼下着火了，好大的烟，快来人"
 INJECTION = "投诉<script>alert(1)</script><img src=x onerror=alert(2)>小区噪音扰民"
@@ -105,7 +109,9 @@ def test_operator_creates_dispatcher_accepts_and_corrects(
     created = operator_api.get(f"/v1/orders/{second}").json()
     assert created["events"][0]["detail"]["operator_corrected"] == ["category"]
 
-    # some history for the other views: routed, replied and visited orders, a difficult one, a refusal
+    # some history for the other views: routed, replied and visited orders, a difficult one, a refusal,
+    # and two more callers about the second order's street lights (one hot spot of three orders)
+    lights = [second, *(create(operator_api, text)["id"] for text in LIGHTS_AGAIN)]
     seeded = [create(operator_api, text) for text in [*SEED, FIGHT, FIRE]]
     for order in seeded[:3]:
         decide(dispatcher_api, order["id"], "dispatch")
@@ -179,6 +185,12 @@ def test_operator_creates_dispatcher_accepts_and_corrects(
     expect(page.locator("#a-satisfaction")).to_contain_text("基本满意")
     expect(page.locator("#a-by-day svg polyline")).to_have_count(2)
     expect(page.locator("#a-refused")).to_contain_text("邻里及民间纠纷")
+    spot = page.locator("#a-hotspots tbody tr")
+    expect(spot).to_have_count(1)
+    expect(spot.locator(".count")).to_have_text("3")
+    expect(spot).to_contain_text("麓山南路")
+    [incident] = http("analyst").get("/v1/hotspots").json()
+    assert sorted(incident["order_ids"]) == sorted(lights)
     screenshot(page, "analyst")
 
 

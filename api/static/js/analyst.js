@@ -1,18 +1,18 @@
 // The analyst's figures from GET /v1/stats: shares as tables with CSS bars, and the model's unit
-// acceptance by day as a small SVG line chart (no chart library, nothing fetched from outside).
+// acceptance by day as a small SVG line chart, and the hot spots (incidents of several orders) with
+// a bar sparkline of orders per day each (no chart library, nothing fetched from outside).
 
 import { api } from "./api.js";
-import { $, fill, h, percent, svg } from "./dom.js";
+import { $, fill, h, percent, svg, when } from "./dom.js";
 import { HEADS, SCOPES, STATUSES, name } from "./labels.js";
 
 const MAX_ROWS = 12;
 
 function shareTable(shares, { label = (x) => x, empty = "暂无数据" } = {}) {
   if (!shares.length) return h("p", { class: "muted" }, empty);
-  const top = Math.max(...shares.map((s) => s.share), 0.0001);
   const rows = shares.slice(0, MAX_ROWS).map((s) => {
     const fillNode = h("span", { class: "bar-fill" });
-    fillNode.style.width = `${(s.share / top) * 100}%`;
+    fillNode.style.width = `${Math.min(1, s.share) * 100}%`; // the share itself: a 20% unit fills a fifth
     return h(
       "tr",
       {},
@@ -98,6 +98,93 @@ function byDayChart(days) {
   return h("div", { class: "by-day" }, h("div", {}, chart, legend), table);
 }
 
+const MAX_HOTSPOTS = 8;
+
+// orders per 24 hours, oldest first: one bar each, the last (ending now) highlighted
+function sparkline(daily) {
+  const width = 112;
+  const height = 26;
+  const n = Math.max(daily.length, 1);
+  const top = Math.max(...daily, 1);
+  const slot = width / n;
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, class: "sparkline", role: "img", "aria-label": `逐日件数 ${daily.join("、")}` });
+  chart.append(svg("line", { x1: 0, x2: width, y1: height - 0.5, y2: height - 0.5, class: "base" }));
+  daily.forEach((count, i) => {
+    const barHeight = count ? Math.max(2, (count / top) * (height - 2)) : 0;
+    const ago = daily.length - 1 - i;
+    chart.append(
+      svg(
+        "rect",
+        { x: i * slot + 1, y: height - barHeight, width: Math.max(1, slot - 2), height: barHeight, class: ago === 0 ? "today" : "" },
+        svg("title", {}, `${ago === 0 ? "近24小时" : `${ago * 24}–${(ago + 1) * 24}小时前`}：${count} 件`),
+      ),
+    );
+  });
+  return chart;
+}
+
+function growth(now, before) {
+  const diff = now - before;
+  if (diff > 0) return h("span", { class: "up" }, `↑${diff}`);
+  if (diff < 0) return h("span", { class: "down" }, `↓${-diff}`);
+  return h("span", { class: "muted" }, "持平");
+}
+
+function hotspotTable(spots) {
+  if (!spots.length) return h("p", { class: "muted" }, "暂无多单同一事件");
+  const rows = spots.slice(0, MAX_HOTSPOTS).map((s) =>
+    h(
+      "tr",
+      { class: s.alerting ? "alerting" : "", dataset: { incident: s.id } },
+      h(
+        "th",
+        { scope: "row", title: s.places.join("、") },
+        s.place || s.district || "地点未识别",
+        s.place && s.district ? h("span", { class: "muted" }, ` ${s.district}`) : null,
+        s.alerting ? h("span", { class: "badge alert" }, "预警") : null,
+      ),
+      h("td", {}, s.topic || "—"),
+      h("td", { class: "num count" }, String(s.count)),
+      h("td", { class: "num" }, `${s.last_24h} / ${s.previous_24h} `, growth(s.last_24h, s.previous_24h)),
+      h("td", { class: "spark-cell" }, sparkline(s.daily)),
+      h("td", { class: "muted" }, `${when(s.first_seen)} 至 ${when(s.last_seen)}`),
+    ),
+  );
+  const rest = spots.length - MAX_HOTSPOTS;
+  return h(
+    "div",
+    {},
+    h(
+      "table",
+      { class: "shares hotspots" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", {}, "地点"),
+          h("th", {}, "领域"),
+          h("th", { class: "num" }, "件数"),
+          h("th", { class: "num", title: "近24小时 / 前24小时" }, "近24h / 前24h"),
+          h("th", {}, "逐日件数"),
+          h("th", {}, "首次 至 最近来电"),
+        ),
+      ),
+      h("tbody", {}, rows),
+    ),
+    rest > 0 ? h("p", { class: "muted" }, `另有 ${rest} 个事件未列出`) : null,
+  );
+}
+
+async function loadHotspots() {
+  try {
+    fill($("#a-hotspots"), hotspotTable(await api("/v1/hotspots", { query: { min_orders: 2 } })));
+  } catch (error) {
+    fill($("#a-hotspots"), h("p", { class: "error" }, `热点事件加载失败：${error.message}`));
+  }
+}
+
 function kpi(label, value, extra) {
   return h("div", { class: "kpi card" }, h("span", { class: "muted" }, label), h("strong", {}, value), extra ? h("small", { class: "muted" }, extra) : null);
 }
@@ -108,6 +195,7 @@ export function analystView() {
     status.textContent = "加载中…";
     const since = $("#a-since").value;
     const until = $("#a-until").value;
+    const hotspots = loadHotspots();
     let stats;
     try {
       stats = await api("/v1/stats", {
@@ -115,6 +203,7 @@ export function analystView() {
       });
     } catch (error) {
       status.textContent = `加载失败：${error.message}`;
+      await hotspots;
       return;
     }
     status.textContent = `更新于 ${new Date().toLocaleTimeString("zh-CN", { hour12: false })}`;
@@ -136,6 +225,7 @@ export function analystView() {
     fill($("#a-refused"), shareTable(stats.refused_by_reason, { label: (code) => name(SCOPES, code), empty: "无不予受理工单" }));
     fill($("#a-model"), modelTable(stats.model));
     fill($("#a-by-day"), byDayChart(stats.model_by_day));
+    await hotspots;
     $("#a-kpis").title = Object.entries(stats.by_status).map(([k, n]) => `${name(STATUSES, k)} ${n}`).join("，");
   }
 

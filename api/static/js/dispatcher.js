@@ -1,5 +1,6 @@
 // The dispatcher's desk: the queue of orders waiting for a unit, the evidence behind each suggestion,
-// and two decisions (accept as suggested, or correct) reachable from the keyboard.
+// and two decisions (accept as suggested, or correct) reachable from the keyboard. Orders of one
+// incident (several callers, one problem: GET /v1/hotspots) are flagged, and can be split off.
 
 import { api, ApiError } from "./api.js";
 import { $, fill, h, highlighted, options, percent, toast, typing, when } from "./dom.js";
@@ -25,14 +26,22 @@ export function dispatcherView() {
   const unitSearch = $("#d-unit-search");
   const unitList = $("#d-unit-list");
   const correctForm = $("#d-correct-form");
-  const state = { orders: [], shown: [], selected: null, units: [], matches: [], chosen: null, busy: false, timer: null };
+  const state = { orders: [], shown: [], selected: null, units: [], matches: [], chosen: null, busy: false, timer: null, incidents: new Map() };
 
   options($("#d-category"), CATEGORIES.map((c) => [c, c]));
   options($("#d-topic"), TOPICS.map((t) => [t, t]));
   options($("#d-district"), DISTRICTS.map((d) => [d, d]), { blank: "未识别" });
 
+  // the hot spot of an order, when it holds other orders too
+  const incidentOf = (order) => {
+    const spot = order.incident_id ? state.incidents.get(order.incident_id) : null;
+    return spot && spot.count > 1 ? spot : null;
+  };
+
   function badges(order) {
+    const spot = incidentOf(order);
     return [
+      spot ? h("span", { class: "badge incident", title: "多位来电人反映同一问题" }, `同一事件 ${spot.count}`) : null,
       order.overdue ? h("span", { class: "badge overdue" }, "超期") : null,
       order.deadline.class === "emergency" ? h("span", { class: "badge urgent" }, "紧急") : null,
       order.difficult ? h("span", { class: "badge difficult" }, "疑难") : null,
@@ -43,8 +52,12 @@ export function dispatcherView() {
 
   async function load({ keep = true } = {}) {
     try {
-      const page = await api("/v1/orders", { query: { status: ["pending", "difficult"], sort: "newest", limit: 200 } });
+      const [page, spots] = await Promise.all([
+        api("/v1/orders", { query: { status: ["pending", "difficult"], sort: "newest", limit: 200 } }),
+        api("/v1/hotspots", { query: { min_orders: 2 } }).catch(() => null), // the queue works without them
+      ]);
       state.orders = page.items;
+      if (spots) state.incidents = new Map(spots.map((s) => [s.id, s]));
       $("#q-count").textContent = page.total > page.items.length ? `${page.items.length}/${page.total}` : String(page.total);
     } catch (error) {
       toast(`队列加载失败：${error.message}`, "error");
@@ -161,8 +174,61 @@ export function dispatcherView() {
       );
       scope.hidden = false;
     }
+    renderIncident(order);
     fill($("#d-accept"), s.scope.accepted ? `接受建议：${s.units[0]?.name || "—"} ` : "接受建议：不予受理 ", h("kbd", {}, "A"));
     renderEvents(order);
+  }
+
+  function renderIncident(order) {
+    const box = $("#d-incident");
+    const spot = incidentOf(order);
+    box.hidden = !spot;
+    if (!spot) {
+      fill(box);
+      return;
+    }
+    const others = spot.order_ids.filter((id) => id !== order.id).sort((a, b) => a - b);
+    const linked = [...order.events].reverse().find((e) => e.kind === "linked" && e.detail && e.detail.unit);
+    fill(
+      box,
+      h("strong", { class: "same" }, `同一事件：共 ${spot.count} 单`),
+      h(
+        "span",
+        { class: "others" },
+        others.map((id) => {
+          const queued = state.orders.find((o) => o.id === id);
+          return queued
+            ? h("button", { type: "button", class: "chip-link", dataset: { id: String(id) }, title: "查看此工单", onclick: () => selectShown(queued) }, `#${id}`)
+            : h("span", { class: "chip-off", title: "已不在待派单队列" }, `#${id}`);
+        }),
+      ),
+      linked ? h("span", { class: "went" }, `此前已派往 ${linked.detail.unit}`) : null,
+      h("button", { type: "button", class: "split", id: "d-unlink", onclick: unlink }, "拆分（非同一事件）"),
+    );
+  }
+
+  // an order of the queue picked from elsewhere: clear a search that would hide it
+  function selectShown(order) {
+    if (!state.shown.some((o) => o.id === order.id)) {
+      search.value = "";
+      renderQueue();
+    }
+    select(order);
+  }
+
+  async function unlink() {
+    const order = state.selected;
+    if (!order || state.busy) return;
+    state.busy = true;
+    try {
+      await api(`/v1/orders/${order.id}/unlink`, { method: "POST" });
+      toast(`工单 #${order.id} 已拆分为单独事件`);
+      await load({ keep: true });
+    } catch (error) {
+      toast(`拆分失败：${error.message}`, "error");
+    } finally {
+      state.busy = false;
+    }
   }
 
   function renderEvents(order) {
@@ -177,6 +243,9 @@ export function dispatcherView() {
         replied: d.unit || "",
         visited: d.satisfaction || "",
         created: "",
+        linked: `与此前工单为同一事件${d.place ? `（${d.place}）` : ""}${d.unit ? `，此前派往 ${d.unit}` : ""}`,
+        unlinked: "派单员确认非同一事件，已拆分",
+        incident_merged: "相关事件已合并",
       }[e.kind];
       return h(
         "li",

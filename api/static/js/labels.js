@@ -45,6 +45,9 @@ export const EVENTS = {
   difficult: "转入疑难",
   replied: "答复",
   visited: "回访",
+  linked: "归入事件",
+  unlinked: "拆分事件",
+  incident_merged: "事件合并",
 };
 
 export const name = (table, code) => (code === null || code === undefined ? "—" : table[code] || String(code));
