@@ -289,6 +289,7 @@ def serve_command(
         err.print(f"    {token}", highlight=False, markup=False)
         err.print("Add staff with `triage users add NAME --role operator|dispatcher|analyst|admin`.")
     err.print(f"API docs: http://{host}:{port}/docs")
+    logging.getLogger().handlers.clear()  # the service logs through its own handler (TRIAGE_LOG_FORMAT), once
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
 
 
