@@ -351,6 +351,30 @@ def compare_command(
     print(json.dumps(result, ensure_ascii=False, indent=2))
 
 
+
+@app.command("bench")
+def bench_command(
+    data: Annotated[str, typer.Option("--data", help="tipdm: tipdm2020c test split (default when ../shared/data is present); own: the own corpus's dev split")] = "auto",
+    limit: Annotated[int | None, typer.Option("--limit", help="cap on training rows, for a quick run")] = None,
+    seed: Annotated[int, typer.Option(help="seed for splits and models")] = 0,
+) -> None:
+    """The topic head against its peers (char TF-IDF + LinearSVC, fastText where it installs) on the same split:
+    macro-F1, accuracy, training seconds, throughput and the ratios (product / peer)."""
+    from training.peers import bench_table, bench_topic
+
+    if data not in ("auto", "tipdm", "own"):
+        raise fail(f"unknown --data {data!r}; use tipdm or own")
+    if limit is not None and limit < 10:
+        raise fail("--limit must be at least 10")
+    try:
+        with _spinner() as progress:
+            progress.add_task("training the product's model and its peers on the same split", total=None)
+            result = bench_topic(data, limit=limit, seed=seed)
+    except (TriageError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    Console(stderr=True).print(bench_table(result))
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+
 @app.command("retrain")
 def retrain_command(
     orders: Annotated[Path | None, typer.Option("--orders", help="labelled-orders JSONL (default: export from the service database)")] = None,
