@@ -205,16 +205,20 @@ def get_order(session: Session, order_id: int) -> Order:
     return order
 
 
-def _check_version(order: Order, expected: int | None) -> None:
-    if expected is None:
+def _for_change(
+    session: Session, order_id: int, version: int | None, allowed: tuple[str, ...], refusal: str, *, required: bool = False
+) -> Order:
+    """Start a write transaction on an order whose version (when given, or `required`) matches and whose
+    state allows the step; anything else is a 404, 428 or 409 with nothing changed."""
+    begin_write(session)
+    order = get_order(session, order_id)
+    if version is None and required:
         raise PreconditionRequired("send the order's version (If-Match header or `version` field) with a decision")
-    if order.version != expected:
-        raise Conflict(f"order {order.id} changed since you read it (version {expected}, now {order.version}); reload it")
-
-
-def _optional_version(order: Order, expected: int | None) -> None:
-    if expected is not None and order.version != expected:
-        raise Conflict(f"order {order.id} changed since you read it (version {expected}, now {order.version}); reload it")
+    if version is not None and order.version != version:
+        raise Conflict(f"order {order.id} changed since you read it (version {version}, now {order.version}); reload it")
+    if order.status not in allowed:
+        raise Conflict(f"order {order.id} is {order.status}: {refusal}")
+    return order
 
 
 def _commit(session: Session, order: Order) -> Order:
@@ -261,11 +265,9 @@ def dispatch(
     deadlines: DeadlinePolicy,
 ) -> Order:
     """Record the final routing; an out-of-scope decision refuses the order instead of sending it anywhere."""
-    begin_write(session)
-    order = get_order(session, order_id)
-    _check_version(order, body.version if body.version is not None else if_match)
-    if order.status not in DISPATCHABLE:
-        raise Conflict(f"order {order.id} is {order.status}: only pending or difficult orders can be dispatched")
+    version = body.version if body.version is not None else if_match
+    refusal = "only pending or difficult orders can be dispatched"
+    order = _for_change(session, order_id, version, DISPATCHABLE, refusal, required=True)
     given = body.model_fields_set
     s = order.suggestion
     scope = body.scope if "scope" in given and body.scope else order.suggested_scope
@@ -310,11 +312,9 @@ def dispatch(
 
 def bounce(session: Session, order_id: int, body: BounceRequest, user: User, *, if_match: int | None, limit: int) -> Order:
     """退单: back to the dispatch queue; after `limit` bounces into the difficult queue (疑难工单)."""
-    begin_write(session)
-    order = get_order(session, order_id)
-    _optional_version(order, body.version if body.version is not None else if_match)
-    if order.status != Status.dispatched:
-        raise Conflict(f"order {order.id} is {order.status}: only a dispatched order, not yet replied, can be bounced")
+    version = body.version if body.version is not None else if_match
+    refusal = "only a dispatched order, not yet replied, can be bounced"
+    order = _for_change(session, order_id, version, (Status.dispatched,), refusal)
     unit = body.unit or order.unit
     order.bounce_count += 1
     order.status = Status.difficult if order.bounce_count >= limit else Status.pending
@@ -327,11 +327,9 @@ def bounce(session: Session, order_id: int, body: BounceRequest, user: User, *, 
 
 def reply(session: Session, order_id: int, body: ReplyRequest, user: User, *, if_match: int | None) -> Order:
     """The unit's answer; a reply after the deadline stays visible as overdue."""
-    begin_write(session)
-    order = get_order(session, order_id)
-    _optional_version(order, body.version if body.version is not None else if_match)
-    if order.status != Status.dispatched:
-        raise Conflict(f"order {order.id} is {order.status}: only a dispatched order can be replied to")
+    version = body.version if body.version is not None else if_match
+    refusal = "only a dispatched order can be replied to"
+    order = _for_change(session, order_id, version, (Status.dispatched,), refusal)
     now = utcnow()
     order.reply, order.replied_at, order.status = mask_pii(body.text), now, Status.replied
     _event(order, "replied", user, unit=order.unit, late=now > order.due_at)
@@ -340,11 +338,8 @@ def reply(session: Session, order_id: int, body: ReplyRequest, user: User, *, if
 
 def visit(session: Session, order_id: int, body: VisitRequest, user: User, *, if_match: int | None) -> Order:
     """The return visit (回访) closes the order with the caller's satisfaction."""
-    begin_write(session)
-    order = get_order(session, order_id)
-    _optional_version(order, body.version if body.version is not None else if_match)
-    if order.status != Status.replied:
-        raise Conflict(f"order {order.id} is {order.status}: a return visit follows the unit's reply")
+    version = body.version if body.version is not None else if_match
+    order = _for_change(session, order_id, version, (Status.replied,), "a return visit follows the unit's reply")
     order.satisfaction, order.visited_at, order.status = body.satisfaction, utcnow(), Status.closed
     _event(order, "visited", user, satisfaction=body.satisfaction, note=mask_pii(body.note) if body.note else None)
     return _commit(session, order)
