@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,17 +35,11 @@ import sqlalchemy as sa
 from api.db import make_engine, make_session_factory, migrate
 from api.security import add_user
 from training.datasets import own_corpus
+from training.service_process import free_port, postgres_schema, start_service, wait_until_healthy
 from triage.resources import DEFAULT_MODEL_DIR
 from triage.units import default_catalogue
 
-POSTGRES = os.environ.get("TRIAGE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MIX = (("create", 0.45), ("suggest", 0.30), ("dispatch", 0.15), ("stats", 0.10))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Driver:
@@ -166,11 +159,12 @@ def main() -> None:
     if not (args.model / "manifest.json").is_file():
         sys.exit(f"no model at {args.model}: run `triage train` first")
 
-    schema = f"load_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(POSTGRES)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    with postgres_schema("load") as url:
+        _run(args, url)
+
+
+def _run(args: argparse.Namespace, url: str) -> None:
+    """Start the service on `url`, drive it, print the figures and the order check, stop it."""
     engine = make_engine(url, pool_size=2)
     server: subprocess.Popen[bytes] | None = None
     try:
@@ -180,24 +174,15 @@ def main() -> None:
             for role in ("operator", "dispatcher", "analyst"):
                 _, tokens[role] = add_user(session, f"load-{role}", role)
         texts = [r.text for r in own_corpus(default_catalogue()).records]
-        port = _free_port()
-        home = tempfile.mkdtemp()
-        env = {**os.environ, "TRIAGE_DATABASE_URL": url, "TRIAGE_HOME": home, "TRIAGE_RATE_LIMIT_PER_MINUTE": "0",
+        port = free_port()
+        env = {"TRIAGE_DATABASE_URL": url, "TRIAGE_HOME": tempfile.mkdtemp(), "TRIAGE_RATE_LIMIT_PER_MINUTE": "0",
                "TRIAGE_MODEL_DIR": str(args.model.resolve()), "TRIAGE_LOG_FORMAT": "json"}
-        command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-                   "--port", str(port), "--workers", str(args.workers), "--log-level", "warning"]
-        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = start_service(env, port=port, workers=args.workers)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                sys.exit("the service did not start")
-            time.sleep(0.3)
+        try:
+            wait_until_healthy(base, server)
+        except RuntimeError as exc:
+            sys.exit(str(exc))
         warm = Driver(base, tokens, texts, args.seed + 1)
         asyncio.run(warm.run(args.concurrency, 3))  # every worker loaded and warm; its orders are checked too
         driver = Driver(base, tokens, texts, args.seed)
@@ -213,10 +198,6 @@ def main() -> None:
             server.terminate()
             server.wait(30)
         engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
 
 if __name__ == "__main__":
     main()

@@ -11,44 +11,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import numpy as np
-import sqlalchemy as sa
 
 from api.db import make_engine, make_session_factory, migrate
 from api.security import add_user
 from training.datasets import own_corpus
+from training.service_process import free_port, postgres_schema, start_service, wait_until_healthy
 from triage.resources import DEFAULT_MODEL_DIR
 from triage.units import default_catalogue
-
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _database(kind: str, home: Path) -> tuple[str, str | None]:
-    """A fresh database URL (and the PostgreSQL schema to drop afterwards)."""
-    if kind == "sqlite":
-        return f"sqlite:///{home / 'triage.db'}", None
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(POSTGRES)
-    with engine.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine.dispose()
-    return f"{POSTGRES}?options=-csearch_path%3D{schema}", schema
 
 
 async def _drive(base: str, token: str, path: str, bodies: list[dict], concurrency: int, seconds: float) -> dict[str, float]:
@@ -109,37 +87,36 @@ def main() -> None:
     if not (args.model / "manifest.json").is_file():
         sys.exit(f"no model at {args.model}: run `triage train` first")
 
-    home = Path(tempfile.mkdtemp())
-    url, schema = _database(args.database, home)
+    with ExitStack() as stack:
+        home = Path(tempfile.mkdtemp())
+        url = (
+            f"sqlite:///{home / 'triage.db'}" if args.database == "sqlite" else stack.enter_context(postgres_schema("bench"))
+        )
+        _run(args, url, home)
+
+
+def _run(args: argparse.Namespace, url: str, home: Path) -> None:
+    """Start the service on `url`, measure it, print the figures, stop it."""
     engine = make_engine(url)
     migrate(engine)
     with make_session_factory(engine)() as session:
         _, token = add_user(session, "bench", "operator")
     bodies = [{"text": r.text} for r in own_corpus(default_catalogue()).records]
-    port = _free_port()
+    port = free_port()
     env = {
-        **os.environ,
         "TRIAGE_DATABASE_URL": url,
         "TRIAGE_HOME": str(home),
         "TRIAGE_MODEL_DIR": str(args.model.resolve()),
         "TRIAGE_RATE_LIMIT_PER_MINUTE": "0",  # one token drives it all
         "TRIAGE_LOG_FORMAT": "json",
     }
-    command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-               "--port", str(port), "--workers", str(args.workers), "--log-level", "warning", "--no-access-log"]
-    server = subprocess.Popen(command, env=env)
+    server = start_service(env, port=port, workers=args.workers, output=None, access_log=False)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                sys.exit("the service did not start")
-            time.sleep(0.3)
+        try:
+            wait_until_healthy(base, server)
+        except RuntimeError as exc:
+            sys.exit(str(exc))
         _latency_alone(base, token, "/v1/suggestions", bodies, 50)  # warm every worker
         figures: dict[str, object] = {"workers": args.workers, "concurrency": args.concurrency, "database": args.database}
         for name, path in (("suggestions", "/v1/suggestions"), ("orders", "/v1/orders")):
@@ -150,11 +127,6 @@ def main() -> None:
         server.terminate()
         server.wait(30)
         engine.dispose()
-        if schema:
-            admin = sa.create_engine(POSTGRES)
-            with admin.begin() as connection:
-                connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
 
 
 if __name__ == "__main__":

@@ -8,15 +8,11 @@ instead of skipping when the server is missing.
 from __future__ import annotations
 
 import os
-import threading
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -24,8 +20,9 @@ from api.app import create_app
 from api.deps import ModelHolder
 from api.security import add_user
 from api.settings import Settings
+from tests.servers import serve_in_thread
+from training.service_process import POSTGRES, postgres_schema
 
-POSTGRES = os.environ.get("TRIAGE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ROLES = ("operator", "dispatcher", "analyst", "admin")
 
 
@@ -57,16 +54,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     if not request.getfixturevalue("postgres_available"):
         pytest.skip(f"no PostgreSQL at {POSTGRES}")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -116,21 +105,8 @@ def create(client: TestClient, tokens: dict[str, dict[str, str]]) -> Callable[..
 @pytest.fixture()
 def live_server(app: FastAPI) -> Iterator[str]:
     """The app served by a real uvicorn on a free loopback port, for tests that need true concurrency."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", limit_concurrency=1000, backlog=2048)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve_in_thread(app, limit_concurrency=1000, backlog=2048) as base:
+        yield base
 
 
 CALLS = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -14,16 +13,11 @@ import httpx
 from typer.testing import CliRunner
 
 from training.cli import app
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from training.service_process import free_port
 
 
 def test_serve_starts_prints_a_first_admin_token_and_serves(tmp_path: Path, default_bundle: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "TRIAGE_HOME": str(tmp_path / "home")}
     env.pop("TRIAGE_DATABASE_URL", None)
     process = subprocess.Popen(

@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
 from api.deps import ModelHolder
 from api.security import add_user
 from api.settings import Settings
+from tests.servers import serve_in_thread
 
 try:
     from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright, sync_playwright
@@ -54,21 +52,8 @@ def console_app(tmp_path_factory: pytest.TempPathFactory, default_bundle: Path) 
 @pytest.fixture(scope="module")
 def server(console_app: FastAPI) -> Iterator[str]:
     """The app under a real uvicorn on a free loopback port: the browser needs a URL."""
-    config = uvicorn.Config(console_app, host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve_in_thread(console_app) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,8 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from api.deps import ModelHolder
 from api.security import add_user
 from api.settings import Settings
 from tests.reliability.conftest import CALLS, POSTGRES
+from training.service_process import free_port, healthy, postgres_schema, start_service
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -75,12 +74,6 @@ def test_sqlite_disk_full_is_a_clear_507_and_nothing_is_corrupted(
     assert client.post("/v1/orders", json={"text": CALLS["fund"]}, headers=op).status_code == 201  # space again
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _children(pid: int) -> list[int]:
     """The uvicorn worker processes of a supervisor (not multiprocessing's resource tracker)."""
     out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True, check=False)
@@ -97,43 +90,32 @@ def two_workers(
     """
     if not postgres_available:
         pytest.skip(f"no PostgreSQL at {POSTGRES}")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{POSTGRES}?options=-csearch_path%3D{schema}"
-    engine = make_engine(url, pool_size=2)
-    migrate(engine)
-    with sa.orm.Session(engine) as session:
-        _, token = add_user(session, "op", "operator")
-    port = _free_port()
-    env = {**os.environ, "TRIAGE_DATABASE_URL": url, "TRIAGE_MODEL_DIR": str(default_bundle), "TRIAGE_HOME": str(tmp_path),
-           "TRIAGE_RATE_LIMIT_PER_MINUTE": "0"}
-    log = (tmp_path / "server.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--workers", "2", "--port", str(port),
-         "--log-level", "warning"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2],
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while len(_children(server.pid)) < 2 or not _healthy(base):
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise RuntimeError("the server did not start: " + (tmp_path / "server.log").read_text()[-2000:])
-            time.sleep(0.3)
-        yield base, token, engine, server.pid
-    finally:
-        server.send_signal(signal.SIGINT)
+    with postgres_schema() as url:
+        engine = make_engine(url, pool_size=2)
+        migrate(engine)
+        with sa.orm.Session(engine) as session:
+            _, token = add_user(session, "op", "operator")
+        port = free_port()
+        env = {"TRIAGE_DATABASE_URL": url, "TRIAGE_MODEL_DIR": str(default_bundle), "TRIAGE_HOME": str(tmp_path),
+               "TRIAGE_RATE_LIMIT_PER_MINUTE": "0"}
+        log = (tmp_path / "server.log").open("wb")
+        server = start_service(env, port=port, workers=2, output=log)
+        base = f"http://127.0.0.1:{port}"
         try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+            deadline = time.monotonic() + 90
+            while len(_children(server.pid)) < 2 or not healthy(base):
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the server did not start: " + (tmp_path / "server.log").read_text()[-2000:])
+                time.sleep(0.3)
+            yield base, token, engine, server.pid
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+            log.close()
+            engine.dispose()
 
 
 def _connections(pid: int, port: int) -> int:
@@ -152,13 +134,6 @@ def _connections(pid: int, port: int) -> int:
                 if os.readlink(f"/proc/{pid}/fd/{fd}").removeprefix("socket:[").rstrip("]") in inodes:
                     count += 1
     return count
-
-
-def _healthy(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_worker_killed_mid_request_then_retries_give_exactly_one_order_per_key(
@@ -215,7 +190,7 @@ class TcpProxy:
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
-        self.port = _free_port()
+        self.port = free_port()
         self._sockets: list[socket.socket] = []
         self._listener: socket.socket | None = None
         self._lock = threading.Lock()
