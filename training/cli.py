@@ -185,28 +185,13 @@ def evaluate_command(
     With --report: also confusion matrices, per-class P/R/F1, reliability (ECE), coverage at 95%/98% precision
     and the worst-classified examples, as metrics.json and an HTML report whose plots are drawn from it.
     """
-    from training.datasets import Dataset, merge_labels, own_corpus, read_labelled
-    from training.datasets import split as split_data
     from training.evaluate import evaluate, evaluate_report
     from triage.bundle import load_bundle
-    from triage.units import default_catalogue
 
-    if not data and split != "dev":
-        raise fail("give --data FILE or --split dev")
+    _require_rows(data, split)
     try:
         pipeline = load_bundle(ensure_model(model))
-        dataset = Dataset()
-        if split == "dev":
-            dataset.extend(split_data(own_corpus(default_catalogue()), 0.2)[1])
-        for path in data or []:
-            part = read_labelled(path, catalogue=pipeline.knowledge.catalogue)
-            for label_file in labels or []:
-                merge_labels(part, label_file)
-            dataset.extend(part)
-        for problem in dataset.problems:
-            err.print(f"[yellow]skipped[/] {problem}", highlight=False)
-        if not dataset.records:
-            raise fail("no usable rows to evaluate")
+        dataset = _labelled_rows(list(data or []), list(labels or []), split, pipeline.knowledge.catalogue)
         with _spinner() as progress:
             progress.add_task(f"evaluating on {len(dataset)} rows", total=None)
             metrics = evaluate(pipeline, dataset) if report is None else evaluate_report(pipeline, dataset)
@@ -296,13 +281,17 @@ def serve_command(
 # --- evaluators and analysts: compare two models, retrain on decided orders, the model registry ---
 
 
+def _require_rows(data: list[Path] | None, split: str | None) -> None:
+    """Refuse a scoring command with nothing to score on, before any model is loaded or trained."""
+    if not data and split != "dev":
+        raise fail("give --data FILE or --split dev")
+
+
 def _labelled_rows(data: list[Path], labels: list[Path], split: str | None, catalogue: Any) -> Any:
     """Rows to score on: files (with extra labels by id) and/or the project's dev split; bad lines reported."""
     from training.datasets import Dataset, merge_labels, own_corpus, read_labelled
     from training.datasets import split as split_data
 
-    if not data and split != "dev":
-        raise fail("give --data FILE or --split dev")
     dataset = Dataset()
     if split == "dev":
         dataset.extend(split_data(own_corpus(catalogue), 0.2)[1])
@@ -332,6 +321,7 @@ def compare_command(
 
     if len(model) != 2:
         raise fail("give --model A --model B (exactly two)")
+    _require_rows(data, split)
     try:
         a, b = load_bundle(model[0]), load_bundle(model[1])
         dataset = _labelled_rows(list(data or []), list(labels or []), split, a.knowledge.catalogue)
