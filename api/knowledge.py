@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from api.db import begin_write
 from api.models import KnowledgeVersion, User
-from triage.knowledge_base import KnowledgeBase, KnowledgeEntry, load_knowledge_base
+from triage.knowledge_base import KnowledgeBase, KnowledgeEntry, load_knowledge_base, wants_answers, with_answers
+from triage.schemas import Suggestion
 from triage.units import Catalogue
 
 
@@ -47,6 +48,12 @@ class KnowledgeService:
         for row in rows:
             entries[row.entry_id] = KnowledgeEntry.model_validate(row.body)
         return KnowledgeBase(list(entries.values()), catalogue=self.catalogue, source=f"{self.path} + database")
+
+    def answer(self, session: Session, suggestion: Suggestion) -> Suggestion:
+        """The suggestion with standard answers when it is a consultation; other calls never touch the database."""
+        if not wants_answers(suggestion):
+            return suggestion
+        return with_answers(suggestion, self.current(session))
 
     def write(self, session: Session, changes: dict[str, Any], user: User) -> KnowledgeEntry:
         """Add or edit an entry (validated, next version) and store it; raises InvalidEntryError on bad input."""

@@ -19,10 +19,10 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from api.db import begin_write
 from api.hotspots import HotspotService
+from api.knowledge import KnowledgeService
 from api.models import DISPATCHABLE, Order, OrderEvent, Status, User, utcnow
 from api.schemas import BounceRequest, DispatchRequest, OrderCreate, ReplyRequest, VisitRequest
 from triage.deadlines import DeadlinePolicy
-from triage.knowledge_base import KnowledgeBase, with_answers
 from triage.labels import ACCEPTED
 from triage.normalise import mask_pii as _mask_numbers
 from triage.pipeline import TriagePipeline
@@ -94,7 +94,7 @@ def create_order(
     user: User,
     idempotency_key: str | None,
     *,
-    knowledge: KnowledgeBase | None = None,
+    knowledge: KnowledgeService | None = None,
     hotspots: HotspotService | None = None,
 ) -> Created:
     """Run the pipeline and store the order, linked to its incident; a retry with the same key returns the
@@ -108,7 +108,7 @@ def create_order(
     now = utcnow()
     suggestion = pipeline.suggest(body.text, address=body.address, created_at=now)
     if knowledge is not None:
-        suggestion = with_answers(suggestion, knowledge)
+        suggestion = knowledge.answer(session, suggestion)
     order = _new_order(suggestion, body, user, idempotency_key, digest, now)
     edited = _operator_edits(order, body, pipeline)
     begin_write(session)

@@ -438,10 +438,15 @@ def load_knowledge_base(
 CONSULTATION = "咨询"
 
 
+def wants_answers(suggestion: Suggestion) -> bool:
+    """Only consultations are answered from the knowledge base."""
+    return suggestion.category.label == CONSULTATION
+
+
 def with_answers(suggestion: Suggestion, knowledge_base: KnowledgeBase, k: int = 3) -> Suggestion:
     """A consultation's suggestion with the top `k` standard answers; other calls get none (complaints
     share words with answers often enough to mislead an operator)."""
-    if suggestion.category.label != CONSULTATION:
+    if not wants_answers(suggestion):
         return suggestion
     try:
         answers = knowledge_base.search(suggestion.text, k)

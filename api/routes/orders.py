@@ -72,8 +72,7 @@ def create_order(
 ) -> OrderOut:
     """Run the pipeline on the transcript and store the order (masked) with its suggestion, linked to the
     incident it repeats if any."""
-    answers = knowledge.current(session)
-    created = lifecycle.create_order(session, pipeline, body, user, key, knowledge=answers, hotspots=hotspots)
+    created = lifecycle.create_order(session, pipeline, body, user, key, knowledge=knowledge, hotspots=hotspots)
     if created.replayed:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"

@@ -7,7 +7,6 @@ from fastapi import APIRouter
 from api.deps import KnowledgeDep, Operator, PipelineDep, SessionDep
 from api.errors import responses
 from api.schemas import SuggestionRequest
-from triage.knowledge_base import CONSULTATION, with_answers
 from triage.schemas import Suggestion
 
 router = APIRouter(prefix="/v1", tags=["suggestions"])
@@ -19,7 +18,4 @@ def suggest(
 ) -> Suggestion:
     """What the operator's form fills in while the caller is still talking; consultations come with the
     knowledge base's best answers."""
-    suggestion = pipeline.suggest(body.text, address=body.address)
-    if suggestion.category.label != CONSULTATION:
-        return suggestion
-    return with_answers(suggestion, knowledge.current(session))
+    return knowledge.answer(session, pipeline.suggest(body.text, address=body.address))
