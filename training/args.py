@@ -34,6 +34,9 @@ class ModelArguments:
     char_ngram_max: int = field(default=2, metadata={"help": "longest character n-gram"})
     min_df: int = field(default=1, metadata={"help": "minimum document frequency of a feature"})
     calibration: Literal["sigmoid", "isotonic"] = field(default="sigmoid", metadata={"help": "probability calibration"})
+    recalibration: Literal["auto", "none", "temperature", "isotonic"] = field(
+        default="auto", metadata={"help": "recalibration of category/topic/scope on the dev split (auto: best by CV log-loss)"}
+    )
 
     def __post_init__(self) -> None:
         if self.C <= 0:

@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 from training.datasets import Dataset
+from triage.classifiers.calibration import expected_calibration_error
 from triage.pipeline import TriagePipeline
 from triage.rules import ACCEPTED
 from triage.schemas import Suggestion
@@ -184,14 +185,12 @@ def reliability(scores: Sequence[float], correct: Sequence[bool], n_bins: int = 
     s = np.clip(np.asarray(scores, dtype=float), 0.0, 1.0)
     c = np.asarray(correct, dtype=float)
     which = np.minimum((s * n_bins).astype(int), n_bins - 1)
-    bins, ece = [], 0.0
+    bins = []
     for b in range(n_bins):
         mask = which == b
         n = int(mask.sum())
         confidence = float(s[mask].mean()) if n else None
         accuracy = float(c[mask].mean()) if n else None
-        if n:
-            ece += n / len(s) * abs(accuracy - confidence)  # type: ignore[operator]
         bins.append({
             "lower": round(b / n_bins, 4),
             "upper": round((b + 1) / n_bins, 4),
@@ -199,7 +198,7 @@ def reliability(scores: Sequence[float], correct: Sequence[bool], n_bins: int = 
             "confidence": None if confidence is None else round(confidence, 4),
             "accuracy": None if accuracy is None else round(accuracy, 4),
         })
-    return {"n": len(s), "ece": round(float(ece), 4), "bins": bins}
+    return {"n": len(s), "ece": round(expected_calibration_error(s, c, n_bins), 4), "bins": bins}
 
 
 def coverage_curve(
@@ -267,6 +266,8 @@ def evaluate_report(pipeline: TriagePipeline, data: Dataset, suggestions: list[S
     metrics = evaluate(pipeline, data, suggestions)
     thresholds = {"category": pipeline.thresholds.category, "topic": pipeline.thresholds.topic, "unit": pipeline.thresholds.unit}
     metrics["thresholds"] = {**thresholds, "target_precision": pipeline.thresholds.target_precision, "chosen_on": pipeline.thresholds.chosen_on}
+    calibrators = getattr(pipeline.classifier, "calibrators_", {})
+    metrics["recalibration"] = {head: cal.summary() for head, cal in calibrators.items()}
     metrics["confusion"], metrics["calibration"], metrics["coverage"] = {}, {}, {}
     for head in ("category", "topic", "scope", "deadline", "unit"):
         rows = head_rows(data, suggestions, head)

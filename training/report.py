@@ -289,6 +289,16 @@ def render_html(metrics: dict[str, Any], images: dict[str, bytes], title: str) -
             f" {esc(str(thresholds.get('target_precision')))}): category {_value('thresholds|category', thresholds['category'])},"
             f" topic {_value('thresholds|topic', thresholds['topic'])}, unit {_value('thresholds|unit', thresholds['unit'])}.</p>"
         )
+    recalibration = metrics.get("recalibration")
+    if recalibration:
+        chosen = ", ".join(
+            f"{esc(head)} {esc(info['method'])}" + (f" (T={info['temperature']})" if "temperature" in info else "")
+            for head, info in recalibration.items()
+        )
+        parts.append(
+            "<p>Recalibration stored in the bundle, chosen per head by 5-fold log-loss on the development split"
+            f" (none, temperature or isotonic): {chosen}. The reliability diagram shows the scores after it.</p>"
+        )
     captions = {
         "unit_topk": "承办单位 top-k: the gold unit among the first k suggested.",
         "scope_errors": "误拒: in-scope calls refused; 漏拒: out-of-scope calls accepted.",

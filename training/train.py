@@ -20,6 +20,7 @@ from training.datasets import Dataset, fingerprint, merge_labels, own_corpus, re
 from training.evaluate import evaluate, predict_all
 from triage.bundle import save_bundle
 from triage.classifiers import CalibratedLinearClassifier, MultiHeadClassifier
+from triage.classifiers.calibration import ProbabilityCalibrator
 from triage.deadlines import default_calendar
 from triage.errors import LabelError
 from triage.features import TextFeaturizer
@@ -33,6 +34,8 @@ from triage.suggest import ReviewThresholds, choose_threshold
 from triage.units import Catalogue, default_catalogue
 
 logger = logging.getLogger(__name__)
+RECALIBRATED_HEADS = ("category", "topic", "scope")
+"""Heads whose probabilities are shown or thresholded as they are; the unit scores get the ranker's own temperature."""
 Step = Callable[[str], None]
 
 
@@ -83,6 +86,17 @@ def trainable_labels(train: Dataset) -> dict[str, list[str | None]]:
         if required not in labels:
             raise LabelError(f"no `{required}` labels in the training data; a model needs category and topic")
     return labels
+
+
+def recalibrate(pipeline: TriagePipeline, dev: Dataset, method: str, seed: int) -> dict[str, Any]:
+    """Recalibrate the heads on the dev split, before anything else is tuned on their scores there."""
+    if method == "none":
+        return {}
+    heads = {h: dev.labels(h) for h in RECALIBRATED_HEADS if h in pipeline.heads and any(dev.labels(h))}
+    if not heads:
+        return {}
+    texts = [normalise(t) for t in dev.texts()]
+    return pipeline.classifier.recalibrate(texts, heads, ProbabilityCalibrator(method=method, random_state=seed))  # type: ignore[arg-type]
 
 
 def tune_ranking(pipeline: TriagePipeline, dev: Dataset) -> RankingWeights:
@@ -179,8 +193,10 @@ def train(run: RunArguments, *, step: Step | None = None) -> tuple[Path, dict[st
     version = run.training.version or f"{name}-{dt.datetime.now(dt.UTC).strftime('%Y%m%d%H%M%S')}"
     pipeline = TriagePipeline(classifier, knowledge, version=version)
     metrics: dict[str, Any] = {}
+    recalibration: dict[str, Any] = {}
     if len(dev_data):
-        say(f"tuning routing and thresholds on {len(dev_data)} dev rows")
+        say(f"recalibrating, tuning routing and thresholds on {len(dev_data)} dev rows")
+        recalibration = recalibrate(pipeline, dev_data, run.model.recalibration, seed)
         pipeline.ranker.weights = tune_ranking(pipeline, dev_data)
         tune_refusal_threshold(pipeline, dev_data)
         pipeline.thresholds = tune_thresholds(pipeline, dev_data, run.training.target_precision)
@@ -196,6 +212,7 @@ def train(run: RunArguments, *, step: Step | None = None) -> tuple[Path, dict[st
         "problems": train_data.problems[:200],
         "n_problems": len(train_data.problems),
         "ranking_weights": asdict(pipeline.ranker.weights),
+        "recalibration": recalibration,
     }
     say("saving bundle")
     out = save_bundle(
@@ -207,6 +224,19 @@ def train(run: RunArguments, *, step: Step | None = None) -> tuple[Path, dict[st
         extra_files={"training_args.json": json.dumps(run.to_dict(), ensure_ascii=False, indent=2)},
     )
     return out, metrics
+
+
+def recalibration_line(chosen: dict[str, Any]) -> str:
+    if not chosen:
+        return "none"
+    parts = []
+    for head, info in chosen.items():
+        method = info["method"] + (f" (T={info['temperature']})" if "temperature" in info else "")
+        before, after = info["cross_validated"].get("none"), info["cross_validated"].get(info["method"])
+        if before and after and info["method"] != "none":
+            method += f", ECE {before['ece']:.3f} -> {after['ece']:.3f}"
+        parts.append(f"{head}: {method}")
+    return "; ".join(parts)
 
 
 def model_card(pipeline: TriagePipeline, training: dict[str, Any], metrics: dict[str, Any]) -> str:
@@ -232,6 +262,7 @@ def model_card(pipeline: TriagePipeline, training: dict[str, Any], metrics: dict
         f"- heads: {', '.join(pipeline.heads)}",
         f"- seed: {training['arguments']['training']['seed']}; arguments in `training_args.json`; data fingerprints in `manifest.json`",
         f"- rows rejected while reading: {training['n_problems']}",
+        f"- recalibration on the dev split (chosen by 5-fold log-loss): {recalibration_line(training.get('recalibration', {}))}",
         "",
         "## Scores on the development split",
         "| metric | value |",

@@ -45,6 +45,9 @@ def test_report_files_and_sections(report_dir: Path) -> None:
     for name in ("confusion_category", "per_class_topic", "reliability", "coverage", "unit_topk", "scope_errors"):
         assert f"id='{name}'" in page and (report_dir / "figures" / f"{name}.png").stat().st_size > 1000
     assert "13873112345" not in page  # worst examples are the masked text
+    chosen = metrics["recalibration"]
+    assert set(chosen) == {"category", "topic", "scope"}
+    assert f"category {chosen['category']['method']}" in page
 
 
 def test_every_number_in_the_html_is_the_one_in_metrics_json(report_dir: Path) -> None:

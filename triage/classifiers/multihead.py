@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
+from triage.classifiers.calibration import ProbabilityCalibrator
 from triage.classifiers.linear import CalibratedLinearClassifier
 from triage.errors import LabelError
 from triage.features import TextFeaturizer, check_texts
@@ -53,7 +54,30 @@ class MultiHeadClassifier(BaseEstimator):
             estimator.set_params(**dict((self.head_params or {}).get(head, {})))
             self.heads_[head] = estimator.fit(X[rows], y.astype(str))
         self.classes_ = {head: est.classes_ for head, est in self.heads_.items()}
+        self.calibrators_: dict[str, ProbabilityCalibrator] = {}
         return self
+
+    def recalibrate(
+        self, texts: Sequence[str], labels: Mapping[str, Sequence[str | None]], calibrator: ProbabilityCalibrator | None = None
+    ) -> dict[str, dict[str, object]]:
+        """Fit one calibrator per given head on held-out rows (never the training rows); returns what each chose.
+
+        Rows whose label the head does not know are left out: no calibration can make them right.
+        """
+        check_is_fitted(self, "heads_")
+        texts = check_texts(texts)
+        X = self.transform(texts)
+        raw = {head: est.predict_proba(X) for head, est in self.heads_.items() if head in labels}
+        self.calibrators_ = {}
+        for head, proba in raw.items():
+            index = {str(c): k for k, c in enumerate(self.classes_[head])}
+            rows = [(i, index[str(v)]) for i, v in enumerate(labels[head]) if v is not None and str(v) in index]
+            if not rows:
+                continue
+            picked, y = zip(*rows, strict=True)
+            estimator = clone(calibrator) if calibrator is not None else ProbabilityCalibrator()
+            self.calibrators_[head] = estimator.fit(proba[list(picked)], np.array(y))
+        return {head: cal.summary() for head, cal in self.calibrators_.items()}
 
     @property
     def head_names(self) -> list[str]:
@@ -67,7 +91,12 @@ class MultiHeadClassifier(BaseEstimator):
 
     def predict_proba_features(self, X: sp.csr_matrix) -> dict[str, np.ndarray]:
         check_is_fitted(self, "heads_")
-        return {head: est.predict_proba(X) for head, est in self.heads_.items()}
+        calibrators = getattr(self, "calibrators_", {})  # bundles saved before recalibration have none
+        out = {}
+        for head, est in self.heads_.items():
+            proba = est.predict_proba(X)
+            out[head] = calibrators[head].transform(proba) if head in calibrators else proba
+        return out
 
     def predict_proba(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Per head, probabilities whose columns follow `classes_[head]`."""
