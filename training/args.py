@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 Preset = Literal["default", "full"]
+ModelType = Literal["linear", "transformer", "ensemble"]
 
 
 @dataclass
@@ -37,8 +38,19 @@ class ModelArguments:
     recalibration: Literal["auto", "none", "temperature", "isotonic"] = field(
         default="auto", metadata={"help": "recalibration of category/topic/scope on the dev split (auto: best by CV log-loss)"}
     )
+    model_type: ModelType = field(
+        default="linear",
+        metadata={"help": "linear heads only; transformer: its probabilities for the heads it has; ensemble: mixed by weights chosen on dev"},
+    )
+    base_model: str | None = field(default=None, metadata={"help": "encoder to fine-tune: a local folder (`triage pretrain`) or hub name"})
+    transformer_epochs: float = field(default=3.0, metadata={"help": "fine-tuning passes over the training data"})
+    transformer_max_length: int = field(default=256, metadata={"help": "tokens per text for the transformer"})
+    transformer_batch_size: int = field(default=32, metadata={"help": "texts per step per device"})
+    transformer_learning_rate: float = field(default=1e-4, metadata={"help": "peak fine-tuning learning rate"})
 
     def __post_init__(self) -> None:
+        if self.model_type != "linear" and not self.base_model:
+            raise ValueError(f"--model {self.model_type} needs --base-model (a folder from `triage pretrain`, or a local checkpoint)")
         if self.C <= 0:
             raise ValueError("C must be positive")
         if self.word_ngram_max < 1 or self.char_ngram_max < 1:

@@ -63,7 +63,9 @@ def ensure_model(model: Path | None) -> Path:
     return DEFAULT_MODEL_DIR
 
 
-def _train_run(*, preset: str | None, data: list[Path], labels: list[Path], out: Path, seed: int, config: Path | None) -> dict[str, Any]:
+def _train_run(
+    *, preset: str | None, data: list[Path], labels: list[Path], out: Path, seed: int, config: Path | None, model: dict[str, Any] | None = None
+) -> dict[str, Any]:
     from training.args import DataArguments, ModelArguments, RunArguments, TrainingArguments
     from training.train import train
 
@@ -73,7 +75,7 @@ def _train_run(*, preset: str | None, data: list[Path], labels: list[Path], out:
     else:
         run = RunArguments(
             DataArguments(preset=preset, data_files=[str(p) for p in data], label_files=[str(p) for p in labels]),  # type: ignore[arg-type]
-            ModelArguments(),
+            ModelArguments(**(model or {})),
             TrainingArguments(output_dir=str(out), seed=seed),
         )
     with _spinner() as progress:
@@ -91,17 +93,68 @@ def train_command(
     labels: Annotated[list[Path] | None, typer.Option("--labels", help="extra labels by id (JSONL), merged into --data")] = None,
     seed: Annotated[int, typer.Option(help="seed for splits and models")] = 0,
     config: Annotated[Path | None, typer.Option(help="training_args.json of an earlier run, to reproduce it")] = None,
+    model: Annotated[str, typer.Option("--model", help="linear, transformer or ensemble (linear + transformer, mixed on dev)")] = "linear",
+    base_model: Annotated[str | None, typer.Option("--base-model", help="encoder to fine-tune: folder from `triage pretrain`, or a local checkpoint")] = None,
+    epochs: Annotated[float, typer.Option(help="transformer fine-tuning epochs")] = 3.0,
+    max_length: Annotated[int, typer.Option(help="transformer tokens per text")] = 256,
+    batch_size: Annotated[int, typer.Option(help="transformer texts per step per device")] = 32,
+    learning_rate: Annotated[float, typer.Option(help="transformer peak learning rate")] = 1e-4,
 ) -> None:
-    """Train a model bundle."""
+    """Train a model bundle (linear heads; with --model transformer|ensemble also a fine-tuned encoder)."""
     if preset not in (None, "default", "full"):
         raise fail(f"unknown preset {preset!r}; use default or full")
+    if model not in ("linear", "transformer", "ensemble"):
+        raise fail(f"unknown model {model!r}; use linear, transformer or ensemble")
     if preset is None and not data and config is None:
         preset = "default"
+    options: dict[str, Any] = {"model_type": model, "base_model": base_model}
+    if model != "linear":
+        options.update(
+            transformer_epochs=epochs, transformer_max_length=max_length, transformer_batch_size=batch_size,
+            transformer_learning_rate=learning_rate,
+        )
     try:
-        metrics = _train_run(preset=preset, data=list(data or []), labels=list(labels or []), out=out, seed=seed, config=config)
+        metrics = _train_run(
+            preset=preset, data=list(data or []), labels=list(labels or []), out=out, seed=seed, config=config, model=options
+        )
     except (TriageError, ValueError) as exc:
         raise fail(str(exc)) from exc
     print(json.dumps(metrics, ensure_ascii=False, indent=2))
+
+
+@app.command("pretrain")
+def pretrain_command(
+    out: Annotated[Path, typer.Option("--out", help="folder of the pretrained encoder (and its resumable checkpoints)")] = Path("models/.cache/charbert"),
+    corpus: Annotated[list[Path] | None, typer.Option("--corpus", help="text files (.txt, .gz: a text a line; .jsonl: `text`)")] = None,
+    shared: Annotated[bool, typer.Option("--shared/--no-shared", help="add ../shared/data/unlabelled_zh and the shared train splits")] = True,
+    own: Annotated[bool, typer.Option("--own/--no-own", help="add the project's own call corpus (data/corpus)")] = True,
+    max_steps: Annotated[int, typer.Option(help="optimiser steps in all; a rerun resumes and trains on to this")] = 10_000,
+    hidden_size: Annotated[int, typer.Option(help="encoder width")] = 256,
+    layers: Annotated[int, typer.Option(help="transformer layers")] = 4,
+    heads: Annotated[int, typer.Option(help="attention heads")] = 4,
+    max_length: Annotated[int, typer.Option(help="tokens per training window")] = 128,
+    batch_size: Annotated[int, typer.Option(help="windows per step per device")] = 64,
+    learning_rate: Annotated[float, typer.Option(help="peak learning rate (scale with the global batch)")] = 5e-4,
+    max_texts: Annotated[int | None, typer.Option(help="cap on corpus texts, for quick runs")] = None,
+    seed: Annotated[int, typer.Option(help="seed")] = 0,
+) -> None:
+    """Pretrain a character-level BERT with masked-language modelling (resumes from its last checkpoint)."""
+    try:
+        from training.datasets import corpus_files
+        from training.transformer import PretrainArguments, pretrain
+    except ImportError as exc:
+        raise fail(f"the transformer path needs torch and transformers: pip install -e '.[transformer]' ({exc})") from exc
+    files = [str(p) for p in corpus or []] + ([str(p) for p in corpus_files()] if own else [])
+    try:
+        args = PretrainArguments(
+            output_dir=str(out), corpus_files=files, include_shared=shared, max_steps=max_steps, hidden_size=hidden_size,
+            num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=4 * hidden_size, max_length=max_length,
+            per_device_batch_size=batch_size, learning_rate=learning_rate, max_texts=max_texts, seed=seed,
+        )
+        folder = pretrain(args)
+    except (TriageError, ValueError, OSError) as exc:
+        raise fail(str(exc)) from exc
+    err.print(f"pretrained encoder in {folder}; fine-tune it with `triage train --model ensemble --base-model {folder}`")
 
 
 @app.command("predict")

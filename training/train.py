@@ -21,6 +21,7 @@ from training.evaluate import evaluate, predict_all
 from triage.bundle import save_bundle
 from triage.classifiers import CalibratedLinearClassifier, MultiHeadClassifier
 from triage.classifiers.calibration import ProbabilityCalibrator
+from triage.classifiers.ensemble import choose_weights
 from triage.deadlines import default_calendar
 from triage.errors import LabelError
 from triage.features import TextFeaturizer
@@ -35,6 +36,8 @@ from triage.units import Catalogue, default_catalogue
 
 logger = logging.getLogger(__name__)
 RECALIBRATED_HEADS = ("category", "topic", "scope")
+TRANSFORMER_HEADS = ("category", "topic", "scope")
+"""Heads the transformer learns; units stay with the linear model and the routing knowledge."""
 """Heads whose probabilities are shown or thresholded as they are; the unit scores get the ranker's own temperature."""
 Step = Callable[[str], None]
 
@@ -99,6 +102,51 @@ def recalibrate(pipeline: TriagePipeline, dev: Dataset, method: str, seed: int) 
     return pipeline.classifier.recalibrate(texts, heads, ProbabilityCalibrator(method=method, random_state=seed))  # type: ignore[arg-type]
 
 
+def fit_transformer(
+    run: RunArguments, pipeline: TriagePipeline, texts: list[str], labels: dict[str, list[str | None]], dev: Dataset, say: Step
+) -> dict[str, Any]:
+    """Fine-tune the encoder on the same rows as the linear heads, export it to int8 ONNX, and set its weights.
+
+    `ensemble` weights come from dev log-loss per head; where every weight is 0 the transformer is left out
+    of the bundle, so that what is served is what validated best.
+    """
+    from training.transformer import FinetuneArguments, export_onnx, finetune
+    from triage.transformer import TransformerHeads
+
+    heads = [h for h in TRANSFORMER_HEADS if h in labels]
+    out = Path(run.training.output_dir)
+    work = out.with_name(out.name + ".transformer")
+    dev_texts = [normalise(t) for t in dev.texts()]
+    dev_labels = {h: dev.labels(h) for h in heads}
+    args = FinetuneArguments(
+        base_model=str(run.model.base_model),
+        output_dir=str(work),
+        heads=heads,
+        max_length=run.model.transformer_max_length,
+        per_device_batch_size=run.model.transformer_batch_size,
+        learning_rate=run.model.transformer_learning_rate,
+        epochs=run.model.transformer_epochs,
+        seed=run.training.seed,
+    )
+    say(f"fine-tuning {run.model.base_model} on {len(texts)} rows ({', '.join(heads)}); checkpoints in {work}")
+    folder = finetune(args, texts, {h: labels[h] for h in heads}, dev_texts or None, dev_labels if dev_texts else None)
+    say("exporting the transformer to ONNX (int8) and checking it against PyTorch")
+    parity = export_onnx(folder, quantize=True, texts_for_check=(dev_texts or texts)[:200])
+    member = TransformerHeads.load(folder)
+    table: dict[str, Any] = {}
+    if run.model.model_type == "transformer" or not dev_texts:
+        weights = dict.fromkeys(heads, 1.0)
+    else:
+        linear = pipeline.classifier.predict_proba(dev_texts)
+        weights, table = choose_weights(
+            linear, pipeline.classifier.classes_, member.predict_proba(dev_texts), member.classes_, dev_labels
+        )
+    kept = any(w > 0 for w in weights.values())
+    pipeline.transformer, pipeline.blend = (member, weights) if kept else (None, {})
+    say(f"transformer weights per head: {weights}" + ("" if kept else " (left out: the linear heads validate better)"))
+    return {"base_model": run.model.base_model, "heads": heads, "weights": weights, "kept": kept, "chosen_on_dev": table, "onnx_parity": parity}
+
+
 def tune_ranking(pipeline: TriagePipeline, dev: Dataset) -> RankingWeights:
     """Grid-search the ranking weights for top-1 + top-3 unit accuracy on dev, then the score temperature for log-loss."""
     rows = [r for r in dev.records if r.label("unit")]
@@ -139,7 +187,7 @@ def tune_refusal_threshold(pipeline: TriagePipeline, dev: Dataset, max_false_ref
     if "scope" not in pipeline.heads or len(rows) < 10:
         return pipeline.scope.refusal_threshold
     texts = [normalise(r.text) for r in rows]
-    proba = pipeline.classifier.predict_proba(texts)["scope"]
+    proba = pipeline.head_proba(texts)["scope"]
     classes = [str(c) for c in pipeline.classifier.classes_["scope"]]
     best, best_recall = 0.9, -1.0
     for threshold in (0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
@@ -194,9 +242,13 @@ def train(run: RunArguments, *, step: Step | None = None) -> tuple[Path, dict[st
     pipeline = TriagePipeline(classifier, knowledge, version=version)
     metrics: dict[str, Any] = {}
     recalibration: dict[str, Any] = {}
+    members: dict[str, Any] = {}
     if len(dev_data):
         say(f"recalibrating, tuning routing and thresholds on {len(dev_data)} dev rows")
         recalibration = recalibrate(pipeline, dev_data, run.model.recalibration, seed)
+    if run.model.model_type != "linear":
+        members = fit_transformer(run, pipeline, texts, labels, dev_data, say)
+    if len(dev_data):
         pipeline.ranker.weights = tune_ranking(pipeline, dev_data)
         tune_refusal_threshold(pipeline, dev_data)
         pipeline.thresholds = tune_thresholds(pipeline, dev_data, run.training.target_precision)
@@ -213,6 +265,7 @@ def train(run: RunArguments, *, step: Step | None = None) -> tuple[Path, dict[st
         "n_problems": len(train_data.problems),
         "ranking_weights": asdict(pipeline.ranker.weights),
         "recalibration": recalibration,
+        "transformer": members,
     }
     say("saving bundle")
     out = save_bundle(
@@ -224,6 +277,18 @@ def train(run: RunArguments, *, step: Step | None = None) -> tuple[Path, dict[st
         extra_files={"training_args.json": json.dumps(run.to_dict(), ensure_ascii=False, indent=2)},
     )
     return out, metrics
+
+
+def members_lines(members: dict[str, Any]) -> list[str]:
+    if not members:
+        return []
+    if not members["kept"]:
+        return [f"A transformer fine-tuned from `{members['base_model']}` was tried and left out: every dev weight came out 0."]
+    weights = ", ".join(f"{h} {w:.1f}" for h, w in members["weights"].items())
+    return [
+        f"Mixed with a transformer fine-tuned from `{members['base_model']}` (in `transformer/`, served as int8 ONNX);",
+        f"its share of the probabilities per head, chosen by dev log-loss: {weights}.",
+    ]
 
 
 def recalibration_line(chosen: dict[str, Any]) -> str:
@@ -255,6 +320,7 @@ def model_card(pipeline: TriagePipeline, training: dict[str, Any], metrics: dict
         "",
         "Linear heads (LinearSVC, sigmoid-calibrated) over word (jieba) and character TF-IDF features, with the",
         "routing knowledge of data/ (unit catalogue, gazetteer, scope and deadline rules) copied into `knowledge/`.",
+        *members_lines(training.get("transformer") or {}),
         "",
         "## How it was trained",
         f"- preset: {training['arguments']['data']['preset']}; files: {training['arguments']['data']['data_files'] or 'none'}",

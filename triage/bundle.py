@@ -37,8 +37,25 @@ CLASSIFIER_FILE = "classifier.joblib"
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 KNOWLEDGE = {"units.yaml": UNITS_FILE, "places.yaml": PLACES_FILE, "rules.yaml": RULES_FILE}
+TRANSFORMER_DIR = "transformer"
 FORMAT_VERSION = 1
-_PACKAGES = ("hotline-triage", "scikit-learn", "numpy", "scipy", "jieba", "opencc", "chinesecalendar", "joblib")
+_PACKAGES = (
+    "hotline-triage", "scikit-learn", "numpy", "scipy", "jieba", "opencc", "chinesecalendar", "joblib",
+    "torch", "transformers", "onnxruntime", "tokenizers",
+)
+
+
+def _copy_transformer(source: Path, target: Path) -> None:
+    """The files serving needs (weights, heads, tokenizer, ONNX, cards), not training checkpoints.
+
+    With an int8 ONNX file present the fp32 export stays behind: serving prefers int8 and the torch weights
+    remain as the fallback where onnxruntime is missing.
+    """
+    target.mkdir()
+    has_int8 = (source / "model.int8.onnx").is_file()
+    for path in sorted(source.iterdir()):
+        if path.is_file() and not (has_int8 and path.name == "model.onnx"):
+            shutil.copyfile(path, target / path.name)
 
 
 def sha256_file(path: Path) -> str:
@@ -88,6 +105,8 @@ def save_bundle(
     joblib.dump(pipeline.classifier, tmp / CLASSIFIER_FILE, compress=3)
     for name, source in (knowledge_files or KNOWLEDGE).items():
         shutil.copyfile(source, tmp / "knowledge" / name)
+    if pipeline.transformer is not None:
+        _copy_transformer(Path(pipeline.transformer.folder), tmp / TRANSFORMER_DIR)
     config = {
         "format_version": FORMAT_VERSION,
         "version": pipeline.version,
@@ -96,6 +115,8 @@ def save_bundle(
         "thresholds": asdict(pipeline.thresholds),
         "ranking_weights": asdict(pipeline.ranker.weights),
         "refusal_threshold": pipeline.scope.refusal_threshold,
+        "members": ["linear"] + (["transformer"] if pipeline.transformer is not None else []),
+        "blend": pipeline.blend if pipeline.transformer is not None else {},
     }
     (tmp / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
     (tmp / CARD_FILE).write_text(card, encoding="utf-8")
@@ -172,6 +193,14 @@ def load_bundle(bundle_dir: str | Path, *, calendar: WorkingCalendar | None = No
         calendar=calendar or default_calendar(),
     )
     classifier = joblib.load(bundle_dir / CLASSIFIER_FILE)
+    transformer = None
+    if "transformer" in config.get("members", []):
+        from triage.transformer import TransformerHeads
+
+        try:
+            transformer = TransformerHeads.load(bundle_dir / TRANSFORMER_DIR)
+        except (OSError, ValueError, ImportError) as exc:
+            raise BundleError(f"{bundle_dir / TRANSFORMER_DIR}: the transformer member does not load ({exc})") from exc
     return TriagePipeline(
         classifier,
         knowledge,
@@ -179,4 +208,6 @@ def load_bundle(bundle_dir: str | Path, *, calendar: WorkingCalendar | None = No
         weights=RankingWeights(**config["ranking_weights"]),
         refusal_threshold=config["refusal_threshold"],
         version=config["version"],
+        transformer=transformer,
+        blend=config.get("blend"),
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from triage.classifiers import MultiHeadClassifier
+from triage.classifiers.ensemble import mix
 from triage.deadlines import DeadlinePolicy, WorkingCalendar, default_calendar
 from triage.normalise import normalise
 from triage.places import Gazetteer, Location
@@ -27,6 +28,7 @@ from triage.schemas import Suggestion
 from triage.scope import ScopeDecider
 from triage.segment import default_segmenter, general_idf
 from triage.suggest import ReviewThresholds, SuggestionParts, assemble, label_prediction
+from triage.transformer import TransformerHeads
 from triage.units import Catalogue
 
 logger = logging.getLogger(__name__)
@@ -71,8 +73,14 @@ class TriagePipeline:
         refusal_threshold: float | None = None,
         version: str = "unversioned",
         n_jobs: int = 1,
+        transformer: TransformerHeads | None = None,
+        blend: dict[str, float] | None = None,
     ) -> None:
         self.classifier = classifier
+        self.transformer = transformer
+        """A fine-tuned encoder mixed into the heads it has; the linear model still gives features, keywords and units."""
+        self.blend = dict(blend or {})
+        """Per head, the transformer's share of the probabilities (chosen on validation)."""
         self.n_jobs = n_jobs
         """Processes `suggest_many` uses by default (1: this one only; -1: one per core)."""
         self.knowledge = knowledge
@@ -243,10 +251,20 @@ class TriagePipeline:
         self.__dict__.update(state)
         self._pool_lock = threading.Lock()
 
+    def head_proba(self, clean: Sequence[str]) -> dict[str, np.ndarray]:
+        """Each head's probabilities for normalised texts (columns follow `classifier.classes_`), as served."""
+        return self._proba(list(clean), self.classifier.transform(list(clean)))
+
+    def _proba(self, clean: list[str], X: object) -> dict[str, np.ndarray]:
+        proba = self.classifier.predict_proba_features(X)  # type: ignore[arg-type]
+        if self.transformer is not None and any(w > 0 for w in self.blend.values()):
+            proba = mix(proba, self.classifier.classes_, self.transformer.predict_proba(clean), self.transformer.classes_, self.blend)
+        return proba
+
     def _score(self, clean: list[str]) -> list[_Scored]:
         """Features and heads once for the batch; per row, what routing and the suggestion read from them."""
         X = self.classifier.transform(clean)
-        proba = self.classifier.predict_proba_features(X)
+        proba = self._proba(clean, X)
         similarity = np.asarray((X @ self._unit_features).todense())
         labels = {h: [str(c) for c in self.classifier.classes_[h]] for h in proba}
         values = {h: p.tolist() for h, p in proba.items()}  # one conversion per head, not one per row
