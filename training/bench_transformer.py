@@ -8,7 +8,9 @@ Run: `nice -n 10 python -m training.bench_transformer [--quick] [--size small] [
    pretrained weights and from scratch (same config, random weights);
 3. scores topic and category (accuracy, macro-F1) on the held-out split and on tipdm2020c test (categories from
    category_labels_test.jsonl), for scratch, pretrained, and pretrained as ONNX int8;
-4. times one transcript at a time (p50, batch 1) and batches of 32 (transcripts/s) for torch fp32 and ONNX int8,
+4. fits the project's linear heads on the same rows and mixes them with the int8 transformer, per head, by
+   weights chosen on the held-out split (never the test split): linear, transformer and ensemble side by side;
+5. times one transcript at a time (p50, batch 1) and batches of 32 (transcripts/s) for torch fp32 and ONNX int8,
    both with 2 threads.
 
 `--quick` is a smoke run (tiny model, a few steps, small samples; a few minutes on 2 cores): its scores mean nothing.
@@ -113,6 +115,16 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def fit_linear(texts: list[str], labels: dict[str, list[str | None]], seed: int) -> Any:
+    """The project's linear heads (word + char TF-IDF, calibrated LinearSVC) with the training defaults."""
+    from training.args import ModelArguments
+    from training.train import build_classifier
+    from training.transformer import prepare_texts
+
+    clean, kept = prepare_texts(texts, labels)
+    return build_classifier(ModelArguments(), seed).fit(clean, kept)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     import torch
@@ -127,6 +139,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         pretrain,
         score,
     )
+    from triage.classifiers.ensemble import choose_weights, mix
     from triage.resources import MODELS_DIR
     from triage.transformer import TransformerHeads
 
@@ -195,7 +208,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "test": score(model.predict_proba(test_texts), model.classes_, test_labels),
         }
 
-    # 3. ONNX int8 of the pretrained variant: parity and its own test scores
+    # 3. ONNX int8 of the pretrained variant (the one a bundle serves): parity and its own test scores
     parity, seconds = _timed(export_onnx, folders["pretrained"], texts_for_check=val_texts[:200])
     figures["onnx_export_seconds"] = seconds
     figures["onnx_parity"] = parity
@@ -204,9 +217,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "val": score(int8.predict_proba(val_texts), int8.classes_, val_labels),
         "test": score(int8.predict_proba(test_texts), int8.classes_, test_labels),
     }
+
+    # 4. the linear heads on the same rows, and the ensemble of both with weights chosen on the validation split
+    linear, seconds = _timed(fit_linear, train.texts(), {h: train.labels(h) for h in HEADS}, args.seed)
+    lin_val, lin_test = linear.predict_proba(val_texts), linear.predict_proba(test_texts)
+    scores["linear"] = {
+        "fit_seconds": seconds,
+        "val": score(lin_val, linear.classes_, val_labels),
+        "test": score(lin_test, linear.classes_, test_labels),
+    }
+    tr_val, tr_test = int8.predict_proba(val_texts), int8.predict_proba(test_texts)
+    weights, table = choose_weights(lin_val, linear.classes_, tr_val, int8.classes_, val_labels)
+    figures["ensemble_weights"] = {"weights": weights, "chosen_on_validation": table}
+    scores["ensemble"] = {
+        "weights": weights,
+        "val": score(mix(lin_val, linear.classes_, tr_val, int8.classes_, weights), linear.classes_, val_labels),
+        "test": score(mix(lin_test, linear.classes_, tr_test, int8.classes_, weights), linear.classes_, test_labels),
+    }
     figures["scores"] = scores
 
-    # 4. speed on 2 threads
+    # 5. speed on 2 threads
     timing_texts = test_texts[: args.latency_n]
     batch_texts = (test_texts * 2)[: max(64, min(len(test_texts), 512))]
     torch_model = TransformerHeads.load(folders["pretrained"], backend="torch", threads=args.threads)
