@@ -193,6 +193,8 @@ class ModelInfo(BaseModel):
     version: str
     heads: list[str]
     labels: dict[str, list[str]]
+    members: list[str] = Field(description="`linear`, plus `transformer` where the bundle mixes one in")
+    blend: dict[str, float] = Field(description="per head, the transformer's share of the probabilities (chosen on dev)")
     metrics: dict[str, Any]
     created_at: str | None
     path: str

@@ -47,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pretrain-max-length", type=int, default=128, help="tokens per MLM window (quick: 64)")
     parser.add_argument("--pretrain-max-texts", type=int, default=None, help="cap on corpus texts (quick: 3000)")
     parser.add_argument("--pretrained-dir", type=Path, default=None, help="cached pretrained model (default: models/.cache/...)")
+    parser.add_argument("--use-pretrained", type=Path, default=None, help="a pretrained folder to fine-tune as it is (no pretraining)")
     parser.add_argument("--finetune-epochs", type=float, default=5.0, help="fine-tuning epochs (quick: 1)")
     parser.add_argument("--finetune-batch-size", type=int, default=32, help="fine-tuning texts per step")
     parser.add_argument("--finetune-lr", type=float, default=1e-4, help="fine-tuning learning rate")
@@ -164,7 +165,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         progress=not args.quick,
         **size,
     )
-    _, figures["pretrain_seconds"] = _timed(pretrain, pre_args)
+    if args.use_pretrained is not None:  # an encoder pretrained elsewhere (e.g. `triage pretrain`), taken as it is
+        pretrained_dir = args.use_pretrained
+        figures["pretrain_seconds"] = 0.0
+    else:
+        _, figures["pretrain_seconds"] = _timed(pretrain, pre_args)
     figures["pretrain"] = json.loads((pretrained_dir / "pretrain_result.json").read_text(encoding="utf-8"))
     figures["pretrain"].pop("corpus", None)
 

@@ -32,6 +32,8 @@ def model_info(_: CurrentUser, model: ModelDep) -> ModelInfo:
         version=model.pipeline.version,
         heads=model.pipeline.heads,
         labels={head: [str(c) for c in classes[head]] for head in model.pipeline.heads},
+        members=["linear"] + (["transformer"] if model.pipeline.transformer is not None else []),
+        blend=model.pipeline.blend if model.pipeline.transformer is not None else {},
         metrics=model.manifest.get("metrics", {}),
         created_at=model.manifest.get("created_at"),
         path=str(model.path),

@@ -105,6 +105,7 @@ def test_model_and_units_describe_what_is_served(client, tokens) -> None:
     assert set(model["heads"]) >= {"category", "topic", "scope"}
     assert "咨询" in model["labels"]["category"]
     assert "metrics" in model
+    assert model["members"] == ["linear"] and model["blend"] == {}
     units = client.get("/v1/units", headers=tokens["dispatcher"]).json()
     assert any(u["name"] == "市城管局" for u in units) and len(units) >= 60
 

@@ -158,3 +158,25 @@ def test_transformer_models_need_a_base_model(tmp_path: Path) -> None:
     assert "needs --base-model" in result.output
     result = runner.invoke(cli.app, ["train", "--model", "bert", "--out", str(tmp_path / "m")])
     assert result.exit_code == 2 and "unknown model 'bert'" in result.output
+
+
+def test_the_service_serves_a_transformer_bundle_and_says_so(transformer_bundle: Path, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.deps import ModelHolder
+    from api.security import add_user
+    from api.settings import Settings
+
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 't.db'}", home=tmp_path, model_dir=transformer_bundle),
+                     model=ModelHolder(transformer_bundle))
+    with TestClient(app) as client:
+        with app.state.sessions() as session:
+            _, token = add_user(session, "op", "operator")
+        headers = {"Authorization": f"Bearer {token}"}
+        model = client.get("/v1/model", headers=headers).json()
+        assert model["members"] == ["linear", "transformer"]
+        assert model["blend"] == {"category": 1.0, "topic": 1.0, "scope": 1.0}
+        response = client.post("/v1/suggestions", json={"text": "小区门口的路灯坏了一个星期了，晚上很黑"}, headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["model_version"] == model["version"]
