@@ -72,6 +72,8 @@ UNLABELLED_DIR = SHARED_DATA_DIR / "unlabelled_zh"
 TIPDM_TRAIN = SHARED_DATA_DIR / "tipdm2020c" / "train.jsonl"
 TIPDM_TITLES_TRAIN = SHARED_DATA_DIR / "tipdm2020c_titles" / "train.jsonl"
 CHECKPOINTS = "checkpoints"
+RUN_FILE = "run.json"
+"""What a checkpoint folder was trained on: a resume from another run is refused."""
 DEFAULT_HEADS = ("category", "topic", "scope")
 
 
@@ -219,7 +221,11 @@ def _device_kwargs() -> dict[str, Any]:
 
 
 def _training_arguments(**kwargs: Any) -> Any:
-    """`TrainingArguments` across transformers 4.x and 5.x (warmup_ratio and group_by_length moved in 5.0)."""
+    """`TrainingArguments` across transformers 4.x and 5.x (warmup_ratio and group_by_length moved in 5.0).
+
+    What pretraining and fine-tuning share is set here: checkpoints every `save_steps`, the data order seeded
+    like the rest, our own columns kept, no reports, and no search for unused parameters under DDP.
+    """
     from transformers import TrainingArguments
 
     names = {f.name for f in dataclasses.fields(TrainingArguments)}
@@ -233,15 +239,24 @@ def _training_arguments(**kwargs: Any) -> Any:
             kwargs["group_by_length"] = True
         else:
             kwargs["train_sampling_strategy"] = "group_by_length"
-    base = {"report_to": [], "dataloader_num_workers": 0, "save_total_limit": 2, **_device_kwargs()}
+    base = {
+        "report_to": [], "dataloader_num_workers": 0, "save_total_limit": 2, "save_strategy": "steps",
+        "data_seed": kwargs.get("seed"), "remove_unused_columns": False, "ddp_find_unused_parameters": False,
+        **_device_kwargs(),
+    }
     base.update(kwargs)
     return TrainingArguments(**{k: v for k, v in base.items() if k in names})
 
 
-def _last_checkpoint(folder: Path) -> str | None:
+def _resume_point(checkpoints: Path, run_key: dict[str, Any], differs: str, hint: str = "") -> str | None:
+    """The latest checkpoint to resume from; one written by a run with another `run_key` is refused."""
     from transformers.trainer_utils import get_last_checkpoint
 
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    run_file = checkpoints / RUN_FILE
+    if resume and run_file.is_file() and json.loads(run_file.read_text(encoding="utf-8")) != run_key:
+        raise ValueError(f"{checkpoints} holds checkpoints of another run ({differs}); remove it or pick another --output-dir{hint}")
+    return resume
 
 
 def _last_loss(log_history: list[dict[str, Any]]) -> float | None:
@@ -432,7 +447,6 @@ def pretrain(args: PretrainArguments) -> Path:
     _quiet_transformers()
     out = Path(args.output_dir)
     checkpoints = out / CHECKPOINTS
-    resume = _last_checkpoint(checkpoints)
     training_args = _training_arguments(
         output_dir=str(checkpoints),
         max_steps=args.max_steps,
@@ -440,25 +454,18 @@ def pretrain(args: PretrainArguments) -> Path:
         learning_rate=args.learning_rate,
         warmup_ratio=args.warmup_ratio,
         weight_decay=args.weight_decay,
-        save_strategy="steps",
         save_steps=args.save_steps,
         logging_steps=args.logging_steps,
         seed=args.seed,
-        data_seed=args.seed,
         disable_tqdm=not args.progress,
-        remove_unused_columns=False,
-        ddp_find_unused_parameters=False,
     )
     set_seed(args.seed)
     texts, repeats, prints = read_corpus(args)
     texts, repeats, held_out = held_out_split(texts, repeats, args.eval_texts, args.seed)
     run_key = _pretrain_run_key(args, texts, repeats)
-    run_file = checkpoints / "run.json"
-    if resume and run_file.is_file() and json.loads(run_file.read_text(encoding="utf-8")) != run_key:
-        raise ValueError(
-            f"{checkpoints} holds checkpoints of another run (other corpus, cap or model size); "
-            "remove it or pick another --output-dir (only --max-steps and the optimiser settings may change on resume)"
-        )
+    resume = _resume_point(
+        checkpoints, run_key, "other corpus, cap or model size", " (only --max-steps and the optimiser settings may change on resume)"
+    )
     done = out / "pretrain_result.json"
     if resume and done.is_file() and (out / "config.json").is_file():
         if json.loads(done.read_text(encoding="utf-8")).get("global_step", 0) >= args.max_steps:
@@ -470,7 +477,7 @@ def pretrain(args: PretrainArguments) -> Path:
             write_vocab(build_char_vocab(texts, args.vocab_min_freq, args.vocab_max_size), vocab_file)
         if training_args.process_index == 0:
             checkpoints.mkdir(parents=True, exist_ok=True)
-            _write_json(run_file, run_key)
+            _write_json(checkpoints / RUN_FILE, run_key)
     tokenizer = char_tokenizer(vocab_file, model_max_length=args.max_position_embeddings)
     dataset = make_windows(tokenizer, texts, repeats, args.max_length)
     config = BertConfig(
@@ -881,10 +888,7 @@ def finetune(
         "classes": classes,
         "data": fingerprint["sha256"],
     }
-    resume = _last_checkpoint(checkpoints)
-    run_file = checkpoints / "run.json"
-    if resume and run_file.is_file() and json.loads(run_file.read_text(encoding="utf-8")) != run_key:
-        raise ValueError(f"{checkpoints} holds checkpoints of another run (other data, labels or base); remove it or pick another --output-dir")
+    resume = _resume_point(checkpoints, run_key, "other data, labels or base")
     training_args = _training_arguments(
         output_dir=str(checkpoints),
         num_train_epochs=args.epochs,
@@ -892,21 +896,17 @@ def finetune(
         learning_rate=args.learning_rate,
         warmup_ratio=args.warmup_ratio,
         weight_decay=args.weight_decay,
-        save_strategy="steps",
         save_steps=args.save_steps,
         logging_steps=args.logging_steps,
         seed=args.seed,
-        data_seed=args.seed,
         disable_tqdm=not progress,
-        remove_unused_columns=False,
         label_names=["labels"],
         group_by_length=args.group_by_length,
         save_safetensors=True,
-        ddp_find_unused_parameters=False,
     )
     if training_args.process_index == 0:
         checkpoints.mkdir(parents=True, exist_ok=True)
-        _write_json(run_file, run_key)
+        _write_json(checkpoints / RUN_FILE, run_key)
     collator = _PadCollator(tokenizer.pad_token_id, 8 if torch.cuda.is_available() else None)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*not a `PreTrainedModel`.*")
