@@ -104,15 +104,20 @@ class ProbabilityCalibrator(BaseEstimator):
             for method in candidates:
                 self.scores_[method] = self._cross_validate(method, proba, y)
             self.method_ = min(candidates, key=lambda m: (self.scores_[m]["log_loss"], METHODS.index(m)))
-        self.temperature_ = _fit_temperature(proba, y) if self.method_ == "temperature" else 1.0
-        self.isotonic_ = _fit_isotonic(proba, y) if self.method_ == "isotonic" else None
+        self.mapping_ = _fit(self.method_, proba, y)
         return self
+
+    @property
+    def temperature_(self) -> float:
+        """The fitted temperature (1.0 unless temperature scaling was chosen)."""
+        check_is_fitted(self, "method_")
+        return float(self.mapping_) if self.method_ == "temperature" else 1.0  # type: ignore[arg-type]
 
     def _cross_validate(self, method: Method, proba: np.ndarray, y: np.ndarray) -> dict[str, float]:
         out = np.empty_like(proba)
         folds = KFold(n_splits=min(self.cv, len(y)), shuffle=True, random_state=self.random_state)
         for fit_rows, held in folds.split(proba):
-            out[held] = _transform(method, proba[held], proba[fit_rows], y[fit_rows])
+            out[held] = _apply(method, _fit(method, proba[fit_rows], y[fit_rows]), proba[held])
         top = out.argmax(axis=1)
         return {
             "log_loss": round(_log_loss(out, y), 5),
@@ -124,11 +129,7 @@ class ProbabilityCalibrator(BaseEstimator):
         proba = np.asarray(proba, dtype=float)
         if proba.ndim != 2 or proba.shape[1] != self.n_classes_:
             raise ValueError(f"expected {self.n_classes_} probability columns, got shape {proba.shape}")
-        if self.method_ == "temperature":
-            return _apply_temperature(proba, self.temperature_)
-        if self.method_ == "isotonic":
-            return _apply_isotonic(proba, self.isotonic_ or [])
-        return proba
+        return _apply(self.method_, self.mapping_, proba)
 
     def summary(self) -> dict[str, Any]:
         """What was chosen and why, for the bundle's metrics and the model card."""
@@ -139,9 +140,18 @@ class ProbabilityCalibrator(BaseEstimator):
         return out
 
 
-def _transform(method: Method, proba: np.ndarray, fit_proba: np.ndarray, fit_y: np.ndarray) -> np.ndarray:
+def _fit(method: Method, proba: np.ndarray, y: np.ndarray) -> float | list[IsotonicRegression | None] | None:
+    """What a method learns from labelled rows: a temperature, per-class isotonic maps, or nothing."""
     if method == "temperature":
-        return _apply_temperature(proba, _fit_temperature(fit_proba, fit_y))
+        return _fit_temperature(proba, y)
     if method == "isotonic":
-        return _apply_isotonic(proba, _fit_isotonic(fit_proba, fit_y))
+        return _fit_isotonic(proba, y)
+    return None
+
+
+def _apply(method: Method, mapping: float | list[IsotonicRegression | None] | None, proba: np.ndarray) -> np.ndarray:
+    if method == "temperature":
+        return _apply_temperature(proba, float(mapping))  # type: ignore[arg-type]
+    if method == "isotonic":
+        return _apply_isotonic(proba, mapping)  # type: ignore[arg-type]
     return proba
