@@ -76,13 +76,24 @@ def test_compiled_probabilities_equal_sklearns():
         np.testing.assert_allclose(head.predict_proba(X), head.estimator_.predict_proba(X), atol=1e-12)
 
 
-@pytest.mark.parametrize("ngrams", [{}, {"word_ngram_range": (1, 2), "char_ngram_range": (1, 3)}])
+@pytest.mark.parametrize(
+    "ngrams",
+    [
+        {},
+        {"word_ngram_range": (1, 2), "char_ngram_range": (1, 3)},
+        {"char_ngram_range": (2, 4)},  # longer than the packed lookup takes: counted token by token
+        {"word_ngram_range": (2, 2), "char_ngram_range": (3, 3), "word_weight": 0.7},
+    ],
+)
 def test_featurizer_transform_equals_sklearns_to_the_bit(ngrams):
     train = ["开福区伍家岭占道经营", "公积金提取怎么办理", "楼下烧烤店油烟太大", "公交车甩站不停车", "工资拖欠三个月"] * 5
     featurizer = TextFeaturizer(**ngrams).fit(train)
-    texts = ["伍家岭的烧烤店占道经营，油烟太大", "没有一个认识的词", "公积金 公积金 公积金提取"]
-    ours = featurizer.transform(texts)
-    theirs = sp.hstack([featurizer.words_.transform(texts), featurizer.chars_.transform(texts)], format="csr")
-    assert ours.dtype == theirs.dtype
-    for attribute in ("indptr", "indices", "data"):
-        assert np.array_equal(getattr(ours, attribute), getattr(theirs, attribute))
+    texts = ["伍家岭的烧烤店占道经营，油烟太大", "没有一个认识的词", "公积金 公积金 公积金提取", "油  烟\t\t太大 ", "烟", "\U0001f525油烟"]
+    for batch in (texts, texts[:1]):
+        ours = featurizer.transform(batch)
+        words = featurizer.words_.transform(batch) * featurizer.word_weight
+        theirs = sp.hstack([words, featurizer.chars_.transform(batch)], format="csr")
+        assert ours.shape == theirs.shape
+        assert ours.dtype == theirs.dtype
+        for attribute in ("indptr", "indices", "data"):
+            assert np.array_equal(getattr(ours, attribute), getattr(theirs, attribute))
