@@ -72,55 +72,65 @@ class Segmenter:
             if not block:
                 continue
             if re_han_default.match(block):
-                words.extend(self._cut_block(block))
+                # a Chinese block's words are kept unless made only of its few symbols (+#&._%-); most are
+                # letters or characters, which `isalnum` says without a regular expression
+                words.extend(w for w in self._cut_block(block) if w.isalnum() or _WORD.search(w))
             else:
                 for part in re_skip_default.split(block):
                     if re_skip_default.match(part):
-                        words.append(part)
+                        if _WORD.search(part):
+                            words.append(part)
                     else:
-                        words.extend(part)
-        return [w for w in words if _WORD.search(w)]
+                        words.extend(c for c in part if _WORD.match(c))
+        return words
 
     def _cut_block(self, block: str) -> list[str]:
         """jieba's `Tokenizer.__cut_DAG` in one tight loop: the same dictionary, route, ties and HMM fallback.
 
         jieba builds a DAG dict, then a route dict through a generator of tuples per character; segmentation
-        was a third of a batch's time. This computes the same best route right to left without them.
+        was a third of a batch's time. This computes the same best route right to left without them, with one
+        dictionary lookup per candidate word (jieba's dictionary also holds every word's prefixes, with count 0).
         """
-        freq = self._tokenizer.FREQ
+        get = self._tokenizer.FREQ.get
         logtotal = log(self._tokenizer.total)
         n = len(block)
         value = [0.0] * (n + 1)
-        end = [0] * (n + 1)
+        end = list(range(n))
         for k in range(n - 1, -1, -1):
-            best, best_end, found = 0.0, k, False
-            i, frag = k, block[k]
-            while i < n and frag in freq:
-                count = freq[frag]
+            after = value[k + 1]
+            count = get(block[k])
+            if count is None:  # not even a prefix: the character alone, with jieba's count of 1 (log 1 = 0)
+                value[k] = -logtotal + after
+                continue
+            best = log(count) - logtotal + after if count else None
+            i = k + 2
+            while i <= n:
+                count = get(block[k:i])
+                if count is None:
+                    break
                 if count:
-                    v = log(count) - logtotal + value[i + 1]
-                    if not found or v >= best:  # jieba takes max((v, i)): on a tie the longer word wins
-                        best, best_end, found = v, i, True
+                    v = log(count) - logtotal + value[i]
+                    if best is None or v >= best:  # jieba takes max((v, i)): on a tie the longer word wins
+                        best = v
+                        end[k] = i - 1
                 i += 1
-                frag = block[k : i + 1]
-            if not found:
-                best = log(freq.get(block[k]) or 1) - logtotal + value[k + 1]
-            value[k], end[k] = best, best_end
+            value[k] = -logtotal + after if best is None else best
         words: list[str] = []
-        buf = ""
+        run = -1  # start of the current run of single characters, which jieba hands to `_unknown`
         x = 0
         while x < n:
             y = end[x] + 1
             if y - x == 1:
-                buf += block[x]
+                if run < 0:
+                    run = x
             else:
-                if buf:
-                    words.extend(self._unknown(buf))
-                    buf = ""
+                if run >= 0:
+                    words.extend(self._unknown(block[run:x]))
+                    run = -1
                 words.append(block[x:y])
             x = y
-        if buf:
-            words.extend(self._unknown(buf))
+        if run >= 0:
+            words.extend(self._unknown(block[run:]))
         return words
 
     def _unknown(self, buf: str) -> list[str]:
@@ -140,17 +150,42 @@ class Segmenter:
 
 def _hmm_cut(text: str) -> list[str]:
     """`jieba.finalseg.cut`, with the Viterbi pass below: same blocks, same words, same forced splits."""
+    if finalseg.re_han.fullmatch(text):  # the usual run, Chinese characters only: one block, no splitting
+        return _hmm_block(text)
     words: list[str] = []
     for block in finalseg.re_han.split(text):
         if finalseg.re_han.match(block):
-            for word in _hmm_words(block):
-                if word in finalseg.Force_Split_Words:
-                    words.extend(word)
-                else:
-                    words.append(word)
+            words.extend(_hmm_block(block))
         else:
             words.extend(x for x in finalseg.re_skip.split(block) if x)
     return words
+
+
+def _hmm_block(block: str) -> list[str]:
+    words = _hmm_words(block)
+    if not finalseg.Force_Split_Words:
+        return words
+    return [part for word in words for part in (word if word in finalseg.Force_Split_Words else (word,))]
+
+
+def _hmm_tables() -> tuple[tuple[float, float, float, float], tuple[float, ...], dict[str, tuple[float, float, float, float]]]:
+    """jieba's HMM as plain tuples: start and transition log-probabilities, and per character its four emissions.
+
+    Looked up once at import instead of eight transition lookups per run and four emission lookups per character;
+    the values are jieba's own (MIN_FLOAT where it has none), so every sum is the same.
+    """
+    start, trans, emit, low = finalseg.start_P, finalseg.trans_P, finalseg.emit_P, finalseg.MIN_FLOAT
+    states = "BMES"
+    starts = tuple(start[s] for s in states)
+    pairs = ("EB", "SB", "BM", "MM", "BE", "ME", "ES", "SS")
+    transitions = tuple(trans[a].get(b, low) for a, b in pairs)
+    chars = set().union(*(emit[s] for s in states))
+    emissions = {c: tuple(emit[s].get(c, low) for s in states) for c in chars}
+    return starts, transitions, emissions  # type: ignore[return-value]
+
+
+_HMM_START, _HMM_TRANS, _HMM_EMIT = _hmm_tables()
+_HMM_UNSEEN = (finalseg.MIN_FLOAT,) * 4
 
 
 def _hmm_words(block: str) -> list[str]:
@@ -159,28 +194,21 @@ def _hmm_words(block: str) -> list[str]:
     Sums are formed in jieba's order and ties go the way `max((prob, state))` sends them (the later
     letter), so the tags are the same.
     """
-    start, trans, emit, low = finalseg.start_P, finalseg.trans_P, finalseg.emit_P, finalseg.MIN_FLOAT
-    e_b, e_m, e_e, e_s = emit["B"], emit["M"], emit["E"], emit["S"]
-    eb, sb = trans["E"].get("B", low), trans["S"].get("B", low)
-    mm, bm = trans["M"].get("M", low), trans["B"].get("M", low)
-    ss, es = trans["S"].get("S", low), trans["E"].get("S", low)
-    be, me = trans["B"].get("E", low), trans["M"].get("E", low)
-    c = block[0]
-    v_b, v_m = start["B"] + e_b.get(c, low), start["M"] + e_m.get(c, low)
-    v_e, v_s = start["E"] + e_e.get(c, low), start["S"] + e_s.get(c, low)
+    eb, sb, bm, mm, be, me, es, ss = _HMM_TRANS
+    emit, unseen = _HMM_EMIT, _HMM_UNSEEN
+    e_b, e_m, e_e, e_s = emit.get(block[0], unseen)
+    s_b, s_m, s_e, s_s = _HMM_START
+    v_b, v_m, v_e, v_s = s_b + e_b, s_m + e_m, s_e + e_e, s_s + e_s
     back: list[tuple[str, str, str, str]] = []
     for c in block[1:]:
-        em = e_b.get(c, low)
-        p1, p2 = v_e + eb + em, v_s + sb + em
+        e_b, e_m, e_e, e_s = emit.get(c, unseen)
+        p1, p2 = v_e + eb + e_b, v_s + sb + e_b
         n_b, from_b = (p2, "S") if p2 >= p1 else (p1, "E")
-        em = e_m.get(c, low)
-        p1, p2 = v_b + bm + em, v_m + mm + em
+        p1, p2 = v_b + bm + e_m, v_m + mm + e_m
         n_m, from_m = (p2, "M") if p2 >= p1 else (p1, "B")
-        em = e_e.get(c, low)
-        p1, p2 = v_b + be + em, v_m + me + em
+        p1, p2 = v_b + be + e_e, v_m + me + e_e
         n_e, from_e = (p2, "M") if p2 >= p1 else (p1, "B")
-        em = e_s.get(c, low)
-        p1, p2 = v_e + es + em, v_s + ss + em
+        p1, p2 = v_e + es + e_s, v_s + ss + e_s
         n_s, from_s = (p2, "S") if p2 >= p1 else (p1, "E")
         back.append((from_b, from_m, from_e, from_s))
         v_b, v_m, v_e, v_s = n_b, n_m, n_e, n_s

@@ -46,6 +46,8 @@ SAMPLES = [  # jieba's own `lcut` is the reference: the segmenter re-implements 
     "小区楼下的烧烤店每天晚上吵到凌晨两三点，油烟也大，投诉好多次都没人管",
     "abc 123 ＡＢＣ x-y #tag 3.5% 中文㐀鿖 。，！ a\r\nb",
     "嗯嗯嗯啊啊哦哦的的的了了",
+    "价格+++涨了%%%还有...和__下划线_以及C++和-5.5%的跌幅",  # words of symbols only are dropped, others kept
+    "我住在A3栋B座2单元1203室旁边的x7y8z9那里",  # unknown runs with letters and digits go through the HMM's splitting
     "",
 ]
 
