@@ -108,6 +108,8 @@ class Deadline:
         return {"class": self.deadline_class, "due_at": self.due_at.isoformat(), "explanation": self.explanation}
 
 
+_BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=|\(\?\(")
+"""A back-reference or conditional group in a pattern: its meaning changes when the pattern joins an alternation."""
 _LABELS = {"emergency": "应急类", "simple": "简单类", "help": "求助类", "standard": "一般类"}
 
 
@@ -124,12 +126,19 @@ class DeadlinePolicy:
         self.rules = rules or loaded.deadlines  # type: ignore[union-attr]
         patterns = urgent_patterns if urgent_patterns is not None else loaded.urgent.patterns  # type: ignore[union-attr]
         self._urgent = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
+        # the patterns one by one say quickly that none matches (most calls): Python's regex engine skips ahead
+        # on each pattern's first characters but not on an alternation of them, which tries every branch at every
+        # position. A pattern that refers to a group by number or name keeps the alternation alone: no shortcut.
+        separate = patterns is not None and not any(_BACKREFERENCE.search(p) for p in patterns)
+        self._urgent_parts = [re.compile(p) for p in patterns] if separate and patterns else None
         self.calendar = calendar or default_calendar()
 
     def urgent_evidence(self, text: str) -> str | None:
         """The words that make a matter urgent (danger to people or property now), if any."""
         if self._urgent is None:
             return None
+        if self._urgent_parts is not None and not any(p.search(text) for p in self._urgent_parts):
+            return None  # the alternation matches where one of its patterns does
         match = self._urgent.search(text)
         return match.group(0) if match else None
 

@@ -96,8 +96,9 @@ class TriagePipeline:
             if required not in heads:
                 raise ValueError(f"a pipeline needs a {required!r} head; the classifier has {heads}")
         self._word_vocabulary = classifier.featurizer_.word_vocabulary()
-        # unit duty lists in the model's own feature space: one sparse product per batch gives similarities
-        self._unit_features = classifier.transform(self.ranker.documents).T.tocsc()
+        # unit duty lists in the model's own feature space: one sparse product per batch gives similarities;
+        # kept as CSR, the format the product converts its right side to, instead of converting on every call
+        self._unit_features = classifier.transform(self.ranker.documents).T.tocsr()
         self._pool: ProcessPoolExecutor | None = None
         self._pool_size = 0
         self._pool_config: tuple[object, ...] = ()

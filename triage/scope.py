@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import islice
 
 from triage.rules import ACCEPTED, Rules, ScopeReason
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 MIN_CONTENT_CHARS = 6
 """Fewer Chinese characters than this (placeholders aside) cannot say what, where and who."""
+_PLACEHOLDER = re.compile(r"\[[^\]]*\]")
 ACCEPT_OVERRIDE = 0.85
 """A rule hit is overruled when the scope model is at least this sure the call is in scope."""
 
@@ -72,8 +74,7 @@ class ScopeDecider:
 
     def decide(self, text: str, proba: Mapping[str, float] | None = None) -> ScopeDecision:
         """Decide on a normalised transcript, given the scope model's probabilities if there is one."""
-        content = _HAN.findall(re.sub(r"\[[^\]]*\]", "", text))
-        if len(content) < MIN_CONTENT_CHARS:
+        if not _has_content(text):
             return self._refuse(self.rules.reason("not_specific"), None, None, by_rule=True)
         p_accepted = proba.get(ACCEPTED, 0.0) if proba else 0.0
         hit = self.rule_hit(text)
@@ -93,3 +94,10 @@ class ScopeDecider:
         redirect = number or (self.emergency_number("") if reason.code == "emergency" else reason.redirect)
         explanation = reason.explanation.replace("{redirect}", redirect or "")
         return ScopeDecision(False, reason.code, redirect, explanation, evidence=words, by_rule=by_rule)
+
+
+def _has_content(text: str) -> bool:
+    """At least MIN_CONTENT_CHARS Chinese characters outside placeholders such as [电话]; counting stops there."""
+    if "[" in text:
+        text = _PLACEHOLDER.sub("", text)
+    return len(list(islice(_HAN.finditer(text), MIN_CONTENT_CHARS))) >= MIN_CONTENT_CHARS
