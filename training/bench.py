@@ -4,7 +4,8 @@ Run: `python -m training.bench [--preset full|default] [--model DIR] [--jobs 2]`
 Speed goals (foundation issue): training < 60 s, p50 < 5 ms, batch > 2,000 transcripts/s.
 Batch figures are given for one process and for `--jobs` processes (`suggest_many(n_jobs=...)`); the worker
 processes are started and warmed before timing, as a server keeps them. Each batch figure is the median of
-`--repeats` runs: on a shared 2-core machine single runs vary by a factor of two.
+`--repeats` runs: on a shared 2-core machine single runs vary by a factor of two. The CPU milliseconds per
+transcript (one process) are steadier there and say what a free core would do.
 """
 
 from __future__ import annotations
@@ -64,26 +65,37 @@ def main() -> None:
     for text in texts[:50]:  # warm up caches (jieba, OpenCC)
         pipeline.suggest(text)
     latencies = []
+    cpu_started = time.process_time()
     for text in texts:
         started = time.perf_counter()
         pipeline.suggest(text)
         latencies.append((time.perf_counter() - started) * 1000)
+    single_cpu_ms = (time.process_time() - cpu_started) * 1000 / len(texts)
 
-    def rate(batch: list[str], n_jobs: int) -> float:
-        """Median transcripts/s of `--repeats` runs, the batch fed in chunks of 256 as `triage predict` does."""
-        rates = []
+    cpu_ms: dict[str, float] = {}
+
+    def rate(batch: list[str], n_jobs: int, name: str) -> float:
+        """Median transcripts/s of `--repeats` runs, the batch fed in chunks of 256 as `triage predict` does.
+
+        In one process the median CPU milliseconds per transcript are kept too: another job on the machine
+        slows the wall clock, much less the CPU time this process spends.
+        """
+        rates, cpu = [], []
         for _ in range(args.repeats):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             for start in range(0, len(batch), 256):
                 pipeline.suggest_many(batch[start : start + 256], n_jobs=n_jobs)
             rates.append(len(batch) / (time.perf_counter() - started))
+            cpu.append((time.process_time() - cpu_started) * 1000 / len(batch))
+        if n_jobs == 1:
+            cpu_ms[name] = round(statistics.median(cpu), 3)
         return round(statistics.median(rates), 1)
 
-    serial = {"messages": rate(texts, 1), "calls": rate(own, 1)}
+    serial = {"messages": rate(texts, 1, "messages"), "calls": rate(own, 1, "calls")}
     parallel = {}
     if args.jobs > 1:
         pipeline.suggest_many(own, n_jobs=args.jobs)  # starts the workers (jieba's dictionary) before timing
-        parallel = {"messages": rate(texts, args.jobs), "calls": rate(own, args.jobs)}
+        parallel = {"messages": rate(texts, args.jobs, "messages"), "calls": rate(own, args.jobs, "calls")}
         pipeline.close()
     figures.update(
         {
@@ -92,8 +104,11 @@ def main() -> None:
             "mean_chars": round(statistics.mean(len(t) for t in texts), 1),
             "single_latency_ms_p50": round(percentile(latencies, 0.5), 2),
             "single_latency_ms_p99": round(percentile(latencies, 0.99), 2),
+            "single_cpu_ms_mean": round(single_cpu_ms, 3),
             "batch_transcripts_per_s": serial["messages"],
+            "batch_cpu_ms_per_transcript": cpu_ms["messages"],
             "batch_call_transcripts_per_s": serial["calls"],
+            "batch_cpu_ms_per_call_transcript": cpu_ms["calls"],
             "n_call_transcripts": len(own),
             "mean_call_chars": round(statistics.mean(len(t) for t in own), 1),
         }
