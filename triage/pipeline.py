@@ -103,6 +103,8 @@ class TriagePipeline:
         self._pool_size = 0
         self._pool_config: tuple[object, ...] = ()
         self._pool_lock = threading.Lock()
+        self._workers_failed: str | None = None
+        """Why worker processes could not start (e.g. a script without a main guard); until `close()`, batches run here."""
         self._keyword_weights = self._keyword_weight_vector()
         self._keyword_vocabulary = [str(w) for w in self._word_vocabulary]
         self._keyword_candidate = [" " not in w and len(w) >= 2 for w in self._keyword_vocabulary]
@@ -165,13 +167,23 @@ class TriagePipeline:
             return self._suggest_batch(texts, ids, addresses, created_at)
         bounds = [len(texts) * k // jobs for k in range(jobs + 1)]
         chunks = [slice(a, b) for a, b in itertools.pairwise(bounds)]
+        if self._workers_failed is not None:
+            return self._suggest_batch(texts, ids, addresses, created_at)
         try:
             pool = self._workers(jobs - 1)
+        except (BrokenProcessPool, RuntimeError, OSError) as exc:  # cannot start workers here: say so once, stay correct
+            logger.warning(
+                "worker processes cannot start (%s); this pipeline suggests in one process from now on (close() retries)", exc
+            )
+            self.close()
+            self._workers_failed = str(exc)
+            return self._suggest_batch(texts, ids, addresses, created_at)
+        try:
             futures: list[Future[list[Suggestion]]] = [
                 pool.submit(_worker_suggest, texts[c], ids[c], addresses[c], created_at) for c in chunks[1:]
             ]
-        except (BrokenProcessPool, RuntimeError, OSError) as exc:  # cannot start or use workers: stay correct
-            logger.warning("worker processes unavailable (%s); suggesting in this process", exc)
+        except (BrokenProcessPool, RuntimeError, OSError) as exc:  # a worker died between batches: the next batch restarts them
+            logger.warning("worker processes unavailable (%s); suggesting this batch in this process", exc)
             self.close()
             return self._suggest_batch(texts, ids, addresses, created_at)
         try:
@@ -241,11 +253,11 @@ class TriagePipeline:
                 # waiting lets the idle workers exit cleanly; not waiting left the executor's wake-up pipe
                 # closed under its manager thread, which then failed noisily at interpreter exit
                 self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool, self._pool_size = None, 0
+            self._pool, self._pool_size, self._workers_failed = None, 0, None
 
     def __getstate__(self) -> dict[str, object]:
         state = self.__dict__.copy()
-        state.update(_pool=None, _pool_size=0, _pool_config=(), _pool_lock=None)  # workers and locks belong to one process
+        state.update(_pool=None, _pool_size=0, _pool_config=(), _pool_lock=None, _workers_failed=None)  # workers and locks belong to one process
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:

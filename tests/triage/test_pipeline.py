@@ -141,6 +141,30 @@ def test_a_dead_worker_costs_time_not_suggestions(two_processes):
     assert two_processes._pool is None  # the broken pool was let go; the next parallel batch starts a new one
 
 
+def test_workers_that_cannot_start_are_tried_once_and_said_once(pipeline, monkeypatch, caplog):
+    """A script without a main guard cannot spawn workers: every batch still comes back, warned about once."""
+    fresh = pickle.loads(pickle.dumps(pipeline))
+    starts = []
+
+    def refuse(*args, **kwargs):
+        starts.append(1)
+        raise RuntimeError("An attempt has been made to start a new process before bootstrapping")
+
+    monkeypatch.setattr("triage.pipeline.ProcessPoolExecutor", refuse)
+    texts = [*PARALLEL_CALLS] * 8
+    when = dt.datetime(2026, 11, 27, 10, tzinfo=TZ)
+    with caplog.at_level("WARNING", logger="triage.pipeline"):
+        first = fresh.suggest_many(texts, created_at=when, n_jobs=2)
+        second = fresh.suggest_many(texts, created_at=when, n_jobs=2)
+    serial = fresh.suggest_many(texts, created_at=when, n_jobs=1)
+    assert [s.model_dump() for s in first] == [s.model_dump() for s in second] == [s.model_dump() for s in serial]
+    assert len(starts) == 1
+    assert len([r for r in caplog.records if "cannot start" in r.getMessage()]) == 1
+    fresh.close()  # close() forgets the failure: the next parallel batch tries again
+    fresh.suggest_many(texts, created_at=when, n_jobs=2)
+    assert len(starts) == 2
+
+
 def test_workers_are_restarted_when_what_they_copied_changes(pipeline):
     fresh = pickle.loads(pickle.dumps(pipeline))
     before = fresh._worker_config()
