@@ -163,12 +163,10 @@ class TriagePipeline:
         ids = list(ids) if ids is not None else [None] * len(texts)
         addresses = list(addresses) if addresses is not None else [None] * len(texts)
         jobs = min(_resolve_jobs(self.n_jobs if n_jobs is None else n_jobs), len(texts) // MIN_ROWS_PER_JOB)
-        if jobs <= 1:
+        if jobs <= 1 or self._workers_failed is not None:
             return self._suggest_batch(texts, ids, addresses, created_at)
         bounds = [len(texts) * k // jobs for k in range(jobs + 1)]
         chunks = [slice(a, b) for a, b in itertools.pairwise(bounds)]
-        if self._workers_failed is not None:
-            return self._suggest_batch(texts, ids, addresses, created_at)
         try:
             pool = self._workers(jobs - 1)
         except (BrokenProcessPool, RuntimeError, OSError) as exc:  # cannot start workers here: say so once, stay correct
