@@ -74,13 +74,10 @@ def main() -> None:
         latencies.append((time.perf_counter() - started) * 1000)
     single_cpu_ms = (time.process_time() - cpu_started) * 1000 / len(texts)
 
-    cpu_ms: dict[str, float] = {}
-
-    def rate(batch: list[str], n_jobs: int, name: str) -> float:
-        """Median transcripts/s of `--repeats` runs, the batch fed in chunks of 256 as `triage predict` does.
-
-        In one process the median CPU milliseconds per transcript are kept too: another job on the machine
-        slows the wall clock, much less the CPU time this process spends.
+    def rate(batch: list[str], n_jobs: int) -> tuple[float, float]:
+        """Median transcripts/s and median CPU ms per transcript (this process) of `--repeats` runs, the batch
+        fed in chunks of 256 as `triage predict` does. Another job on the machine slows the wall clock, much less
+        the CPU time this process spends; with workers that CPU time leaves theirs out, so it is read serially only.
         """
         rates, cpu = [], []
         for _ in range(args.repeats):
@@ -89,15 +86,13 @@ def main() -> None:
                 pipeline.suggest_many(batch[start : start + 256], n_jobs=n_jobs)
             rates.append(len(batch) / (time.perf_counter() - started))
             cpu.append((time.process_time() - cpu_started) * 1000 / len(batch))
-        if n_jobs == 1:
-            cpu_ms[name] = round(statistics.median(cpu), 3)
-        return round(statistics.median(rates), 1)
+        return round(statistics.median(rates), 1), round(statistics.median(cpu), 3)
 
-    serial = {"messages": rate(texts, 1, "messages"), "calls": rate(calls, 1, "calls")}
+    serial = {"messages": rate(texts, 1), "calls": rate(calls, 1)}
     parallel = {}
     if args.jobs > 1:
         pipeline.suggest_many(calls[:256], n_jobs=args.jobs)  # starts the workers (jieba's dictionary) before timing
-        parallel = {"messages": rate(texts, args.jobs, "messages"), "calls": rate(calls, args.jobs, "calls")}
+        parallel = {"messages": rate(texts, args.jobs)[0], "calls": rate(calls, args.jobs)[0]}
         pipeline.close()
     figures.update(
         {
@@ -107,10 +102,10 @@ def main() -> None:
             "single_latency_ms_p50": round(percentile(latencies, 0.5), 2),
             "single_latency_ms_p99": round(percentile(latencies, 0.99), 2),
             "single_cpu_ms_mean": round(single_cpu_ms, 3),
-            "batch_transcripts_per_s": serial["messages"],
-            "batch_cpu_ms_per_transcript": cpu_ms["messages"],
-            "batch_call_transcripts_per_s": serial["calls"],
-            "batch_cpu_ms_per_call_transcript": cpu_ms["calls"],
+            "batch_transcripts_per_s": serial["messages"][0],
+            "batch_cpu_ms_per_transcript": serial["messages"][1],
+            "batch_call_transcripts_per_s": serial["calls"][0],
+            "batch_cpu_ms_per_call_transcript": serial["calls"][1],
             "n_call_transcripts": len(calls),
             "mean_call_chars": round(statistics.mean(len(t) for t in calls), 1),
         }
