@@ -1,8 +1,14 @@
-"""The call corpus's own bookkeeping: check a file against the labelling guide, measure the agreement of
-two labellers, and apply adjudicated labels (data/corpus/GUIDE.md says how calls are labelled).
+"""The call corpus's own bookkeeping: check a file against the labelling guide, apply the adjudication of two
+labellers' disagreements, and measure how far the two agreed (data/corpus/GUIDE.md says how calls are labelled).
 
-    python -m training.corpus check data/corpus/calls_d.jsonl
-    python -m training.corpus agreement            # first labels against data/corpus/second/
+Each call is labelled twice: by its writer (the first labels) and by a second labeller who saw only the text
+(data/corpus/second/). Where they differ, an adjudicator decided; `adjudication.jsonl` keeps, per call and
+disputed field, both labels, the final one and why. The calls hold the final labels, so the first labels are
+the calls' own except where the record says otherwise.
+
+    python -m training.corpus check [FILES]        # the guide's rules, file and line for each problem
+    python -m training.corpus adjudicate DIR       # merge an adjudicator's output into the calls and the record
+    python -m training.corpus agreement            # per field, first against second labeller (raw, kappa)
 """
 
 from __future__ import annotations
@@ -15,12 +21,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from sklearn.metrics import cohen_kappa_score
+
 from triage.labels import CATEGORIES, DEADLINE_CLASSES, DISTRICTS, SCOPES, TOPICS
 from triage.resources import CORPUS_DIR
 from triage.units import LOCAL, Catalogue, default_catalogue
 
 REDIRECTS = ("110", "119", "120", "122")
 FIELDS = ("category", "topic", "unit", "units_ok", "district", "scope", "deadline", "redirect")
+SECOND_DIR = CORPUS_DIR / "second"
+RECORD_FILE = CORPUS_DIR / "adjudication.jsonl"
 
 
 def _unit_ok(name: object, catalogue: Catalogue) -> bool:
@@ -107,6 +117,109 @@ def check_file(path: Path, catalogue: Catalogue, *, needs_text: bool = True) -> 
     return n, problems
 
 
+def _by_id(paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
+    return {obj["id"]: obj for path in paths for _, obj, _ in read_jsonl(path) if obj}
+
+
+def _differs(field: str, a: dict[str, Any], b: dict[str, Any]) -> bool:
+    if field == "units_ok":
+        return set(a.get(field) or []) != set(b.get(field) or [])
+    return a.get(field) != b.get(field)
+
+
+def adjudicate(decisions_dir: Path, corpus_dir: Path = CORPUS_DIR) -> int:
+    """Write the adjudicator's final labels into the calls, and each disputed field's first, second and final
+    labels with the reason into the record; returns the number of calls changed."""
+    calls_files = sorted(corpus_dir.glob("calls_*.jsonl"))
+    second = _by_id(sorted((corpus_dir / "second").glob("*.jsonl")))
+    decisions = _by_id(sorted(decisions_dir.glob("*.jsonl")))
+    record = []
+    changed = 0
+    for path in calls_files:
+        lines = []
+        for _, obj, _ in read_jsonl(path):
+            assert obj is not None
+            decision = decisions.get(obj["id"])
+            if decision is not None:
+                final = decision["final"]
+                disputed = [f for f in FIELDS if _differs(f, obj, second[obj["id"]])]
+                record.append({
+                    "id": obj["id"],
+                    "fields": {
+                        f: {"first": obj.get(f), "second": second[obj["id"]].get(f), "final": final.get(f), "why": decision["why"].get(f)}
+                        for f in disputed
+                    },
+                })
+                new = {"id": obj["id"], "text": obj["text"], **{f: final.get(f) for f in FIELDS if f != "redirect"}}
+                if final.get("redirect"):
+                    new["redirect"] = final["redirect"]
+                changed += new != obj
+                obj = new
+            lines.append(json.dumps(obj, ensure_ascii=False))
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    record_file = corpus_dir / RECORD_FILE.name
+    earlier = _by_id([record_file]) if record_file.is_file() else {}
+    merged = {**earlier, **{row["id"]: row for row in record}}  # earlier decisions stay; a call decided again is replaced
+    with record_file.open("w", encoding="utf-8") as sink:
+        for row in sorted(merged.values(), key=lambda r: r["id"]):
+            sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return changed
+
+
+def first_labels(corpus_dir: Path = CORPUS_DIR) -> dict[str, dict[str, Any]]:
+    """The writer's labels of every call: the final ones, except where the adjudication record says otherwise."""
+    calls = _by_id(sorted(corpus_dir.glob("calls_*.jsonl")))
+    record = _by_id([corpus_dir / RECORD_FILE.name]) if (corpus_dir / RECORD_FILE.name).is_file() else {}
+    out = {}
+    for cid, obj in calls.items():
+        labels = {f: obj.get(f) for f in FIELDS}
+        for f, entry in record.get(cid, {}).get("fields", {}).items():
+            labels[f] = entry["first"]
+        out[cid] = labels
+    return out
+
+
+def agreement(corpus_dir: Path = CORPUS_DIR, catalogue: Catalogue | None = None) -> dict[str, Any]:
+    """Per field, how often the two labellers agreed (raw share and Cohen's kappa), and for units how often each
+    one's best unit is one the other would accept. The honest ceiling of every figure measured on the corpus."""
+    catalogue = catalogue or default_catalogue()
+    first = first_labels(corpus_dir)
+    second = _by_id(sorted((corpus_dir / "second").glob("*.jsonl")))
+    ids = sorted(set(first) & set(second))
+    out: dict[str, Any] = {"n": len(ids), "fields": {}}
+    views = {
+        "category": lambda o: o.get("category"),
+        "topic": lambda o: o.get("topic"),
+        "scope (accepted or not)": lambda o: o.get("scope") == "accepted",
+        "scope (reason)": lambda o: o.get("scope"),
+        "emergency number": lambda o: o.get("redirect"),
+        "district": lambda o: o.get("district"),
+        "deadline": lambda o: o.get("deadline"),
+    }
+    for name, view in views.items():
+        a = [str(view(first[i])) for i in ids]
+        b = [str(view(second[i])) for i in ids]
+        out["fields"][name] = {"n": len(ids), "agreement": round(sum(x == y for x, y in zip(a, b, strict=True)) / len(ids), 4),
+                               "kappa": round(float(cohen_kappa_score(a, b)), 4)}
+    both = [i for i in ids if first[i].get("scope") == "accepted" and second[i].get("scope") == "accepted"]
+
+    def ok(name: str | None, acceptable: list[str]) -> bool:
+        return bool(name) and (name in acceptable or (LOCAL in acceptable and catalogue.is_local(str(name))) or (name == LOCAL and any(catalogue.is_local(u) for u in acceptable)))
+
+    if both:
+        out["units"] = {
+            "n": len(both),
+            "same_best_unit": round(sum(first[i]["unit"] == second[i]["unit"] for i in both) / len(both), 4),
+            "first_best_acceptable_to_second": round(sum(ok(first[i]["unit"], second[i]["units_ok"]) for i in both) / len(both), 4),
+            "second_best_acceptable_to_first": round(sum(ok(second[i]["unit"], first[i]["units_ok"]) for i in both) / len(both), 4),
+            "several_acceptable_first": round(sum(len(first[i]["units_ok"]) > 1 for i in both) / len(both), 4),
+            "several_acceptable_second": round(sum(len(second[i]["units_ok"]) > 1 for i in both) / len(both), 4),
+        }
+    record = _by_id([corpus_dir / RECORD_FILE.name]) if (corpus_dir / RECORD_FILE.name).is_file() else {}
+    out["adjudicated_calls"] = len(record)
+    return out
+
+
 def _counts(paths: Iterable[Path]) -> dict[str, Counter[str]]:
     counts: dict[str, Counter[str]] = {k: Counter() for k in ("unit", "scope", "category")}
     for path in paths:
@@ -124,8 +237,17 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("files", nargs="*", type=Path)
     check.add_argument("--second", action="store_true", help="second-label files: no `text` needed")
     sub.add_parser("counts", help="calls per unit, scope and category over data/corpus/calls_*.jsonl")
+    merge = sub.add_parser("adjudicate", help="merge an adjudicator's decisions (JSONL files of {id, final, why}) into the calls")
+    merge.add_argument("folder", type=Path)
+    sub.add_parser("agreement", help="first against second labeller, per field")
     args = parser.parse_args(argv)
     catalogue = default_catalogue()
+    if args.command == "adjudicate":
+        print(f"{adjudicate(args.folder)} calls changed; record in {RECORD_FILE}")
+        return 0
+    if args.command == "agreement":
+        print(json.dumps(agreement(catalogue=catalogue), ensure_ascii=False, indent=2))
+        return 0
     if args.command == "check":
         files = args.files or sorted(CORPUS_DIR.glob("calls_*.jsonl"))
         total, bad = 0, 0
