@@ -16,6 +16,7 @@ its database with `IncidentTracker.from_orders`.
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -195,6 +196,11 @@ def _hotline_terms() -> frozenset[str]:
     return frozenset(p.split()[0] for p in lines if p.strip() and len(p.split()[0]) >= 2)
 
 
+BACKGROUND_CALLS = 820
+"""Calls of the corpus the background IDF is taken from. The linking threshold is tuned on this scale (IDF grows
+with the number of documents), so the background keeps its size as the corpus grows: a fixed random sample."""
+
+
 def _corpus_texts() -> list[str]:
     texts = []
     for path in sorted(CORPUS_DIR.glob("calls_*.jsonl")):
@@ -204,10 +210,16 @@ def _corpus_texts() -> list[str]:
     return texts
 
 
+def background_texts(size: int = BACKGROUND_CALLS) -> list[str]:
+    """A fixed sample of the corpus's calls (seeded), the same on every machine for the same corpus."""
+    texts = _corpus_texts()
+    return texts if len(texts) <= size else random.Random(0).sample(texts, size)
+
+
 @lru_cache(maxsize=1)
 def default_vectoriser() -> TextVectoriser:
-    """IDF from the project's own call corpus: the hotline's register (你好, 我要反映, 麻烦) weighs little."""
-    return TextVectoriser(_corpus_texts())
+    """IDF from the project's own calls: the hotline's register (你好, 我要反映, 麻烦) weighs little."""
+    return TextVectoriser(background_texts())
 
 
 class IncidentTracker:
