@@ -1,7 +1,11 @@
 """Labelled data: read (JSONL or CSV), validate, merge extra labels, split. Raw files are never modified.
 
 Every bad line is reported with its file and line number and the rest carry on; nothing is dropped
-without a word. A unit missing from the catalogue is reported and its unit label left out.
+without a word. A unit name missing from the catalogue (and not `属地`) stops training with the file, the
+line and the name (`unknown_units="error"`); evaluation reports it and leaves that unit label out.
+
+`units_ok` lists every unit a dispatcher would accept, best first (JSONL list, or `;`-joined in CSV); `unit`
+is its first entry. `属地` stands for "the district where the problem is" when no district is named.
 """
 
 from __future__ import annotations
@@ -11,17 +15,18 @@ import hashlib
 import io
 import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from triage.errors import DataFileError, InvalidTranscriptError
 from triage.labels import KNOWN_LABELS
 from triage.normalise import validate_transcript
 from triage.resources import CORPUS_DIR, SHARED_DATA_DIR
-from triage.units import Catalogue
+from triage.units import LOCAL, Catalogue, default_catalogue
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +34,13 @@ LABEL_FIELDS = ("category", "topic", "unit", "district", "scope", "deadline", "r
 FIELD_ALIASES = {"domain": "topic"}
 """Other datasets' names for our fields: tipdm2020c calls the topic `domain`."""
 TIPDM_DIR = SHARED_DATA_DIR / "tipdm2020c"
+TEST_FRACTION = 0.2
+TEST_SALT = "frozen-test-v1"
+"""The own corpus's test split is fixed by this salt and fraction, not by a training seed: nothing tunes on it."""
+UnknownUnits = Literal["error", "skip"]
+ORIGINS = ("calls", "messages", "orders")
+CATEGORY_LABEL_FILES = ("category_labels_train.jsonl", "category_labels_train_extra.jsonl")
+LOW_CONFIDENCE_WEIGHT = 0.5
 
 
 @dataclass
@@ -37,9 +49,22 @@ class Record:
     text: str
     labels: dict[str, str | None] = field(default_factory=dict)
     source: str = ""
+    units_ok: tuple[str, ...] = ()
+    """Every unit a dispatcher would accept, best first (`unit` is the first); empty when unknown."""
+    origin: str = "orders"
+    """The register it is in: `calls` (the own corpus), `messages` (real written messages) or `orders` (a file)."""
+    weights: dict[str, float] = field(default_factory=dict)
+    """Per head, how much the label counts in training (1 when absent): a label its annotator marked low-confidence less."""
 
     def label(self, name: str) -> str | None:
         return self.labels.get(name)
+
+    def acceptable_units(self) -> tuple[str, ...]:
+        """`units_ok`, or the one `unit` when only that is known."""
+        if self.units_ok:
+            return self.units_ok
+        unit = self.labels.get("unit")
+        return (unit,) if unit else ()
 
 
 @dataclass
@@ -56,6 +81,9 @@ class Dataset:
 
     def labels(self, name: str) -> list[str | None]:
         return [r.label(name) for r in self.records]
+
+    def acceptable_units(self) -> list[tuple[str, ...]]:
+        return [r.acceptable_units() for r in self.records]
 
     def texts(self) -> list[str]:
         return [r.text for r in self.records]
@@ -116,8 +144,28 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]
         yield number, obj, None
 
 
-def read_labelled(path: str | Path, *, catalogue: Catalogue | None = None, require_text: bool = True) -> Dataset:
-    """Read a labelled JSONL or CSV file: fields `text` (required), `id`, and any label fields."""
+def _unit_names(value: object) -> list[str] | str:
+    """`units_ok` as a list of names: a JSON list, or `;`-joined text (CSV); a problem as a string."""
+    if isinstance(value, str):
+        return [v.strip() for v in re.split(r"[;；]", value) if v.strip()]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [v.strip() for v in value if v.strip()]
+    return f"`units_ok` must be a list of unit names or `;`-joined text, got {type(value).__name__}"
+
+
+def read_labelled(
+    path: str | Path,
+    *,
+    catalogue: Catalogue | None = None,
+    require_text: bool = True,
+    unknown_units: UnknownUnits = "skip",
+) -> Dataset:
+    """Read a labelled JSONL or CSV file: fields `text` (required), `id`, and any label fields.
+
+    With a catalogue, unit names are resolved through its aliases (a renamed unit keeps its old name as an
+    alias). An unknown unit name raises DataFileError naming the file, line and name when `unknown_units` is
+    "error" (training); with "skip" it is reported and that unit label left out (evaluation).
+    """
     path = Path(path)
     data = Dataset()
     for number, obj, problem in _rows(path):
@@ -153,29 +201,64 @@ def read_labelled(path: str | Path, *, catalogue: Catalogue | None = None, requi
                 bad = f"unknown {name} {value!r}; expected one of {', '.join(known)}"
                 break
             if name == "unit" and catalogue is not None:
-                canonical = catalogue.resolve(value)
+                canonical = _resolve_unit(value, catalogue, path, number, unknown_units, data)
                 if canonical is None:
-                    data.problems.append(f"{where}: unit {value!r} is not in the catalogue; its unit label is left out")
                     continue
                 value = canonical
             labels[name] = value
+        units_ok: list[str] = []
+        if bad is None and obj.get("units_ok") is not None:
+            names = _unit_names(obj["units_ok"])
+            if isinstance(names, str):
+                bad = names
+            else:
+                for value in names:
+                    canonical = _resolve_unit(value, catalogue, path, number, unknown_units, data) if catalogue else value
+                    if canonical is not None and canonical not in units_ok:
+                        units_ok.append(canonical)
         if bad:
             data.problems.append(f"{where}: {bad}")
             continue
+        unit = labels.get("unit")
+        if unit and units_ok and units_ok[0] != unit:
+            units_ok = [unit, *(u for u in units_ok if u != unit)]
+        elif units_ok and not unit:
+            labels["unit"] = units_ok[0]
         record_id = str(obj.get("id") or f"{path.stem}-{number}")
-        data.records.append(Record(record_id, text if isinstance(text, str) else "", labels, source=where))
+        origin = obj.get("origin") if obj.get("origin") in ORIGINS else "orders"  # a merged file keeps each row's register
+        data.records.append(Record(record_id, text if isinstance(text, str) else "", labels, source=where, units_ok=tuple(units_ok), origin=origin))
     return data
 
 
-def merge_labels(data: Dataset, label_file: str | Path) -> int:
+def _resolve_unit(
+    value: str, catalogue: Catalogue | None, path: Path, line: int, unknown_units: UnknownUnits, data: Dataset
+) -> str | None:
+    """A unit label's catalogue name (`属地` stays as it is); None, reported, when unknown and skipped."""
+    if value == LOCAL or catalogue is None:
+        return value
+    canonical = catalogue.resolve(value)
+    if canonical is not None:
+        return canonical
+    if unknown_units == "error":
+        raise DataFileError(path, f"unit {value!r} is not in the catalogue (data/units.yaml) nor {LOCAL}", line=line)
+    data.problems.append(f"{path}:{line}: unit {value!r} is not in the catalogue; its unit label is left out")
+    return None
+
+
+def merge_labels(
+    data: Dataset, label_file: str | Path, *, catalogue: Catalogue | None = None, unknown_units: UnknownUnits = "skip"
+) -> int:
     """Add labels from a JSONL of `{"id", <label fields>}` to records with that id; returns how many matched."""
-    extra = read_labelled(label_file, require_text=False)
+    extra = read_labelled(label_file, require_text=False, catalogue=catalogue, unknown_units=unknown_units)
     data.problems.extend(extra.problems)
     by_id = {r.id: r for r in extra.records}
     matched = 0
     for record in data.records:
         if record.id in by_id:
-            record.labels.update(by_id[record.id].labels)
+            found = by_id[record.id]
+            record.labels.update(found.labels)
+            if found.units_ok:
+                record.units_ok = found.units_ok
             matched += 1
     return matched
 
@@ -186,6 +269,21 @@ def is_dev(record_id: str, fraction: float, seed: int = 0) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < fraction
 
 
+def is_test(record_id: str) -> bool:
+    """Whether a call of the own corpus is in its frozen test split (fixed salt: no seed moves it)."""
+    digest = hashlib.sha256(f"{TEST_SALT}:{record_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < TEST_FRACTION
+
+
+def corpus_split(catalogue: Catalogue | None = None) -> tuple[Dataset, Dataset]:
+    """The own corpus as (training pool, frozen test split). Only reports read the test split."""
+    data = own_corpus(catalogue)
+    pool, test = Dataset(problems=list(data.problems)), Dataset()
+    for record in data.records:
+        (test if is_test(record.id) else pool).records.append(record)
+    return pool, test
+
+
 def split(data: Dataset, fraction: float, seed: int = 0) -> tuple[Dataset, Dataset]:
     train, dev = Dataset(problems=list(data.problems)), Dataset()
     for record in data.records:
@@ -194,35 +292,84 @@ def split(data: Dataset, fraction: float, seed: int = 0) -> tuple[Dataset, Datas
 
 
 def corpus_files(corpus_dir: Path = CORPUS_DIR) -> list[Path]:
-    files = sorted(corpus_dir.glob("*.jsonl"))
+    files = sorted(corpus_dir.glob("calls_*.jsonl"))
     if not files:
         raise DataFileError(corpus_dir, "no *.jsonl call corpus found")
     return files
 
 
-def read_many(paths: Iterable[str | Path], *, catalogue: Catalogue | None = None) -> Dataset:
+def read_many(
+    paths: Iterable[str | Path], *, catalogue: Catalogue | None = None, unknown_units: UnknownUnits = "skip"
+) -> Dataset:
     data = Dataset()
     for path in paths:
-        data.extend(read_labelled(path, catalogue=catalogue))
+        data.extend(read_labelled(path, catalogue=catalogue, unknown_units=unknown_units))
     return data
 
 
 def own_corpus(catalogue: Catalogue | None = None) -> Dataset:
-    """The project's own labelled call corpus (data/corpus)."""
-    return read_many(corpus_files(), catalogue=catalogue)
+    """The project's own labelled call corpus (data/corpus/calls_*.jsonl); unknown unit names stop it."""
+    data = read_many(corpus_files(), catalogue=catalogue, unknown_units="error")
+    for record in data.records:
+        record.origin = "calls"
+    return data
 
 
-def tipdm_train() -> Dataset:
-    """tipdm2020c's training split with its request-category annotations merged in; all in scope."""
+def tipdm_train(catalogue: Catalogue | None = None) -> Dataset:
+    """tipdm2020c's training split as the product trains on it: every message but the held-out unit-labelled ones."""
+    return tipdm_split(catalogue)[0]
+
+
+def tipdm_held_out(catalogue: Catalogue | None = None) -> Dataset:
+    """The unit-labelled messages of tipdm2020c's training split held out like the calls' test split (the same
+    fixed salt and fraction): never trained or tuned on, scored to report the unit head on real messages."""
+    return tipdm_split(catalogue)[1]
+
+
+def tipdm_split(catalogue: Catalogue | None = None) -> tuple[Dataset, Dataset]:
+    """tipdm2020c's training split with its request-category and acceptable-unit annotations; all in scope.
+
+    Every message has a category (the first 560 annotated first, the rest later by the same conventions); a
+    category its annotator marked `low` (more than one is defensible) counts LOW_CONFIDENCE_WEIGHT in training,
+    which out-of-fold accuracy preferred to counting it fully or leaving it out. A message's `units_ok` names
+    catalogue units or `属地` (its places are masked, so no district is named).
+    """
     train_file = TIPDM_DIR / "train.jsonl"
     if not train_file.is_file():
         raise DataFileError(train_file, "shared dataset not found; the `full` preset needs ../shared/data")
     data = read_labelled(train_file)
-    labels = TIPDM_DIR / "category_labels_train.jsonl"
-    if labels.is_file():
-        merge_labels(data, labels)
+    for name in CATEGORY_LABEL_FILES:
+        labels = TIPDM_DIR / name
+        if labels.is_file():
+            merge_labels(data, labels)
+            low = {obj["id"] for _, obj, _ in _rows(labels) if obj and obj.get("confidence") == "low"}
+            for record in data.records:
+                if record.id in low:
+                    record.weights["category"] = LOW_CONFIDENCE_WEIGHT
+    units = TIPDM_DIR / "unit_labels_train.jsonl"
+    if units.is_file():
+        merge_labels(data, units, catalogue=catalogue or default_catalogue(), unknown_units="error")
+    train, held_out = Dataset(problems=list(data.problems)), Dataset()
     for record in data.records:
         record.labels.setdefault("scope", "accepted")
+        record.origin = "messages"
+        (held_out if record.units_ok and is_test(record.id) else train).records.append(record)
+    return train, held_out
+
+
+def catalogue_rows(catalogue: Catalogue) -> Dataset:
+    """The catalogue's knowledge as unit-labelled rows: each unit's name, aliases and duty phrases (a phrase
+    that several districts share once, as `属地`). They teach the unit head what the duty lists say, in the
+    words of the lists, and are never scored: they train in every fold."""
+    data = Dataset()
+    seen: set[tuple[str, str]] = set()
+    for unit in catalogue:
+        target = LOCAL if unit.is_local else unit.name
+        for phrase in (unit.name, *unit.aliases, *unit.duties):
+            if (phrase, target) in seen:
+                continue
+            seen.add((phrase, target))
+            data.records.append(Record(f"catalogue:{unit.name}:{phrase}", phrase, {}, source=str(catalogue.source), units_ok=(target,), origin="catalogue"))
     return data
 
 
@@ -234,6 +381,10 @@ def fingerprint(data: Dataset) -> dict[str, Any]:
         digest.update(b"\0")
         digest.update(record.text.encode())
         digest.update(json.dumps(record.labels, sort_keys=True, ensure_ascii=False).encode())
+        if record.units_ok:
+            digest.update(json.dumps(record.units_ok, ensure_ascii=False).encode())
+        if record.weights:
+            digest.update(json.dumps(record.weights, sort_keys=True).encode())
     return {
         "rows": len(data),
         "sha256": digest.hexdigest(),

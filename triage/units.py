@@ -15,6 +15,8 @@ from triage.labels import TOPICS
 from triage.resources import UNITS_FILE
 
 UnitKind = Literal["district", "zone", "department", "enterprise"]
+LOCAL = "属地"
+"""A unit label meaning "the district or zone government where the problem is" (属地原则), when no place names it."""
 
 
 class Unit(BaseModel):
@@ -111,6 +113,13 @@ class Catalogue:
         if name in self._units:
             return name
         return self._names_by_alias.get(name)
+
+    def is_local(self, name: str) -> bool:
+        """`属地`, or a district or zone: the names a local (属地) matter may be labelled with."""
+        if name == LOCAL:
+            return True
+        canonical = self.resolve(name)
+        return canonical is not None and self._units[canonical].is_local
 
     def vocabulary(self) -> set[str]:
         """Names, aliases and duty phrases: words the segmenter should keep whole."""

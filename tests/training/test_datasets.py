@@ -1,8 +1,8 @@
 import pytest
 
-from training.datasets import is_dev, merge_labels, own_corpus, read_labelled, split
+from training.datasets import corpus_split, is_dev, is_test, merge_labels, own_corpus, read_labelled, split
 from triage.errors import DataFileError
-from triage.units import default_catalogue
+from triage.units import default_catalogue, load_catalogue
 
 
 def test_bad_lines_are_reported_by_number_and_good_lines_kept(write_jsonl):
@@ -70,3 +70,73 @@ def test_own_corpus_covers_every_label():
     assert len(data.counts("category")) == 7
     assert len(data.counts("scope")) == 10
     assert len(data.counts("district")) == 10
+
+
+def test_acceptable_units_from_jsonl_lists_and_csv_text(write_jsonl, tmp_path):
+    """`units_ok` lists every unit a dispatcher would accept; `unit` is its first, given or not."""
+    path = write_jsonl(
+        [
+            {"id": "j1", "text": "伍家岭小区门口占道经营", "units_ok": ["开福区", "城管局"]},
+            {"id": "j2", "text": "小区物业乱收费", "unit": "市房产局", "units_ok": ["属地", "市房产局"]},
+        ]
+    )
+    data = read_labelled(path, catalogue=default_catalogue())
+    assert [(r.label("unit"), r.units_ok) for r in data.records] == [
+        ("开福区", ("开福区", "市城管局")),  # an alias resolves to the catalogue name
+        ("市房产局", ("市房产局", "属地")),  # the named best unit goes first
+    ]
+    csv_path = tmp_path / "orders.csv"
+    csv_path.write_text("id,text,units_ok\nc1,公交车甩站,长沙公交集团;市交通运输局\n", encoding="utf-8")
+    [row] = read_labelled(csv_path, catalogue=default_catalogue()).records
+    assert row.acceptable_units() == ("长沙公交集团", "市交通运输局") and row.label("unit") == "长沙公交集团"
+
+
+def test_an_unknown_unit_stops_training_data_with_file_line_and_name(write_jsonl):
+    path = write_jsonl([{"text": "公交车甩站", "unit": "长沙公交集团"}, {"text": "路灯不亮", "units_ok": ["市城管局", "路灯管理所"]}])
+    with pytest.raises(DataFileError, match=r"line 2: unit '路灯管理所' is not in the catalogue"):
+        read_labelled(path, catalogue=default_catalogue(), unknown_units="error")
+    kept = read_labelled(path, catalogue=default_catalogue())  # evaluation: reported, the rest of the row kept
+    assert kept.records[1].units_ok == ("市城管局",) and "路灯管理所" in kept.problems[0]
+
+
+def test_a_renamed_unit_is_found_under_its_old_name(tmp_path, write_jsonl):
+    """Labels name units as the catalogue did when they were made; a renamed unit keeps its old name as an alias."""
+    renamed = [
+        {"name": "长沙市政务服务和大数据中心", "aliases": ["市政务服务中心"], "kind": "department", "topics": ["商贸旅游"], "duties": ["政务大厅排队"]},
+        {"name": "市人社局", "kind": "department", "topics": ["劳动和社会保障"], "duties": ["拖欠工资"]},
+    ]
+    catalogue = load_catalogue(_catalogue_file(tmp_path, renamed))
+    path = write_jsonl([{"text": "政务大厅排队太久", "units_ok": ["市政务服务中心", "市人社局"]}])
+    [row] = read_labelled(path, catalogue=catalogue, unknown_units="error").records
+    assert row.units_ok == ("长沙市政务服务和大数据中心", "市人社局")
+
+
+def _catalogue_file(tmp_path, units):
+    import yaml
+
+    path = tmp_path / "units.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "units": units}, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_the_frozen_test_split_does_not_move_with_the_seed():
+    pool, test = corpus_split(default_catalogue())
+    assert len(test) >= 600 and not {r.id for r in pool.records} & {r.id for r in test.records}
+    assert all(is_test(r.id) for r in test.records) and not any(is_test(r.id) for r in pool.records)
+    assert sum(r.label("scope") != "accepted" for r in test.records) >= 0.15 * len(test)
+    assert {r.origin for r in pool.records} == {"calls"}
+
+
+def test_every_corpus_call_passes_the_guides_check_and_every_unit_has_twenty_calls():
+    from collections import Counter
+
+    from training.corpus import check_file
+    from training.datasets import corpus_files
+
+    catalogue = default_catalogue()
+    assert [p for path in corpus_files() for p in check_file(path, catalogue)[1]] == []
+    data = own_corpus(catalogue)
+    assert len(data) >= 3000
+    best = Counter(r.label("unit") for r in data.records)
+    assert min(best[u.name] for u in catalogue) >= 20
+    assert sum(r.label("scope") != "accepted" for r in data.records) >= 0.15 * len(data)
