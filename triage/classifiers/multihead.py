@@ -3,11 +3,16 @@
 Features are computed once per transcript and every head reads them: one jieba pass per call, which
 is what keeps a suggestion within a few milliseconds. Rows without a label for a head (a tipdm message
 has a topic but no unit) still shape the shared vocabulary but do not train that head.
+
+A row's label may also be a sequence of acceptable labels, best first (a matter the district or a city
+department would both take): each acceptable label then trains as a row of its own, the first with
+weight 1 and the others with `alternative_weight`, so the head learns every answer a dispatcher accepts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Union
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,43 +24,100 @@ from triage.classifiers.linear import CalibratedLinearClassifier
 from triage.errors import LabelError
 from triage.features import TextFeaturizer, check_texts
 
+HeadLabel = Union[str, Sequence[str], None]  # noqa: UP007 (a runtime alias)
+"""One row's label for a head: a label, the acceptable labels best first, or None when unknown."""
+
+
+def expand_labels(values: Sequence[HeadLabel], alternative_weight: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row index, label, weight) for every labelled row; a row with several acceptable labels gives one each."""
+    rows, y, weight = [], [], []
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        options = [value] if isinstance(value, str) else list(dict.fromkeys(str(v) for v in value))
+        for k, label in enumerate(options):
+            if k and alternative_weight <= 0:
+                break
+            rows.append(i)
+            y.append(label)
+            weight.append(1.0 if k == 0 else alternative_weight)
+    return np.array(rows, dtype=int), np.array(y, dtype=object), np.array(weight, dtype=float)
+
 
 class MultiHeadClassifier(BaseEstimator):
-    """`fit(texts, labels)` with `labels` a mapping head -> labels (None where unknown)."""
+    """`fit(texts, labels)` with `labels` a mapping head -> labels (None where unknown, or acceptable labels best first)."""
 
     def __init__(
         self,
         featurizer: TextFeaturizer | None = None,
         head: CalibratedLinearClassifier | None = None,
         head_params: Mapping[str, Mapping[str, object]] | None = None,
+        alternative_weight: float = 0.0,
     ) -> None:
         self.featurizer = featurizer
         self.head = head
         self.head_params = head_params
+        self.alternative_weight = alternative_weight
 
-    def fit(self, texts: Sequence[str], labels: Mapping[str, Sequence[str | None]]) -> MultiHeadClassifier:
+    def fit(
+        self, texts: Sequence[str], labels: Mapping[str, Sequence[HeadLabel]], sample_weight: Mapping[str, Sequence[float]] | None = None
+    ) -> MultiHeadClassifier:
+        """`sample_weight`: per head, how much each row's label counts (1 where not given)."""
         texts = check_texts(texts)
-        if not labels:
-            raise LabelError("no labels given: pass at least one head's labels")
-        for head, values in labels.items():
-            if len(values) != len(texts):
-                raise LabelError(f"head {head!r} has {len(values)} labels for {len(texts)} texts")
-        self.featurizer_ = clone(self.featurizer) if self.featurizer is not None else TextFeaturizer()
-        X = self.featurizer_.fit_transform(texts)
+        self._check_labels(labels, len(texts))
+        featurizer = clone(self.featurizer) if self.featurizer is not None else TextFeaturizer()
+        X = featurizer.fit_transform(texts)
+        return self.fit_features(featurizer, X, labels, sample_weight)
+
+    def fit_features(
+        self,
+        featurizer: TextFeaturizer,
+        X: sp.csr_matrix,
+        labels: Mapping[str, Sequence[HeadLabel]],
+        sample_weight: Mapping[str, Sequence[float]] | None = None,
+        *,
+        linear_only: bool = False,
+    ) -> MultiHeadClassifier:
+        """Fit the heads on features an already fitted featurizer made: cross-validation folds share one.
+
+        With `linear_only` the heads' linear models are fitted but not calibrated: `margins` then gives what the
+        folds need, and each head's `calibrate` finishes the final model with out-of-fold margins.
+        """
+        check_is_fitted(featurizer)
+        self._check_labels(labels, X.shape[0])
+        if not 0.0 <= self.alternative_weight <= 1.0:
+            raise ValueError(f"alternative_weight must be in [0, 1], got {self.alternative_weight}")
+        self.featurizer_ = featurizer
         self.heads_: dict[str, CalibratedLinearClassifier] = {}
         for head, values in labels.items():
-            rows = np.array([i for i, v in enumerate(values) if v is not None], dtype=int)
-            y = np.array([values[i] for i in rows], dtype=object)
+            rows, y, weight = expand_labels(values, self.alternative_weight)
+            if sample_weight is not None and head in sample_weight:
+                weight = weight * np.asarray(sample_weight[head], dtype=float)[rows]
             if len(set(y.tolist())) < 2:
                 raise LabelError(
                     f"head {head!r} needs at least two classes in the training data; found {sorted(set(y.tolist()))}"
                 )
             estimator = clone(self.head) if self.head is not None else CalibratedLinearClassifier()
             estimator.set_params(**dict((self.head_params or {}).get(head, {})))
-            self.heads_[head] = estimator.fit(X[rows], y.astype(str))
+            uniform = bool(np.all(weight == 1.0))
+            fit = estimator.fit_linear if linear_only else estimator.fit
+            self.heads_[head] = fit(X[rows], y.astype(str), sample_weight=None if uniform else weight)
         self.classes_ = {head: est.classes_ for head, est in self.heads_.items()}
         self.calibrators_: dict[str, ProbabilityCalibrator] = {}
         return self
+
+    def margins(self, X: sp.csr_matrix) -> dict[str, np.ndarray]:
+        """Per head, the linear model's margins (columns follow `classes_`; one column for a two-class head)."""
+        check_is_fitted(self, "heads_")
+        return {head: est.margins(X) for head, est in self.heads_.items()}
+
+    @staticmethod
+    def _check_labels(labels: Mapping[str, Sequence[HeadLabel]], n: int) -> None:
+        if not labels:
+            raise LabelError("no labels given: pass at least one head's labels")
+        for head, values in labels.items():
+            if len(values) != n:
+                raise LabelError(f"head {head!r} has {len(values)} labels for {n} texts")
 
     def recalibrate(
         self, texts: Sequence[str], labels: Mapping[str, Sequence[str | None]], calibrator: ProbabilityCalibrator | None = None
@@ -68,6 +130,17 @@ class MultiHeadClassifier(BaseEstimator):
         texts = check_texts(texts)
         X = self.transform(texts)
         raw = {head: est.predict_proba(X) for head, est in self.heads_.items() if head in labels}
+        return self.recalibrate_from(raw, labels, calibrator)
+
+    def recalibrate_from(
+        self,
+        raw: Mapping[str, np.ndarray],
+        labels: Mapping[str, Sequence[str | None]],
+        calibrator: ProbabilityCalibrator | None = None,
+    ) -> dict[str, dict[str, object]]:
+        """Fit the calibrators on given uncalibrated probabilities of held-out rows (e.g. out-of-fold ones),
+        columns in `classes_` order; returns what each head chose."""
+        check_is_fitted(self, "heads_")
         self.calibrators_ = {}
         for head, proba in raw.items():
             index = {str(c): k for k, c in enumerate(self.classes_[head])}
