@@ -23,13 +23,13 @@ from triage.deadlines import DeadlinePolicy, WorkingCalendar, default_calendar
 from triage.normalise import normalise
 from triage.places import Gazetteer, Location
 from triage.routing import Evidence, RankedUnit, RankingWeights, UnitRanker
-from triage.rules import Rules
+from triage.rules import ACCEPTED, Rules
 from triage.schemas import Suggestion
 from triage.scope import ScopeDecider
 from triage.segment import default_segmenter, general_idf
 from triage.suggest import ReviewThresholds, SuggestionParts, assemble, label_prediction
 from triage.transformer import TransformerHeads
-from triage.units import Catalogue
+from triage.units import LOCAL, Catalogue
 
 logger = logging.getLogger(__name__)
 N_KEYWORDS = 6
@@ -47,6 +47,7 @@ class _Scored:
     similarity: np.ndarray
     topic_p: np.ndarray | None
     model: np.ndarray | None
+    local: float
     words: tuple[np.ndarray, np.ndarray]
 
 
@@ -272,16 +273,21 @@ class TriagePipeline:
             proba = mix(proba, self.classifier.classes_, self.transformer.predict_proba(clean), self.transformer.classes_, self.blend)
         return proba
 
-    def _score(self, clean: list[str]) -> list[_Scored]:
-        """Features and heads once for the batch; per row, what routing and the suggestion read from them."""
-        X = self.classifier.transform(clean)
-        proba = self._proba(clean, X)
+    def _score(self, clean: list[str], given: dict[str, np.ndarray] | None = None, X: object = None) -> list[_Scored]:
+        """Features and heads once for the batch; per row, what routing and the suggestion read from them.
+
+        `given` replaces the heads' probabilities (columns in `classifier.classes_` order): training passes
+        out-of-fold ones, so that what it tunes on is exactly what this path serves (with their features `X`).
+        """
+        X = self.classifier.transform(clean) if X is None else X
+        proba = given if given is not None else self._proba(clean, X)
         similarity = np.asarray((X @ self._unit_features).todense())
         labels = {h: [str(c) for c in self.classifier.classes_[h]] for h in proba}
         values = {h: p.tolist() for h, p in proba.items()}  # one conversion per head, not one per row
         # the routing's view of the topic and unit heads, as arrays in the ranker's order, for the whole batch
         topics = self._aligned(proba.get("topic"), labels.get("topic"), self.ranker.topics)
         model = self._aligned(proba.get("unit"), labels.get("unit"), self.ranker.names)
+        local = self._aligned(proba.get("unit"), labels.get("unit"), [LOCAL])
         words = X[:, : len(self._word_vocabulary)].tocsr()
         strength = words.data * self._keyword_weights[words.indices]
         bounds = words.indptr
@@ -291,6 +297,7 @@ class TriagePipeline:
                 similarity[i],
                 topics[i] if topics is not None else None,
                 model[i] if model is not None else None,
+                float(local[i, 0]) if local is not None else 0.0,
                 (words.indices[bounds[i] : bounds[i + 1]], strength[bounds[i] : bounds[i + 1]]),
             )
             for i in range(len(clean))
@@ -310,15 +317,29 @@ class TriagePipeline:
 
     def _evidence(self, text: str, location: Location, row: _Scored) -> Evidence:
         return self.ranker.evidence_arrays(
-            text, location=location, similarity=row.similarity, topic_p=row.topic_p, model=row.model
+            text, location=location, similarity=row.similarity, topic_p=row.topic_p, model=row.model, local=row.local
         )
 
-    def routing_evidence(self, texts: Sequence[str]) -> list[Evidence]:
-        """The ranking's evidence for normalised texts, exactly as `suggest_many` computes it (used for tuning)."""
+    def routing_evidence(self, texts: Sequence[str], proba: dict[str, np.ndarray] | None = None, *, X: object = None) -> list[Evidence]:
+        """The ranking's evidence for normalised texts, exactly as `suggest_many` computes it (used for tuning);
+        `proba` replaces the heads' probabilities (out-of-fold ones in training), `X` the texts' features."""
         return [
             self._evidence(text, self.knowledge.gazetteer.locate(text), row)
-            for text, row in zip(texts, self._score(list(texts)), strict=True)
+            for text, row in zip(texts, self._score(list(texts), proba, X), strict=True)
         ]
+
+    def suggest_scored(
+        self, clean: Sequence[str], proba: dict[str, np.ndarray], *, ids: Sequence[str | None] | None = None, X: object = None
+    ) -> list[Suggestion]:
+        """Suggestions for normalised texts from given head probabilities instead of this pipeline's heads.
+
+        Training passes out-of-fold probabilities: thresholds are then chosen on the suggestions this very
+        pipeline would make for calls it never trained on.
+        """
+        clean = list(clean)
+        ids = list(ids) if ids is not None else [None] * len(clean)
+        rows = self._score(clean, proba, X)
+        return [self._suggest_one(text, ids[i], None, row, None) for i, (text, row) in enumerate(zip(clean, rows, strict=True))]
 
     def _suggest_one(
         self,
@@ -348,6 +369,7 @@ class TriagePipeline:
             scope=scope,
             deadline=deadline,
             keywords=self._keywords(row.words, text, units),
+            p_accepted=proba["scope"].get(ACCEPTED) if "scope" in proba else None,
         )
         return assemble(parts, self.thresholds, self.version)
 

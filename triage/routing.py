@@ -1,9 +1,14 @@
 """Unit ranking: whose duty is it (职权原则), where is it (属地原则), and what past orders say.
 
 Districts and zones share one local duty list, so evidence first decides *whether* a matter is local
-and the place then decides *which* district: the learned head's probability mass over all local units
-goes to the district where the problem is. Every ranked unit carries `why`: the duty phrase, the
+and the place then decides *which* district: the learned head's probability that the matter is local
+(its `属地` class, or its mass over all local units) goes to the district where the problem is. When no
+place decides the district, one local unit stands for the local option (the best evidenced one) and its
+`why` says that the district is still to be found. Every ranked unit carries `why`: the duty phrase, the
 place or the model evidence that put it there.
+
+Serving ranks one call at a time and training tunes the weights over thousands of calls; both go through
+`UnitRanker.probabilities`, one vectorised function, so what is tuned is what is served.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from triage.places import Location
-from triage.units import Catalogue
+from triage.units import LOCAL, Catalogue
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,10 @@ class RankedUnit:
     name: str
     score: float
     why: list[str] = field(default_factory=list)
+    local: bool = False
+    """A district or zone: it takes the matter by place, so dispatching it needs the district."""
+    placed: bool | None = None
+    """For a district or zone: whether the place of the problem decided it (False: the district is still to be found)."""
 
     def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "score": round(self.score, 4), "why": self.why}
@@ -57,6 +66,34 @@ class Evidence:
     best_topic: np.ndarray
     """Per unit, the index in `topic_p` of its most likely topic (-1 without a topic head)."""
     location: Location
+    local: float = 0.0
+    """The head's probability that the matter is local (its `属地` class), whichever district it is in."""
+    zone: int = -1
+    """The index of a zone (经开区, 湘江新区, 高新区) the caller names as the problem's place, -1 when none is."""
+
+
+@dataclass
+class EvidenceBatch:
+    """The arrays of many calls' evidence stacked (calls x units): what the weights act on."""
+
+    duty: np.ndarray
+    similarity: np.ndarray
+    topic: np.ndarray
+    model: np.ndarray
+    local: np.ndarray
+    target: np.ndarray
+    """Per call, the index of the local unit where the problem is, -1 when no place decides it."""
+
+    @classmethod
+    def stack(cls, evidence: list[Evidence], ranker: UnitRanker) -> EvidenceBatch:
+        return cls(
+            duty=np.vstack([ev.duty for ev in evidence]),
+            similarity=np.vstack([ev.similarity for ev in evidence]),
+            topic=np.vstack([ev.topic for ev in evidence]),
+            model=np.vstack([ev.model for ev in evidence]),
+            local=np.array([ev.local for ev in evidence], dtype=float),
+            target=np.array([ranker.target(ev) for ev in evidence], dtype=int),
+        )
 
 
 class UnitRanker:
@@ -85,6 +122,8 @@ class UnitRanker:
         self.documents = [" ".join([u.name, *u.aliases, *u.duties]) for u in self.units]
         """Each unit's name, aliases and duties: the pipeline embeds them in its own feature space."""
         self._local = np.array([u.is_local for u in self.units])
+        self._zones = {name: self._index[u.name] for u in self.units if u.kind == "zone" for name in (u.name, *u.aliases)}
+        """A zone's names and aliases: when the place said is the zone itself, the zone takes the matter, not its district."""
         self.topics = sorted({t for u in self.units for t in u.topics})
         self._covers = np.array([[t in u.topics for t in self.topics] for u in self.units], dtype=float)
         self._covered = self._covers > 0
@@ -103,12 +142,14 @@ class UnitRanker:
         if topic_proba:
             topic_p = np.fromiter((topic_proba.get(t, 0.0) for t in self.topics), dtype=float, count=len(self.topics))
         model = None
+        local = 0.0
         if unit_proba:
             model = np.zeros(len(self.units))
             for name, p in unit_proba.items():
                 if name in self._index:
                     model[self._index[name]] = p
-        return self.evidence_arrays(text, location=location, similarity=similarity, topic_p=topic_p, model=model)
+            local = float(unit_proba.get(LOCAL, 0.0))
+        return self.evidence_arrays(text, location=location, similarity=similarity, topic_p=topic_p, model=model, local=local)
 
     def evidence_arrays(
         self,
@@ -118,8 +159,10 @@ class UnitRanker:
         similarity: np.ndarray,
         topic_p: np.ndarray | None = None,
         model: np.ndarray | None = None,
+        local: float = 0.0,
     ) -> Evidence:
-        """`evidence` with the heads' probabilities already as arrays: topics in `topics` order, units in `names` order."""
+        """`evidence` with the heads' probabilities already as arrays: topics in `topics` order, units in `names`
+        order, and `local` the head's `属地` probability."""
         hits = self._duty_hits(text)
         duty = np.zeros(len(self.units))
         for i, h in enumerate(hits):
@@ -133,7 +176,8 @@ class UnitRanker:
         else:
             topic, topic_p, best = np.zeros(len(self.units)), np.zeros(0), np.full(len(self.units), -1)
         model = model if model is not None else np.zeros(len(self.units))
-        return Evidence(hits, duty, similarity, topic, model, topic_p, best, location)
+        zone = next((self._zones[m.place.name] for m in location.evidence if not m.residence and m.place.name in self._zones), -1)
+        return Evidence(hits, duty, similarity, topic, model, topic_p, best, location, local, zone)
 
     def _duty_hits(self, text: str) -> list[list[str]]:
         """Per unit, the duty phrases of its list found in `text`, in list order (longest first)."""
@@ -151,32 +195,71 @@ class UnitRanker:
                 hits[i] = [d for d in self._duties[i] if d in found]
         return hits
 
-    def rank_evidence(self, ev: Evidence, *, top_k: int = 5, weights: RankingWeights | None = None) -> list[RankedUnit]:
-        w = weights or self.weights
-        duty = ev.duty
-        scores = w.duty * duty + w.similarity * ev.similarity + w.topic * ev.topic + w.model * ev.model
+    def target(self, ev: Evidence) -> int:
+        """The index of the local unit where the problem is (-1 when no place decides it): a zone the caller
+        names, else the district the place lies in."""
+        if ev.zone >= 0:
+            return ev.zone
         district = ev.location.district
-        target = self._index.get(district) if district else None
-        if target is not None and self._local[target]:
-            local_mass = float(ev.model[self._local].sum())
-            local_best = float(scores[self._local].max())
-            scores[self._local] *= w.other_district
-            scores[target] = local_best + w.model * (local_mass - ev.model[target]) + w.place * max(local_mass, duty[target])
-        logits = scores / max(w.temperature, 1e-6)
-        probs = np.exp(logits - logits.max())
-        probs /= probs.sum()
-        order = np.argsort(-probs, kind="stable")[:top_k]
-        return [RankedUnit(self.names[i], float(probs[i]), self._why(i, ev, duty, target)) for i in order]
+        i = self._index.get(district, -1) if district else -1
+        return i if i >= 0 and self._local[i] else -1
 
-    def _why(self, i: int, ev: Evidence, duty: np.ndarray, target: int | None) -> list[str]:
+    def probabilities(self, batch: EvidenceBatch, weights: RankingWeights | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(calls x units scores that sum to 1, per call the local unit standing for the local option).
+
+        The local option is one candidate: the district where the problem is, else the local unit with the best
+        evidence; it takes the head's whole local mass, and the other local units keep `other_district` of theirs.
+        """
+        w = weights or self.weights
+        scores = w.duty * batch.duty + w.similarity * batch.similarity + w.topic * batch.topic + w.model * batch.model
+        n = scores.shape[0]
+        rows = np.arange(n)
+        local_columns = np.flatnonzero(self._local)
+        if len(local_columns):
+            local_scores = scores[:, local_columns]
+            local_mass = batch.local + batch.model[:, local_columns].sum(axis=1)
+            local_best = local_scores.max(axis=1)
+            placed = batch.target >= 0
+            chosen = np.where(placed, batch.target, local_columns[local_scores.argmax(axis=1)])
+            scores[:, local_columns] *= w.other_district
+            bonus = np.where(placed, w.place * np.maximum(local_mass, batch.duty[rows, chosen]), 0.0)
+            scores[rows, chosen] = local_best + w.model * (local_mass - batch.model[rows, chosen]) + bonus
+        else:
+            chosen = np.full(n, -1)
+        logits = scores / max(w.temperature, 1e-6)
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        return probs, chosen
+
+    def rank_evidence(self, ev: Evidence, *, top_k: int = 5, weights: RankingWeights | None = None) -> list[RankedUnit]:
+        probs, chosen = self.probabilities(EvidenceBatch.stack([ev], self), weights)
+        p = probs[0]
+        order = np.argsort(-p, kind="stable")[:top_k]
+        target = self.target(ev)
+        representative = int(chosen[0]) if target < 0 and chosen[0] >= 0 else None
+        return [
+            RankedUnit(
+                self.names[i],
+                float(p[i]),
+                self._why(i, ev, ev.duty, target if target >= 0 else None, representative),
+                bool(self._local[i]),
+                bool(i == target) if self._local[i] else None,
+            )
+            for i in order
+        ]
+
+    def _why(self, i: int, ev: Evidence, duty: np.ndarray, target: int | None, representative: int | None = None) -> list[str]:
         why = []
         if ev.hits[i]:
             why.append("权责清单：" + "、".join(ev.hits[i][:3]))
         if i == target:
             places = "、".join(dict.fromkeys(ev.location.places[:3])) or self.names[i]
             why.append(f"属地：问题发生在{self.names[i]}（{places}）")
-        if ev.model[i] >= 0.1 or (i == target and ev.model[self._local].sum() >= 0.1):
-            p = ev.model[self._local].sum() if i == target else ev.model[i]
+        local_mass = ev.local + float(ev.model[self._local].sum())
+        if i == representative and local_mass >= 0.1:
+            why.append("属地事项：未能确定问题发生的区县，请核实地点后派单")
+        if ev.model[i] >= 0.1 or (i in (target, representative) and local_mass >= 0.1):
+            p = local_mass if i in (target, representative) else ev.model[i]
             why.append(f"模型：相似历史工单 {p:.2f}")
         j = ev.best_topic[i]
         if j >= 0 and ev.topic_p[j] >= 0.4:

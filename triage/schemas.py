@@ -22,6 +22,10 @@ class UnitSuggestion(BaseModel):
     name: str
     score: float
     why: list[str]
+    placed: bool | None = Field(
+        default=None,
+        description="for a district or zone (属地): whether the place of the problem decided it; false: the district is still to be found",
+    )
 
 
 class ScopeSuggestion(BaseModel):
@@ -29,6 +33,8 @@ class ScopeSuggestion(BaseModel):
     reason: str | None = Field(description="out-of-scope code, or null when accepted")
     redirect: str | None = Field(description="emergency number or channel the caller should use instead")
     explanation: str = Field(description="what the operator reads to the caller")
+    by_rule: bool = Field(default=False, description="refused by a rule of data/rules.yaml, not by the scope model")
+    p_accepted: float | None = Field(default=None, description="the scope model's probability that the call is in scope")
 
 
 class DeadlineSuggestion(BaseModel):
@@ -37,6 +43,17 @@ class DeadlineSuggestion(BaseModel):
     deadline_class: str = Field(alias="class", description="emergency | simple | help | standard")
     due_at: str = Field(description="ISO-8601 with +08:00")
     explanation: str
+
+
+class AutoFields(BaseModel):
+    """Per field: does its confidence clear the threshold chosen, on calls the model never trained on, for the
+    field's stated precision? An auto field can be filled, and acted on, without a person checking it."""
+
+    category: bool = False
+    unit: bool = Field(default=False, description="the top unit, which for a local matter needs the district too")
+    district: bool = False
+    scope: bool = Field(default=False, description="acceptance; a refusal by the model is never auto")
+    deadline: bool = False
 
 
 class KnowledgeAnswer(BaseModel):
@@ -66,7 +83,8 @@ class Suggestion(BaseModel):
     scope: ScopeSuggestion
     deadline: DeadlineSuggestion
     keywords: list[str]
-    needs_review: bool
+    auto: AutoFields = Field(default_factory=AutoFields)
+    needs_review: bool = Field(description="a field dispatch depends on (scope, unit, district of a local matter) is not auto")
     review_reasons: list[str] = Field(default_factory=list)
     model_version: str
     answers: list[KnowledgeAnswer] = Field(

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import islice
+from types import EllipsisType
 
 from triage.rules import ACCEPTED, Rules, ScopeReason
 
@@ -17,6 +18,8 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 MIN_CONTENT_CHARS = 6
 """Fewer Chinese characters than this (placeholders aside) cannot say what, where and who."""
 _PLACEHOLDER = re.compile(r"\[[^\]]*\]")
+RuleHit = tuple[ScopeReason, str | None, str]
+"""A refusal rule that matched: (reason, emergency number or None, the words it matched)."""
 ACCEPT_OVERRIDE = 0.85
 """A rule hit is overruled when the scope model is at least this sure the call is in scope."""
 
@@ -57,7 +60,7 @@ class ScopeDecider:
             for pattern in reason.patterns:
                 self._patterns.append((reason, None, re.compile(pattern)))
 
-    def rule_hit(self, text: str) -> tuple[ScopeReason, str | None, str] | None:
+    def rule_hit(self, text: str) -> RuleHit | None:
         """The first refusal rule that matches: (reason, emergency number or None, matched words)."""
         for reason, number, pattern in self._patterns:
             match = pattern.search(text)
@@ -72,12 +75,15 @@ class ScopeDecider:
                 return redirect.number
         return reason.default_redirect or "110"
 
-    def decide(self, text: str, proba: Mapping[str, float] | None = None) -> ScopeDecision:
-        """Decide on a normalised transcript, given the scope model's probabilities if there is one."""
+    def decide(self, text: str, proba: Mapping[str, float] | None = None, *, hit: RuleHit | EllipsisType | None = ...) -> ScopeDecision:
+        """Decide on a normalised transcript, given the scope model's probabilities if there is one.
+
+        `hit` is `rule_hit(text)` when the caller already has it (tuning decides each call many times).
+        """
         if not _has_content(text):
             return self._refuse(self.rules.reason("not_specific"), None, None, by_rule=True)
         p_accepted = proba.get(ACCEPTED, 0.0) if proba else 0.0
-        hit = self.rule_hit(text)
+        hit = self.rule_hit(text) if hit is ... else hit
         # an emergency rule is never overruled: a life may depend on the redirect
         if hit is not None and (not proba or p_accepted < ACCEPT_OVERRIDE or hit[0].code == "emergency"):
             reason, number, words = hit

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from triage.places import Location
 from triage.routing import RankedUnit
 from triage.schemas import (
     Alternative,
+    AutoFields,
     DeadlineSuggestion,
     LabelPrediction,
     ScopeSuggestion,
@@ -25,21 +27,33 @@ MIN_UNITS = 3
 
 @dataclass(frozen=True)
 class ReviewThresholds:
-    """Below these scores a head's answer is not auto-filled; chosen on held-out data for a target precision."""
+    """Per field, the confidence at or above which it is auto (filled and acted on without a check).
+
+    Training chooses each on out-of-fold predictions for a stated precision (`targets`) and keeps what it
+    measured there (`measured`: threshold, precision, coverage and rows, pooled and per source), so the model
+    card and the report can show why a call was or was not left to the machine.
+    """
 
     category: float = 0.5
     topic: float = 0.5
+    """Shown only: the topic never gates review, no dispatch decision depends on it."""
     unit: float = 0.3
+    scope: float = 0.5
+    """The scope head's probability of "accepted" at or above which the acceptance is auto."""
+    rule_refusals_auto: bool = False
+    """Whether a refusal by a rule (not by the model) is auto: rules measured at the refusal target precision."""
     target_precision: float | None = None
     chosen_on: str | None = None
-
-    def failing(self, scores: Mapping[str, float]) -> list[str]:
-        limits = {"category": self.category, "topic": self.topic, "unit": self.unit}
-        return [head for head, limit in limits.items() if head in scores and scores[head] < limit]
+    targets: dict[str, float] = field(default_factory=dict)
+    measured: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def choose_threshold(scores: Sequence[float], correct: Sequence[bool], target_precision: float) -> float:
+def choose_threshold(scores: Sequence[float], correct: Sequence[bool], target_precision: float, *, z: float = 0.0) -> float:
     """Lowest score threshold whose accepted predictions reach `target_precision` (1.01 if none does).
+
+    With `z` > 0 it is the lower end of the Wilson interval of that precision that must reach the target (z = 1.28:
+    90% one-sided), so that a precision measured on a few hundred rows is not taken at its luckiest. Only cuts
+    between different scores count: a threshold takes every row of its score.
 
     >>> choose_threshold([0.9, 0.8, 0.6, 0.4], [True, True, False, True], 0.9)
     0.8
@@ -49,8 +63,14 @@ def choose_threshold(scores: Sequence[float], correct: Sequence[bool], target_pr
     c = np.asarray(correct, dtype=bool)[order]
     if len(s) == 0:
         return 1.01
-    precision = np.cumsum(c) / np.arange(1, len(c) + 1)
-    ok = np.nonzero(precision >= target_precision)[0]
+    n = np.arange(1, len(c) + 1)
+    precision = np.cumsum(c) / n
+    if z > 0:
+        centre = precision + z * z / (2 * n)
+        spread = z * np.sqrt(precision * (1 - precision) / n + z * z / (4 * n * n))
+        precision = (centre - spread) / (1 + z * z / n)
+    cut = np.append(s[1:] < s[:-1], True)  # the last row of each run of equal scores
+    ok = np.nonzero((precision >= target_precision) & cut)[0]
     if len(ok) == 0:
         return 1.01
     return float(s[ok[-1]])
@@ -80,27 +100,58 @@ class SuggestionParts:
     scope: ScopeDecision
     deadline: Deadline
     keywords: list[str] = field(default_factory=list)
+    p_accepted: float | None = None
+    """The scope head's probability that the call is in scope (None without a scope head)."""
+
+
+def auto_fields(parts: SuggestionParts, thresholds: ReviewThresholds) -> tuple[AutoFields, list[str]]:
+    """Which fields are auto, and why the others are not (in the words the console shows)."""
+    reasons: list[str] = []
+    accepted = parts.scope.accepted
+    if accepted:
+        scope = parts.p_accepted is None or parts.p_accepted >= thresholds.scope
+        if not scope:
+            reasons.append("scope置信度低")
+    else:
+        scope = parts.scope.by_rule and thresholds.rule_refusals_auto
+        if not scope:
+            reasons.append("模型建议不予受理，请人工确认" if not parts.scope.by_rule else "规则建议不予受理，请人工确认")
+    district = parts.location.district is not None
+    unit = False
+    top = parts.units[0] if accepted and parts.units else None
+    if top is not None:
+        placed = not top.local or bool(top.placed)
+        unit = placed and top.score >= thresholds.unit
+        if not placed:
+            reasons.append("属地事项未定位区县")
+        elif not unit:
+            reasons.append("unit置信度低")
+    category = parts.category.score >= thresholds.category
+    deadline = parts.deadline.deadline_class == "emergency" or category
+    return AutoFields(category=category, unit=unit, district=district, scope=scope, deadline=deadline), reasons
 
 
 def assemble(parts: SuggestionParts, thresholds: ReviewThresholds, model_version: str) -> Suggestion:
-    scores = {"category": parts.category.score, "topic": parts.topic.score}
-    if parts.units:
-        scores["unit"] = parts.units[0].score
-    reasons = [f"{head}置信度低" for head in thresholds.failing(scores)]
-    if not parts.scope.accepted and not parts.scope.by_rule:
-        reasons.append("模型建议不予受理，请人工确认")
-    units = parts.units if parts.scope.accepted else []
+    auto, reasons = auto_fields(parts, thresholds)
+    # a refused call keeps its ranking: a dispatcher who accepts it after all (a written complaint that only
+    # recounts an old fire, say) sees who would take it; the refusal and its redirect still come first
+    units = parts.units
     return Suggestion(
         id=parts.id,
         text=parts.text,
         category=parts.category,
         topic=parts.topic,
-        units=[UnitSuggestion(name=u.name, score=round(u.score, 4), why=u.why) for u in units],
+        units=[UnitSuggestion(name=u.name, score=round(u.score, 4), why=u.why, placed=u.placed) for u in units],
         district=parts.location.district,
         places=list(dict.fromkeys(parts.location.places)),
-        scope=ScopeSuggestion(**parts.scope.as_dict()),  # type: ignore[arg-type]
+        scope=ScopeSuggestion(
+            **parts.scope.as_dict(),  # type: ignore[arg-type]
+            by_rule=parts.scope.by_rule,
+            p_accepted=None if parts.p_accepted is None else round(parts.p_accepted, 4),
+        ),
         deadline=DeadlineSuggestion.model_validate(parts.deadline.as_dict()),
         keywords=parts.keywords,
+        auto=auto,
         needs_review=bool(reasons),
         review_reasons=reasons,
         model_version=model_version,

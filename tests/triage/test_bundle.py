@@ -11,11 +11,11 @@ def test_a_bundle_is_an_auditable_folder(default_bundle):
     manifest = json.loads((default_bundle / "manifest.json").read_text(encoding="utf-8"))
     assert {"classifier.joblib", "config.json", "README.md", "training_args.json", "knowledge/units.yaml"} <= set(manifest["files"])
     assert manifest["training"]["data"]["own_corpus"]["train"]["sha256"]
-    assert manifest["metrics"]["dev"]["category"]["accuracy"] > 0
+    assert manifest["metrics"]["test"]["category"]["accuracy"] > 0
     assert manifest["packages"]["scikit-learn"]
     assert set(manifest["labels"]) >= {"category", "topic", "scope", "unit"}
     card = (default_bundle / "README.md").read_text(encoding="utf-8")
-    assert "development split" in card
+    assert "frozen test split" in card and "When a field is auto" in card
 
 
 @pytest.fixture()

@@ -46,11 +46,12 @@ def test_department_duties_route_city_wide_matters(pipeline):
     assert s.district is None
 
 
-def test_an_emergency_is_refused_with_its_number_and_no_units(pipeline):
+def test_an_emergency_is_refused_with_its_number_and_never_dispatched_alone(pipeline):
     s = pipeline.suggest("快点，我们楼下着火了，好多烟冒出来")
     assert (s.scope.accepted, s.scope.reason, s.scope.redirect) == (False, "emergency", "119")
     assert "119" in s.scope.explanation
-    assert s.units == []
+    assert not s.auto.unit and s.needs_review  # a refusal is never acted on alone
+    assert s.units  # the ranking stays, for a dispatcher who overrules the refusal
 
 
 def test_urgent_but_accepted_matters_get_24_hours(pipeline):

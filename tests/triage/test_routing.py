@@ -46,3 +46,26 @@ def test_evidence_from_label_mappings_equals_evidence_from_arrays():
     assert ranker.rank_evidence(a) == ranker.rank_evidence(b)
     bare = ranker.evidence(CALLS[1], location=Location(None), similarity=similarity)
     assert all(not any(w.startswith("主题") for w in u.why) for u in ranker.rank_evidence(bare))
+
+
+def _evidence(ranker: UnitRanker, text: str, local: float):
+    location = default_gazetteer().locate(text)
+    return ranker.evidence_arrays(text, location=location, similarity=np.zeros(len(ranker.units)), local=local)
+
+
+def test_the_local_mass_goes_to_the_district_of_the_place_or_the_zone_named() -> None:
+    ranker = UnitRanker(default_catalogue())
+    [top, *_] = ranker.rank_evidence(_evidence(ranker, "开福区伍家岭那边小区门口占道经营", local=0.8))
+    assert (top.name, top.local, top.placed) == ("开福区", True, True)
+    assert any(w.startswith("属地：问题发生在开福区") for w in top.why)
+    [top, *_] = ranker.rank_evidence(_evidence(ranker, "星沙经开区漓湘路那边园区的路灯一直不亮", local=0.8))
+    assert (top.name, top.placed) == ("经开区", True)  # the zone the caller names takes it, not its district
+
+
+def test_a_local_matter_without_a_place_is_one_candidate_that_says_the_district_is_unknown() -> None:
+    ranker = UnitRanker(default_catalogue())
+    ranked = ranker.rank_evidence(_evidence(ranker, "我们小区物业乱收费还不公示", local=0.8), top_k=5)
+    local = [u for u in ranked if u.local]
+    assert local[0] is ranked[0] and local[0].placed is False
+    assert "属地事项：未能确定问题发生的区县，请核实地点后派单" in local[0].why
+    assert sum(u.score for u in local[1:]) < 0.1  # the other districts do not crowd the list

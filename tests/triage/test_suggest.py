@@ -1,0 +1,70 @@
+"""Which fields are auto, and why a suggestion needs review: only what a dispatch depends on gates it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from triage.deadlines import Deadline
+from triage.places import Location
+from triage.routing import RankedUnit
+from triage.schemas import LabelPrediction
+from triage.scope import ScopeDecision
+from triage.suggest import ReviewThresholds, SuggestionParts, assemble
+
+NOW = dt.datetime(2026, 12, 7, 9, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+THRESHOLDS = ReviewThresholds(category=0.7, topic=0.9, unit=0.6, scope=0.8)
+ACCEPT = ScopeDecision(True, None, None, "属于受理范围")
+
+
+def parts(*, category: float = 0.9, topic: float = 0.2, units: list[RankedUnit] | None = None, district: str | None = None,
+          scope: ScopeDecision = ACCEPT, p_accepted: float | None = 0.95, deadline: str = "standard") -> SuggestionParts:
+    return SuggestionParts(
+        id=None,
+        text="……",
+        category=LabelPrediction(label="投诉", score=category),
+        topic=LabelPrediction(label="城乡建设", score=topic),
+        units=units if units is not None else [RankedUnit("市城管局", 0.8), RankedUnit("开福区", 0.1, local=True, placed=False)],
+        location=Location(district),
+        scope=scope,
+        deadline=Deadline(deadline, NOW, "…"),  # type: ignore[arg-type]
+        p_accepted=p_accepted,
+    )
+
+
+def test_a_confident_department_is_dispatched_alone_whatever_the_topic_says() -> None:
+    s = assemble(parts(topic=0.2), THRESHOLDS, "v")
+    assert s.auto.unit and s.auto.scope and s.auto.category and not s.needs_review
+    assert s.review_reasons == []  # a topic below its threshold is shown, never a reason to review
+
+
+def test_a_local_matter_needs_the_district_its_place_decides() -> None:
+    unplaced = [RankedUnit("芙蓉区", 0.9, ["属地事项：未能确定问题发生的区县，请核实地点后派单"], local=True, placed=False)]
+    s = assemble(parts(units=unplaced), THRESHOLDS, "v")
+    assert not s.auto.unit and s.needs_review and s.review_reasons == ["属地事项未定位区县"]
+    placed = [RankedUnit("开福区", 0.9, local=True, placed=True)]
+    s = assemble(parts(units=placed, district="开福区"), THRESHOLDS, "v")
+    assert s.auto.unit and s.auto.district and not s.needs_review
+    assert s.units[0].placed is True
+
+
+def test_low_confidence_in_unit_or_acceptance_is_reviewed_and_said() -> None:
+    s = assemble(parts(units=[RankedUnit("市城管局", 0.5)], p_accepted=0.7), THRESHOLDS, "v")
+    assert s.review_reasons == ["scope置信度低", "unit置信度低"] and s.needs_review
+    assert s.auto.category  # the operator's auto-fill does not depend on the unit
+
+
+def test_a_refusal_by_the_model_is_always_reviewed_and_never_auto() -> None:
+    model = ScopeDecision(False, "not_specific", "补充后再来电", "诉求不明确", by_rule=False)
+    s = assemble(parts(scope=model), ReviewThresholds(rule_refusals_auto=True), "v")
+    assert not s.auto.scope and not s.auto.unit and s.needs_review
+    assert s.review_reasons == ["模型建议不予受理，请人工确认"]
+    rule = ScopeDecision(False, "emergency", "119", "请拨打119", by_rule=True)
+    trusted = assemble(parts(scope=rule), ReviewThresholds(rule_refusals_auto=True), "v")
+    assert trusted.auto.scope and not trusted.auto.unit and not trusted.needs_review  # the refusal script is read; nothing is dispatched
+    untrusted = assemble(parts(scope=rule), ReviewThresholds(rule_refusals_auto=False), "v")
+    assert untrusted.review_reasons == ["规则建议不予受理，请人工确认"]
+
+
+def test_an_urgent_deadline_is_auto_by_its_rule_and_others_follow_the_category() -> None:
+    assert assemble(parts(category=0.3, deadline="emergency"), THRESHOLDS, "v").auto.deadline
+    assert not assemble(parts(category=0.3, deadline="standard"), THRESHOLDS, "v").auto.deadline
