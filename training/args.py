@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,14 +16,14 @@ class DataArguments:
     preset: Preset | None = field(default="default", metadata={"help": "default: data/ only; full: plus ../shared/data"})
     data_files: list[str] = field(default_factory=list, metadata={"help": "analyst's labelled JSONL/CSV files"})
     label_files: list[str] = field(default_factory=list, metadata={"help": "extra labels by id (JSONL)"})
-    dev_fraction: float = field(default=0.2, metadata={"help": "share of own data held out for tuning and scores"})
     max_train_samples: int | None = field(default=None, metadata={"help": "cap on training rows, for quick runs"})
+    knowledge_rows: bool = field(
+        default=True, metadata={"help": "train the unit head on the catalogue's names, aliases and duty phrases too (never scored)"}
+    )
 
     def __post_init__(self) -> None:
         if self.preset is None and not self.data_files:
             raise ValueError("give a preset or at least one data file")
-        if not 0.0 < self.dev_fraction < 0.9:
-            raise ValueError(f"dev_fraction must be in (0, 0.9), got {self.dev_fraction}")
         if self.max_train_samples is not None and self.max_train_samples < 10:
             raise ValueError("max_train_samples must be at least 10")
 
@@ -36,7 +36,11 @@ class ModelArguments:
     min_df: int = field(default=1, metadata={"help": "minimum document frequency of a feature"})
     calibration: Literal["sigmoid", "isotonic"] = field(default="sigmoid", metadata={"help": "probability calibration"})
     recalibration: Literal["auto", "none", "temperature", "isotonic"] = field(
-        default="auto", metadata={"help": "recalibration of category/topic/scope on the dev split (auto: best by CV log-loss)"}
+        default="auto", metadata={"help": "recalibration of category/topic/scope on out-of-fold predictions (auto: best by CV log-loss)"}
+    )
+    alternative_weight: float = field(
+        default=0.0,
+        metadata={"help": "weight of a unit a dispatcher would also accept, beside the best one (1), in the unit head; 0: the best only"},
     )
     model_type: ModelType = field(
         default="linear",
@@ -55,18 +59,29 @@ class ModelArguments:
             raise ValueError("C must be positive")
         if self.word_ngram_max < 1 or self.char_ngram_max < 1:
             raise ValueError("n-gram lengths must be at least 1")
+        if not 0.0 <= self.alternative_weight <= 1.0:
+            raise ValueError("alternative_weight must be in [0, 1]")
 
 
 @dataclass
 class TrainingArguments:
     output_dir: str = field(default="models/default", metadata={"help": "bundle folder to write"})
-    seed: int = field(default=0, metadata={"help": "seed for splits and models"})
-    target_precision: float = field(default=0.9, metadata={"help": "precision that sets the needs_review thresholds"})
+    seed: int = field(default=0, metadata={"help": "seed for folds and models"})
+    folds: int = field(default=5, metadata={"help": "cross-validation folds whose out-of-fold predictions tune thresholds and weights"})
+    n_jobs: int = field(default=-1, metadata={"help": "processes that fit the folds (-1: one per core)"})
+    unit_precision: float = field(default=0.95, metadata={"help": "precision of the top unit where it is auto"})
+    category_precision: float = field(default=0.90, metadata={"help": "precision of the category where it is auto"})
+    scope_precision: float = field(default=0.98, metadata={"help": "precision of scope decisions (acceptances, rule refusals) where auto"})
     version: str | None = field(default=None, metadata={"help": "model version (default: name-date)"})
 
     def __post_init__(self) -> None:
-        if not 0.5 <= self.target_precision < 1.0:
-            raise ValueError("target_precision must be in [0.5, 1)")
+        for name in ("unit_precision", "category_precision", "scope_precision"):
+            if not 0.5 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0.5, 1)")
+        if self.folds < 2:
+            raise ValueError("folds must be at least 2")
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs must be positive, or negative for all cores (-1)")
 
 
 @dataclass
@@ -83,7 +98,13 @@ class RunArguments:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> RunArguments:
-        return cls(DataArguments(**raw["data"]), ModelArguments(**raw["model"]), TrainingArguments(**raw["training"]))
+        """Arguments from a saved run; settings that later versions dropped (a dev split's fraction, one target
+        precision for every head) are left out, so an older bundle's run can still be repeated."""
+        parts = []
+        for kind, key in ((DataArguments, "data"), (ModelArguments, "model"), (TrainingArguments, "training")):
+            known = {f.name for f in fields(kind)}
+            parts.append(kind(**{k: v for k, v in raw[key].items() if k in known}))
+        return cls(*parts)
 
     @classmethod
     def load(cls, path: str | Path) -> RunArguments:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from training.args import DataArguments, ModelArguments, RunArguments, TrainingArguments
-from training.datasets import TIPDM_DIR, own_corpus, read_labelled, split
+from training.datasets import TIPDM_DIR, corpus_split, own_corpus, read_labelled
 from training.train import train
 from triage.bundle import load_bundle
 from triage.units import default_catalogue
@@ -61,9 +61,9 @@ def main() -> None:
         model_dir = args.model
     pipeline = load_bundle(model_dir)
     corpus = own_corpus(default_catalogue())
-    own = split(corpus, 0.2)[1].texts()
+    own = corpus_split(default_catalogue())[1].texts()
     texts = calls_for_latency(own, args.n)
-    calls = corpus.texts()  # every call of the corpus for the batch rate: 169 held-out calls make one small batch
+    calls = corpus.texts()  # every call of the corpus for the batch rate: the held-out calls alone make small batches
     for text in texts[:50]:  # warm up caches (jieba, OpenCC)
         pipeline.suggest(text)
     latencies = []

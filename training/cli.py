@@ -230,13 +230,15 @@ def evaluate_command(
     model: ModelOption = None,
     data: Annotated[list[Path] | None, typer.Option("--data", help="labelled JSONL/CSV to score on")] = None,
     labels: Annotated[list[Path] | None, typer.Option("--labels", help="extra labels by id (JSONL), e.g. category_labels_test.jsonl")] = None,
-    split: Annotated[str | None, typer.Option(help="'dev': the project's own held-out calls")] = None,
+    split: Annotated[str | None, typer.Option(help="'test': the own corpus's frozen test split; 'messages': the held-out real messages")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="folder for metrics.json and report.html (with plots)")] = None,
 ) -> None:
-    """Score a model: per-head accuracy and macro-F1, units top-k, scope errors, district and deadline accuracy.
+    """Score a model: per-head accuracy and macro-F1, units top-k (any acceptable unit, and the primary alone),
+    what is decided with no one checking and how precise it is, scope errors, district and deadline accuracy.
 
-    With --report: also confusion matrices, per-class P/R/F1, reliability (ECE), coverage at 95%/98% precision
-    and the worst-classified examples, as metrics.json and an HTML report whose plots are drawn from it.
+    With --report: also confusion matrices, per-class P/R/F1, reliability (ECE), risk-coverage curves per auto
+    decision (category, unit, scope, the joint dispatch) with coverage at 90/95/98% precision and the bundle's
+    operating point, and the worst-classified examples, as metrics.json and an HTML report drawn from it.
     """
     from training.evaluate import evaluate, evaluate_report
     from triage.bundle import load_bundle
@@ -334,24 +336,37 @@ def serve_command(
 # --- evaluators and analysts: compare two models, retrain on decided orders, the model registry ---
 
 
+SPLITS = ("test", "dev", "messages")
+"""`test`: the own corpus's frozen test split (`dev`, its name before tuning moved to out-of-fold predictions);
+`messages`: the held-out unit-labelled real messages (../shared/data), which the full preset never trains on."""
+
+
 def _require_rows(data: list[Path] | None, split: str | None) -> None:
     """Refuse a scoring command with nothing to score on, before any model is loaded or trained."""
-    if not data and split != "dev":
-        raise fail("give --data FILE or --split dev")
+    if split is not None and split not in SPLITS:
+        raise fail(f"unknown --split {split!r}; use test (the own corpus's frozen test split) or messages (held-out real messages)")
+    if not data and split is None:
+        raise fail("give --data FILE or --split test")
 
 
 def _labelled_rows(data: list[Path], labels: list[Path], split: str | None, catalogue: Any) -> Any:
-    """Rows to score on: files (with extra labels by id) and/or the project's dev split; bad lines reported."""
-    from training.datasets import Dataset, merge_labels, own_corpus, read_labelled
-    from training.datasets import split as split_data
+    """Rows to score on: files (with extra labels by id, `units_ok` included) and/or the own corpus's frozen test
+    split; bad lines reported, and a unit name the catalogue does not know left out of the unit figures."""
+    from training.datasets import Dataset, corpus_split, merge_labels, read_labelled
 
     dataset = Dataset()
-    if split == "dev":
-        dataset.extend(split_data(own_corpus(catalogue), 0.2)[1])
+    if split == "messages":
+        from training.datasets import tipdm_held_out
+
+        dataset.extend(tipdm_held_out(catalogue))
+    elif split in SPLITS:
+        if split == "dev":
+            err.print("[yellow]--split dev[/] is now the frozen test split (--split test): nothing is tuned on a dev split any more")
+        dataset.extend(corpus_split(catalogue)[1])
     for path in data:
         part = read_labelled(path, catalogue=catalogue)
         for label_file in labels:
-            merge_labels(part, label_file)
+            merge_labels(part, label_file, catalogue=catalogue)
         dataset.extend(part)
     for problem in dataset.problems:
         err.print(f"[yellow]skipped[/] {problem}", highlight=False)
@@ -365,7 +380,7 @@ def compare_command(
     model: Annotated[list[Path], typer.Option("--model", help="model bundle folder; give exactly two: A then B")],
     data: Annotated[list[Path] | None, typer.Option("--data", help="labelled JSONL/CSV both are scored on")] = None,
     labels: Annotated[list[Path] | None, typer.Option("--labels", help="extra labels by id (JSONL)")] = None,
-    split: Annotated[str | None, typer.Option(help="'dev': the project's own held-out calls")] = None,
+    split: Annotated[str | None, typer.Option(help="'test': the own corpus's frozen test split")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="folder for comparison.json and comparison.png")] = None,
 ) -> None:
     """Score two models on the same rows: per-head difference, paired McNemar test and bootstrap interval."""

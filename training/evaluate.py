@@ -9,11 +9,13 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
-from training.datasets import Dataset
+from training.datasets import Dataset, Record
+from training.tuning import is_acceptable
 from triage.classifiers.calibration import expected_calibration_error
 from triage.pipeline import TriagePipeline
 from triage.rules import ACCEPTED
 from triage.schemas import Suggestion
+from triage.units import LOCAL, Catalogue
 
 
 def head_scores(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
@@ -40,9 +42,16 @@ def predict_all(pipeline: TriagePipeline, data: Dataset, batch_size: int = 256) 
     return out
 
 
-def evaluate(pipeline: TriagePipeline, data: Dataset, suggestions: list[Suggestion] | None = None) -> dict[str, Any]:
-    """Every metric the labels in `data` allow; heads without gold labels are left out."""
+def evaluate(
+    pipeline: TriagePipeline, data: Dataset, suggestions: list[Suggestion] | None = None, *, catalogue: Catalogue | None = None
+) -> dict[str, Any]:
+    """Every metric the labels in `data` allow; heads without gold labels are left out.
+
+    A suggested unit counts as right when a dispatcher would accept it (`units_ok`; a district or zone where the
+    labels say `属地`); `exact_*` figures count only the primary unit.
+    """
     suggestions = suggestions if suggestions is not None else predict_all(pipeline, data)
+    catalogue = catalogue or pipeline.knowledge.catalogue
     records = data.records
     metrics: dict[str, Any] = {"n": len(records), "model_version": pipeline.version}
 
@@ -56,9 +65,9 @@ def evaluate(pipeline: TriagePipeline, data: Dataset, suggestions: list[Suggesti
     if scope_pairs:
         metrics["scope"] = scope_scores(scope_pairs, [r for r in records if r.label("scope")])
 
-    unit_pairs = [(r.label("unit"), s) for r, s in zip(records, suggestions, strict=True) if r.label("unit")]
+    unit_pairs = [(r, s) for r, s in zip(records, suggestions, strict=True) if r.acceptable_units()]
     if unit_pairs:
-        metrics["unit"] = unit_scores(unit_pairs)
+        metrics["unit"] = unit_scores(unit_pairs, catalogue)
 
     district_pairs = [(r.label("district"), s.district) for r, s in zip(records, suggestions, strict=True) if "district" in r.labels or r.label("scope")]
     said = [(g, p) for g, p in district_pairs if g is not None]
@@ -81,10 +90,31 @@ def evaluate(pipeline: TriagePipeline, data: Dataset, suggestions: list[Suggesti
 
     reviewed = [s.needs_review for s in suggestions]
     metrics["needs_review_share"] = round(float(np.mean(reviewed)), 4) if reviewed else 0.0
-    auto = [(r, s) for r, s in zip(records, suggestions, strict=True) if not s.needs_review and r.label("category")]
-    if auto:
-        metrics["auto_filled_category_accuracy"] = round(float(np.mean([r.label("category") == s.category.label for r, s in auto])), 4)
+    metrics["automation"] = automation_scores(records, suggestions, catalogue)
     return metrics
+
+
+def _share(flags: Sequence[bool]) -> float | None:
+    return round(float(np.mean(flags)), 4) if len(flags) else None
+
+
+def automation_scores(records: Sequence[Record], suggestions: Sequence[Suggestion], catalogue: Catalogue) -> dict[str, Any]:
+    """What the machine may do alone: per field, the share auto and the precision of what is auto; and the joint
+    decision (accepted, unit and district auto: the order could be dispatched with nobody checking it)."""
+    out: dict[str, Any] = {"n": len(suggestions), "needs_review_share": _share([s.needs_review for s in suggestions])}
+    cat = [(r.label("category") == s.category.label, s.auto.category) for r, s in zip(records, suggestions, strict=True) if r.label("category")]
+    if cat:
+        out["category"] = {"n": len(cat), "coverage": _share([a for _, a in cat]), "precision": _share([c for c, a in cat if a])}
+    accepted = [(r, s) for r, s in zip(records, suggestions, strict=True) if r.label("scope") in (None, ACCEPTED) and r.acceptable_units()]
+    if accepted:
+        dispatch = [(is_acceptable(s.units[0].name if s.units else None, r.acceptable_units(), catalogue), not s.needs_review and s.scope.accepted) for r, s in accepted]
+        units = [(c, s.auto.unit) for (c, _), (_, s) in zip(dispatch, accepted, strict=True)]
+        out["unit"] = {"n": len(units), "coverage": _share([a for _, a in units]), "precision": _share([c for c, a in units if a])}
+        out["dispatch"] = {"n": len(dispatch), "coverage": _share([a for _, a in dispatch]), "precision": _share([c for c, a in dispatch if a])}
+    scoped = [(r.label("scope") == ACCEPTED if s.scope.accepted else r.label("scope") != ACCEPTED, s.auto.scope) for r, s in zip(records, suggestions, strict=True) if r.label("scope")]
+    if scoped:
+        out["scope"] = {"n": len(scoped), "coverage": _share([a for _, a in scoped]), "precision": _share([c for c, a in scoped if a])}
+    return out
 
 
 def scope_scores(pairs: list[tuple[str | None, Suggestion]], records: list[Any]) -> dict[str, Any]:
@@ -117,24 +147,37 @@ def scope_scores(pairs: list[tuple[str | None, Suggestion]], records: list[Any])
     return scores
 
 
-def unit_scores(pairs: list[tuple[str | None, Suggestion]]) -> dict[str, Any]:
-    ranks = []
-    for gold, suggestion in pairs:
+def unit_scores(pairs: list[tuple[Record, Suggestion]], catalogue: Catalogue) -> dict[str, Any]:
+    """Top-k acceptable (`topK_accuracy`: any unit a dispatcher would accept) and top-k of the primary unit alone
+    (`exact_topK`); a primary `属地` is matched by any district or zone."""
+    acceptable_rank, exact_rank = [], []
+    for record, suggestion in pairs:
         names = [u.name for u in suggestion.units]
-        ranks.append(names.index(gold) + 1 if gold in names else None)
-    n = len(ranks)
-    gold = [g for g, _ in pairs]
+        ok = [k for k, name in enumerate(names, start=1) if is_acceptable(name, record.acceptable_units(), catalogue)]
+        acceptable_rank.append(ok[0] if ok else None)
+        primary = record.acceptable_units()[0]
+        exact = [k for k, name in enumerate(names, start=1) if is_acceptable(name, (primary,), catalogue)]
+        exact_rank.append(exact[0] if exact else None)
+    n = len(pairs)
+    gold = [record.acceptable_units()[0] for record, _ in pairs]
     top1 = [s.units[0].name if s.units else "" for _, s in pairs]
+    top1 = [LOCAL if g == LOCAL and catalogue.is_local(p) else p for g, p in zip(gold, top1, strict=True)]
     out = head_scores(gold, top1)  # type: ignore[arg-type]
-    out.update({f"top{k}_accuracy": round(sum(1 for r in ranks if r is not None and r <= k) / n, 4) for k in (1, 3, 5)})
+    out["accuracy_exact"] = out.pop("accuracy")
+    for k in (1, 3, 5):
+        out[f"top{k}_accuracy"] = round(sum(1 for r in acceptable_rank if r is not None and r <= k) / n, 4)
+        out[f"exact_top{k}"] = round(sum(1 for r in exact_rank if r is not None and r <= k) / n, 4)
+    out["n_several_acceptable"] = sum(1 for record, _ in pairs if len(record.acceptable_units()) > 1)
     return out
 
 
 # --- the evaluator's report: the figures behind each plot, kept in metrics.json so the plots can be checked ---
 
 CONFIDENCE_HEADS = ("category", "topic", "unit")
-"""Heads whose top answer carries a probability that decides auto-fill (`needs_review`)."""
-REPORT_PRECISIONS = (0.95, 0.98)
+"""Heads whose top answer carries a probability: reliability diagrams and the worst mistakes."""
+AUTO_FIELDS = ("category", "unit", "scope", "dispatch")
+"""Decisions the machine may take alone, each with a risk-coverage curve: the three fields and the joint one."""
+REPORT_PRECISIONS = (0.90, 0.95, 0.98)
 N_BINS = 10
 N_WORST = 25
 MAX_CONFUSION_LABELS = 30
@@ -154,14 +197,46 @@ def _predicted(head: str, suggestion: Suggestion) -> tuple[str, float | None]:
     raise KeyError(head)
 
 
-def head_rows(data: Dataset, suggestions: Sequence[Suggestion], head: str) -> list[tuple[int, str, str, float | None]]:
-    """(row index, gold, predicted, score) for every row with a gold label for `head`."""
+def head_rows(
+    data: Dataset, suggestions: Sequence[Suggestion], head: str, catalogue: Catalogue | None = None
+) -> list[tuple[int, str, str, float | None]]:
+    """(row index, gold, predicted, score) for every row with a gold label for `head`. For the unit, gold is the
+    acceptable unit the prediction matched when it matched one, else the best acceptable unit."""
     rows = []
     for i, (record, suggestion) in enumerate(zip(data.records, suggestions, strict=True)):
+        if head == "unit":
+            acceptable = record.acceptable_units()
+            if not acceptable or catalogue is None:
+                continue
+            label, score = _predicted(head, suggestion)
+            gold = label if is_acceptable(label, acceptable, catalogue) else acceptable[0]
+            rows.append((i, gold, label, score))
+            continue
         gold = record.label(head)
         if gold:
             label, score = _predicted(head, suggestion)
             rows.append((i, gold, label, score))
+    return rows
+
+
+def auto_rows(data: Dataset, suggestions: Sequence[Suggestion], field: str, thresholds: Any, catalogue: Catalogue) -> list[tuple[float, bool]]:
+    """(confidence, right) for every row where the field's decision can be judged, confidence on the scale its
+    threshold reads; for `dispatch` (accepted, unit and district of a local matter together) the smallest
+    ratio of each part's confidence to its threshold, so that 1 is the operating point."""
+    rows = []
+    for record, s in zip(data.records, suggestions, strict=True):
+        if field == "category" and record.label("category"):
+            rows.append((s.category.score, s.category.label == record.label("category")))
+        elif field == "scope" and record.label("scope") and s.scope.accepted and s.scope.p_accepted is not None:
+            rows.append((s.scope.p_accepted, record.label("scope") == ACCEPTED))
+        elif field in ("unit", "dispatch") and record.acceptable_units() and record.label("scope") in (None, ACCEPTED):
+            top = s.units[0] if s.units and s.scope.accepted else None
+            right = top is not None and is_acceptable(top.name, record.acceptable_units(), catalogue)
+            score = -1.0 if top is None or top.placed is False else top.score
+            if field == "dispatch" and top is not None:
+                p = 1.0 if s.scope.p_accepted is None else s.scope.p_accepted
+                score = min(score / max(thresholds.unit, 1e-9), p / max(thresholds.scope, 1e-9)) if score >= 0 else -1.0
+            rows.append((score, right))
     return rows
 
 
@@ -242,11 +317,11 @@ def coverage_curve(
     return out
 
 
-def worst_examples(data: Dataset, suggestions: Sequence[Suggestion], n: int = N_WORST) -> list[dict[str, Any]]:
+def worst_examples(data: Dataset, suggestions: Sequence[Suggestion], catalogue: Catalogue, n: int = N_WORST) -> list[dict[str, Any]]:
     """The most confident mistakes of the scored heads: what a reviewer should read first. Text is the masked one."""
     mistakes = []
     for head in CONFIDENCE_HEADS:
-        for i, gold, label, score in head_rows(data, suggestions, head):
+        for i, gold, label, score in head_rows(data, suggestions, head, catalogue):
             if gold != label:
                 mistakes.append({
                     "id": data.records[i].id,
@@ -264,13 +339,17 @@ def evaluate_report(pipeline: TriagePipeline, data: Dataset, suggestions: list[S
     """`evaluate` plus what the report draws: confusion matrices, reliability, coverage and the worst mistakes."""
     suggestions = suggestions if suggestions is not None else predict_all(pipeline, data)
     metrics = evaluate(pipeline, data, suggestions)
-    thresholds = {"category": pipeline.thresholds.category, "topic": pipeline.thresholds.topic, "unit": pipeline.thresholds.unit}
-    metrics["thresholds"] = {**thresholds, "target_precision": pipeline.thresholds.target_precision, "chosen_on": pipeline.thresholds.chosen_on}
+    t = pipeline.thresholds
+    thresholds = {"category": t.category, "topic": t.topic, "unit": t.unit, "scope": t.scope, "dispatch": 1.0}
+    metrics["thresholds"] = {
+        **{k: v for k, v in thresholds.items() if k != "dispatch"},
+        "targets": t.targets, "target_precision": t.target_precision, "chosen_on": t.chosen_on, "measured_when_chosen": t.measured,
+    }
     calibrators = getattr(pipeline.classifier, "calibrators_", {})
     metrics["recalibration"] = {head: cal.summary() for head, cal in calibrators.items()}
     metrics["confusion"], metrics["calibration"], metrics["coverage"] = {}, {}, {}
     for head in ("category", "topic", "scope", "deadline", "unit"):
-        rows = head_rows(data, suggestions, head)
+        rows = head_rows(data, suggestions, head, pipeline.knowledge.catalogue)
         if not rows:
             continue
         _, gold, predicted, scores = zip(*rows, strict=True)
@@ -278,6 +357,11 @@ def evaluate_report(pipeline: TriagePipeline, data: Dataset, suggestions: list[S
         if head in CONFIDENCE_HEADS:
             correct = [g == p for g, p in zip(gold, predicted, strict=True)]
             metrics["calibration"][head] = reliability(scores, correct)  # type: ignore[arg-type]
-            metrics["coverage"][head] = coverage_curve(scores, correct, thresholds[head])  # type: ignore[arg-type]
-    metrics["worst"] = worst_examples(data, suggestions)
+    # risk-coverage: what each auto decision buys at each confidence, and where the bundle's threshold puts it
+    for field in AUTO_FIELDS:
+        rows = auto_rows(data, suggestions, field, t, pipeline.knowledge.catalogue)
+        if rows:
+            scores, correct = zip(*rows, strict=True)
+            metrics["coverage"][field] = coverage_curve(scores, correct, thresholds[field])  # type: ignore[arg-type]
+    metrics["worst"] = worst_examples(data, suggestions, pipeline.knowledge.catalogue)
     return metrics

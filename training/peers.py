@@ -174,12 +174,12 @@ def bench_topic(data: str = "auto", limit: int | None = None, seed: int = 0, rep
 
     `tipdm`: the `full` preset is trained as the product trains it (own corpus train split + tipdm2020c train)
     and the peers fit on exactly those rows' topic labels; all are scored on tipdm2020c's test split, read
-    only to report. `own`: the `default` preset (own corpus train split), scored on the own corpus's dev split
-    (which the product also uses to tune routing and review thresholds, not the topic head). `auto`: tipdm when
+    only to report. `own`: the `default` preset (own corpus training pool), scored on the own corpus's frozen
+    test split, which nothing tunes on. `auto`: tipdm when
     ../shared/data is present. `limit` caps training rows (the same random sample for all systems).
     """
     from training.args import DataArguments, ModelArguments, RunArguments, TrainingArguments
-    from training.datasets import TIPDM_DIR, own_corpus, read_labelled, split
+    from training.datasets import TIPDM_DIR, corpus_split, read_labelled
     from training.train import load_training_data, train
     from triage.bundle import load_bundle
     from triage.units import default_catalogue
@@ -192,12 +192,13 @@ def bench_topic(data: str = "auto", limit: int | None = None, seed: int = 0, rep
     catalogue = default_catalogue()
     data_args = DataArguments(preset=preset, max_train_samples=limit)  # type: ignore[arg-type]
     train_rows, _, _ = load_training_data(data_args, catalogue, seed)
+    train_rows.records = [r for r in train_rows.records if r.origin != "catalogue"]  # knowledge rows carry no topic
     if data == "tipdm":
         test = read_labelled(TIPDM_DIR / "test.jsonl", catalogue=catalogue)
         test_name = "tipdm2020c test split"
     else:
-        test = split(own_corpus(catalogue), data_args.dev_fraction, seed)[1]
-        test_name = "own corpus dev split"
+        test = corpus_split(catalogue)[1]
+        test_name = "own corpus frozen test split"
     test_records = [r for r in test.records if r.label("topic")]
     test_texts, test_labels = [r.text for r in test_records], [str(r.label("topic")) for r in test_records]
 

@@ -151,7 +151,7 @@ class Registry:
             "git_revision": manifest.get("git_revision"),
             "train_rows": training.get("train_rows"),
             "data": training.get("data", {}),
-            "metrics": headline(metrics.get("dev", metrics)),
+            "metrics": headline(metrics.get("test") or metrics.get("dev") or metrics),  # the frozen split; older bundles: dev
             **extra,
         }
         return version

@@ -46,7 +46,7 @@ CJK_FONTS = (
     "AR PL UMing CN",
 )
 """Fonts with simplified Chinese glyphs, in order of preference; the first one installed is used."""
-HEAD_NAMES = {"category": "诉求类别", "topic": "主题", "unit": "承办单位", "scope": "受理范围", "deadline": "办理时限"}
+HEAD_NAMES = {"category": "诉求类别", "topic": "主题", "unit": "承办单位", "scope": "受理范围", "deadline": "办理时限", "dispatch": "自动派单"}
 _font: str | bool | None = False  # False: not looked for yet
 
 
@@ -149,6 +149,7 @@ def reliability_figure(calibration: dict[str, Any]) -> Figure:
 
 
 def coverage_figure(coverage: dict[str, Any]) -> Figure:
+    """Risk-coverage: for each auto decision, the share decided alone against the precision of those decisions."""
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for head, table in coverage.items():
         curve = table["curve"]
@@ -156,12 +157,12 @@ def coverage_figure(coverage: dict[str, Any]) -> Figure:
         stored = table.get("at_model_threshold")
         if stored and stored["accuracy"] is not None:
             ax.plot([stored["coverage"]], [stored["accuracy"]], marker="s", color=line.get_color())
-    for target in ("0.95", "0.98"):
+    for target in ("0.90", "0.95", "0.98"):
         ax.axhline(float(target), color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel("自动填写比例 coverage (share auto-filled)")
-    ax.set_ylabel("自动填写准确率 accuracy of the auto-filled")
+    ax.set_xlabel("自动决定比例 coverage (share decided with no one checking)")
+    ax.set_ylabel("精确率 precision of those decisions")
     ax.set_xlim(0, 1.01)
-    ax.set_title("覆盖率-准确率 (■ the bundle's review threshold)")
+    ax.set_title("风险-覆盖率 risk-coverage (■ the bundle's operating point)")
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
@@ -247,17 +248,23 @@ def _summary_rows(metrics: dict[str, Any]) -> Iterable[tuple[str, str]]:
         ("deadline-class accuracy", ["deadline|accuracy"]),
         ("share needing review (needs_review)", ["needs_review_share"]),
     ]
+    keys += [
+        ("unit top-1 / top-3, the primary unit only", ["unit|exact_top1", "unit|exact_top3"]),
+        ("dispatched with no one checking (share of accepted) / unit precision there", ["automation|dispatch|coverage", "automation|dispatch|precision"]),
+        ("category auto-filled (share) / precision", ["automation|category|coverage", "automation|category|precision"]),
+    ]
     for head in ("category", "topic", "unit"):
         keys.append((f"{head} ECE", [f"calibration|{head}|ece"]))
+    for head in ("category", "unit", "scope", "dispatch"):
         keys.append(
             (
-                f"{head}: share auto-fillable at 95% / 98% precision",
-                [f"coverage|{head}|at_precision|0.95|coverage", f"coverage|{head}|at_precision|0.98|coverage"],
+                f"{head}: share decided alone at 90% / 95% / 98% precision",
+                [f"coverage|{head}|at_precision|{p}|coverage" for p in ("0.90", "0.95", "0.98")],
             )
         )
         keys.append(
             (
-                f"{head}: at the bundle's threshold: coverage / accuracy",
+                f"{head}: at the bundle's operating point: coverage / precision",
                 [f"coverage|{head}|at_model_threshold|coverage", f"coverage|{head}|at_model_threshold|accuracy"],
             )
         )
@@ -284,10 +291,14 @@ def render_html(metrics: dict[str, Any], images: dict[str, bytes], title: str) -
     parts.append("</table>")
     thresholds = metrics.get("thresholds")
     if thresholds:
+        targets = thresholds.get("targets") or {}
         parts.append(
-            f"<p>needs_review thresholds stored in the bundle (chosen on {esc(str(thresholds.get('chosen_on')))} for precision"
-            f" {esc(str(thresholds.get('target_precision')))}): category {_value('thresholds|category', thresholds['category'])},"
-            f" topic {_value('thresholds|topic', thresholds['topic'])}, unit {_value('thresholds|unit', thresholds['unit'])}.</p>"
+            f"<p>Auto thresholds stored in the bundle (chosen on {esc(str(thresholds.get('chosen_on')))}, each for its target"
+            f" precision {esc(', '.join(f'{k} {v}' for k, v in targets.items()) or str(thresholds.get('target_precision')))}):"
+            f" category {_value('thresholds|category', thresholds['category'])},"
+            f" unit {_value('thresholds|unit', thresholds['unit'])}, scope {_value('thresholds|scope', thresholds.get('scope'))}."
+            " A call is dispatched alone when it is accepted, its unit is auto and, for a district or zone, the place decided"
+            " the district; the topic is shown and never gates review.</p>"
         )
     recalibration = metrics.get("recalibration")
     if recalibration:
@@ -296,14 +307,14 @@ def render_html(metrics: dict[str, Any], images: dict[str, bytes], title: str) -
             for head, info in recalibration.items()
         )
         parts.append(
-            "<p>Recalibration stored in the bundle, chosen per head by 5-fold log-loss on the development split"
+            "<p>Recalibration stored in the bundle, chosen per head by 5-fold log-loss on out-of-fold predictions"
             f" (none, temperature or isotonic): {chosen}. The reliability diagram shows the scores after it.</p>"
         )
     captions = {
-        "unit_topk": "承办单位 top-k: the gold unit among the first k suggested.",
+        "unit_topk": "承办单位 top-k: a unit a dispatcher would accept among the first k suggested.",
         "scope_errors": "误拒: in-scope calls refused; 漏拒: out-of-scope calls accepted.",
         "reliability": "Reliability: per confidence bin, the accuracy of the top answer against its mean score; ECE weights the gaps by bin size.",
-        "coverage": "Coverage against accuracy: auto-filling only answers above a score, how many are filled and how many of those are right.",
+        "coverage": "Risk-coverage: deciding alone only above a confidence, how many are decided and how many of those are right; ■ is the bundle's threshold.",
     }
     parts.append("<h2>Figures</h2>")
     for name, data in images.items():

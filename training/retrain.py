@@ -5,9 +5,9 @@ Steps, each recorded in the report:
 2. merge them with the base model's training data: an order outranks every base record with the same
    normalised text (a correction wins over the label it contradicts), and orders that repeat a call of
    the frozen evaluation set are held out so that the evaluation stays clean;
-3. train a candidate with the base model's arguments;
-4. score the current model and the candidate on the frozen evaluation set (the project's own dev split,
-   which neither trains on: both use it only to tune thresholds, so its figures are optimistic for both);
+3. train a candidate with the base model's arguments (tuned on out-of-fold predictions, as every model is);
+4. score the current model and the candidate on the frozen evaluation set (the own corpus's frozen test
+   split, which neither trained nor tuned on);
 5. promote when no headline figure is worse than the current one's by more than the tolerance.
 """
 
@@ -19,20 +19,18 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from training.args import DataArguments, RunArguments, TrainingArguments
+from training.args import DataArguments, RunArguments
 from training.datasets import (
     Dataset,
     Record,
-    is_dev,
+    corpus_split,
     merge_labels,
-    own_corpus,
     read_labelled,
     read_many,
-    split,
     tipdm_train,
 )
 from training.evaluate import evaluate
@@ -87,31 +85,20 @@ def _key(text: str) -> str:
     return re.sub(r"[\W_]+", "", text)
 
 
-def _train_side_id(record_id: str, fraction: float, seed: int) -> str:
-    """An id that the split puts on the training side: corrections must train, not only tune."""
-    candidate, k = record_id, 0
-    while is_dev(candidate, fraction, seed):
-        k += 1
-        candidate = f"{record_id}~{k}"
-    return candidate
-
-
-def base_data(run: RunArguments) -> tuple[Dataset, set[str]]:
-    """The base model's training data as records, and the ids that must stay on the training side."""
+def base_data(run: RunArguments) -> Dataset:
+    """The base model's training data as records (never the own corpus's frozen test split)."""
     catalogue = default_catalogue()
-    data, train_only = Dataset(), set()
+    data = Dataset()
     if run.data.preset in ("default", "full"):
-        data.extend(own_corpus(catalogue))
+        data.extend(corpus_split(catalogue)[0])
     if run.data.preset == "full":
-        tip = tipdm_train()  # all of it trains under the full preset
-        train_only.update(r.id for r in tip.records)
-        data.extend(tip)
+        data.extend(tipdm_train(catalogue))
     if run.data.data_files:
-        files = read_many(run.data.data_files, catalogue=catalogue)
+        files = read_many(run.data.data_files, catalogue=catalogue, unknown_units="error")
         for label_file in run.data.label_files:
-            merge_labels(files, label_file)
+            merge_labels(files, label_file, catalogue=catalogue, unknown_units="error")
         data.extend(files)
-    return data, train_only
+    return data
 
 
 def merge_corrections(base: Dataset, orders: Dataset, frozen: Iterable[Record]) -> tuple[list[Record], list[Record], MergeStats]:
@@ -141,13 +128,15 @@ def merge_corrections(base: Dataset, orders: Dataset, frozen: Iterable[Record]) 
     return kept, used, stats
 
 
-def write_jsonl(records: Iterable[Record], path: Path, train_only: set[str], fraction: float, seed: int) -> int:
+def write_jsonl(records: Iterable[Record], path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     with path.open("w", encoding="utf-8") as sink:
         for record in records:
-            record_id = _train_side_id(record.id, fraction, seed) if record.id in train_only else record.id
-            sink.write(json.dumps({"id": record_id, "text": record.text, **record.labels}, ensure_ascii=False) + "\n")
+            row: dict[str, Any] = {"id": record.id, "text": record.text, "origin": record.origin, **record.labels}
+            if record.units_ok:
+                row["units_ok"] = list(record.units_ok)
+            sink.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
     return n
 
@@ -229,25 +218,23 @@ def _retrain(
     assert current_version is not None
     current_dir = registry.path_of(current_version)
     base_run = RunArguments.load(current_dir / "training_args.json")
-    fraction, seed = base_run.data.dev_fraction, base_run.training.seed
 
     say("reading orders and base data")
     catalogue = default_catalogue()
-    orders = read_labelled(orders_file, catalogue=catalogue)
-    base, train_only = base_data(base_run)
-    frozen = split(own_corpus(catalogue), fraction, seed)[1]
+    orders = read_labelled(orders_file, catalogue=catalogue, unknown_units="error")
+    base = base_data(base_run)
+    frozen = corpus_split(catalogue)[1]
     kept, used, stats = merge_corrections(base, orders, frozen.records)
     version = version or f"retrain-{dt.datetime.now(dt.UTC).strftime('%Y%m%d%H%M%S')}"
     work = root / "retrain" / version
     merged_file = work / "train.jsonl"
-    train_only |= {r.id for r in used}
-    write_jsonl([*kept, *used], merged_file, train_only, fraction, seed)
+    write_jsonl([*kept, *used], merged_file)
 
     say(f"training candidate {version} on {len(kept)} base rows + {len(used)} orders")
     run = RunArguments(
-        DataArguments(preset=None, data_files=[str(merged_file.resolve())], dev_fraction=fraction),
+        DataArguments(preset=None, data_files=[str(merged_file.resolve())], knowledge_rows=base_run.data.knowledge_rows),
         base_run.model,
-        TrainingArguments(output_dir=str((root / version).resolve()), seed=seed, target_precision=base_run.training.target_precision, version=version),
+        replace(base_run.training, output_dir=str((root / version).resolve()), version=version),
     )
     bundle, _ = train(run, step=say)
     if sign is not None:
@@ -275,7 +262,7 @@ def _retrain(
         "decision": "promoted" if promoted else "refused" if not passed else "not promoted",
         "reasons": reasons,
         "tolerance": tolerance,
-        "frozen_set": {"name": "own corpus dev split", "rows": len(frozen), "dev_fraction": fraction, "seed": seed},
+        "frozen_set": {"name": "own corpus frozen test split", "rows": len(frozen)},
         "merge": vars(stats),
         "headline": table,
         "agreement_with_orders": {"current": _corrected_accuracy(current_pipeline, used), "candidate": _corrected_accuracy(candidate_pipeline, used)},

@@ -28,7 +28,7 @@ def test_predict_a_file_reports_bad_lines_and_keeps_the_good(default_bundle, wri
 
 
 def test_evaluate_writes_metrics(default_bundle, tmp_path):
-    result = runner.invoke(cli.app, ["evaluate", "--model", str(default_bundle), "--split", "dev", "--report", str(tmp_path / "r")])
+    result = runner.invoke(cli.app, ["evaluate", "--model", str(default_bundle), "--split", "test", "--report", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text(encoding="utf-8"))
     assert {"category", "topic", "scope", "unit", "district", "deadline"} <= set(metrics)

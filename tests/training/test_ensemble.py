@@ -123,8 +123,8 @@ def test_an_ensemble_bundle_keeps_the_transformer_only_where_validation_wants_it
     bundle = _train(tmp_path, tiny_base, "ensemble")
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     members = manifest["training"]["transformer"]
-    assert set(members["chosen_on_dev"]) == {"category", "topic", "scope"}
-    for head, info in members["chosen_on_dev"].items():
+    assert set(members["chosen_on_fold0"]) == {"category", "topic", "scope"}
+    for head, info in members["chosen_on_fold0"].items():
         best = min(info["grid"].values(), key=lambda s: s["log_loss"])["log_loss"]
         assert info["grid"][str(members["weights"][head])]["log_loss"] == best
     config = json.loads((bundle / "config.json").read_text(encoding="utf-8"))

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from training import cli
 from training.compare import compare_suggestions, mcnemar
-from training.datasets import own_corpus, split
+from training.datasets import corpus_split
 from training.evaluate import coverage_curve, evaluate_report, predict_all, reliability
 from training.report import _lookup, figures, write_report
 
@@ -22,7 +22,8 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def dev(pipeline):
-    return split(own_corpus(pipeline.knowledge.catalogue), 0.2)[1]
+    """The frozen test split: what the report is for."""
+    return corpus_split(pipeline.knowledge.catalogue)[1]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,13 @@ def report_dir(pipeline, dev, suggestions, tmp_path_factory) -> Path:
 def test_report_files_and_sections(report_dir: Path) -> None:
     metrics = json.loads((report_dir / "metrics.json").read_text(encoding="utf-8"))
     assert {"confusion", "calibration", "coverage", "worst", "unit", "scope"} <= set(metrics)
-    assert set(metrics["coverage"]["category"]["at_precision"]) == {"0.95", "0.98"}
+    assert set(metrics["coverage"]) == {"category", "unit", "scope", "dispatch"}  # each auto decision, and the joint one
+    for field, curve in metrics["coverage"].items():
+        assert set(curve["at_precision"]) == {"0.90", "0.95", "0.98"}
+        point = curve["at_model_threshold"]  # the bundle's operating point on this data
+        assert point["threshold"] == (1.0 if field == "dispatch" else metrics["thresholds"][field])
+    # the joint curve's operating point is what the suggestions did: dispatched alone with no one checking
+    assert metrics["coverage"]["dispatch"]["at_model_threshold"]["coverage"] == pytest.approx(metrics["automation"]["dispatch"]["coverage"], abs=1e-3)
     page = (report_dir / "report.html").read_text(encoding="utf-8")
     for name in ("confusion_category", "per_class_topic", "reliability", "coverage", "unit_topk", "scope_errors"):
         assert f"id='{name}'" in page and (report_dir / "figures" / f"{name}.png").stat().st_size > 1000
@@ -89,7 +96,7 @@ def test_ece_and_coverage_are_right_on_a_known_case() -> None:
 
 
 def test_evaluate_report_from_the_command_line(default_bundle: Path, tmp_path: Path) -> None:
-    result = runner.invoke(cli.app, ["evaluate", "--model", str(default_bundle), "--split", "dev", "--report", str(tmp_path / "r")])
+    result = runner.invoke(cli.app, ["evaluate", "--model", str(default_bundle), "--split", "test", "--report", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "r" / "report.html").is_file()
     assert "confusion" not in json.loads(result.stdout)  # the terminal gets the summary, the file everything
@@ -110,7 +117,7 @@ def test_compare_a_model_with_itself_and_with_a_broken_one(dev, suggestions, def
     broken = [s.model_copy(update={"category": s.topic.model_copy(update={"label": "其他"})}) for s in suggestions]
     worse = compare_suggestions(dev, suggestions, broken)["heads"]["category"]
     assert worse["difference"] < 0 and worse["verdict"] == "A better" and worse["ci95"][1] < 0
-    result = runner.invoke(cli.app, ["compare", "--model", str(default_bundle), "--model", str(default_bundle), "--split", "dev", "--out", str(tmp_path)])
+    result = runner.invoke(cli.app, ["compare", "--model", str(default_bundle), "--model", str(default_bundle), "--split", "test", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["heads"]["unit_top1"]["verdict"] == "no significant difference"
     assert (tmp_path / "comparison.png").stat().st_size > 1000

@@ -1,0 +1,73 @@
+"""Out-of-fold predictions and what is chosen on them: each row scored by heads that never saw it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.crossval import assign_folds, fit_with_out_of_fold
+from training.tuning import choose_auto_thresholds, is_acceptable
+from triage.classifiers import MultiHeadClassifier
+from triage.suggest import choose_threshold
+from triage.units import default_catalogue
+
+
+def test_folds_are_deterministic_and_keep_reposts_together() -> None:
+    texts = ["小区门口天天占道经营路都堵死了" * 3 + f"第{i}次" for i in range(4)] + [f"公积金提取问题{i}" for i in range(40)]
+    folds = assign_folds(texts, 5, seed=0)
+    assert folds.tolist() == assign_folds(texts, 5, seed=0).tolist()
+    assert len(set(folds[:4].tolist())) == 1  # same first 40 characters: one group, one fold
+    assert set(folds.tolist()) == set(range(5))
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        assign_folds(texts, 1, seed=0)
+
+
+def test_out_of_fold_scores_never_see_their_own_label() -> None:
+    """Labels drawn at random from the text: heads fitted on every row recall them, out-of-fold ones cannot."""
+    rng = np.random.default_rng(0)
+    texts = [f"编号{i}的来电内容{rng.integers(10**6)}" for i in range(300)]
+    labels = {"category": [str(rng.choice(["投诉", "咨询"])) for _ in texts], "topic": [str(rng.choice(["城乡建设", "交通运输"])) for _ in texts]}
+    always = np.zeros(len(texts), dtype=bool)
+    always[:20] = True
+    final, oof, X = fit_with_out_of_fold(MultiHeadClassifier(), texts, labels, k=5, seed=0, always=always)
+    assert oof is not None and X.shape[0] == len(texts)
+    truth = np.array(labels["category"])
+    margins = final.margins(X)["category"][:, 0]  # two classes: one margin, for the second
+    in_sample = final.classes_["category"][(margins > 0).astype(int)]
+    held = oof.proba["category"][20:]
+    out_of_fold = oof.classes["category"][held.argmax(axis=1)]
+    assert (in_sample == truth).mean() > 0.9
+    assert abs((out_of_fold == truth[20:]).mean() - 0.5) < 0.12  # chance: nothing leaked
+    assert np.isnan(oof.proba["category"][:20]).all() and not oof.scored("category")[:20].any()  # always trained, never scored
+    assert np.allclose(held.sum(axis=1), 1.0)
+    # calibrated on out-of-fold margins, the final head's probabilities say what it knows of unseen calls: nothing
+    assert np.abs(final.predict_proba_features(X)["category"] - 0.5).max() < 0.2
+
+
+def test_a_threshold_must_hold_at_the_low_end_of_its_interval_and_in_every_register() -> None:
+    scores = [0.99] * 100 + [0.9] * 100
+    correct = [True] * 100 + [True] * 93 + [False] * 7  # 96.5% at 0.9 and above
+    assert choose_threshold(scores, correct, 0.95) == 0.9
+    assert choose_threshold(scores, correct, 0.95, z=1.28) == 0.99  # 193 of 200 is not surely above 95%
+    assert choose_threshold([0.8, 0.8], [True, False], 0.9) == 1.01  # a tie is one cut: both or neither
+
+
+def test_auto_thresholds_are_chosen_per_register_and_say_what_they_measured(pipeline) -> None:
+    catalogue = default_catalogue()
+    calls = [pipeline.suggest("开福区伍家岭那边有个小区门口天天占道经营，路都堵死了") for _ in range(40)]
+    letters = [pipeline.suggest("我想问一下住房公积金怎么提取出来付首付") for _ in range(40)]
+    good = [{"category": s.category.label, "scope": "accepted", "units": (s.units[0].name,)} for s in calls + letters]
+    wrong_letters = [{"category": "其他", "scope": "accepted", "units": ("市林业局",)} for _ in letters]
+    one = choose_auto_thresholds(calls + letters, good, ["calls"] * 40 + ["messages"] * 40, catalogue)
+    two = choose_auto_thresholds(calls + letters, good[:40] + wrong_letters, ["calls"] * 40 + ["messages"] * 40, catalogue)
+    assert one.unit <= calls[0].units[0].score
+    assert two.unit > 1.0  # a register that is never right keeps the field from ever being auto
+    assert two.measured["unit"]["by_source"]["calls"]["precision"] is None
+    assert one.measured["unit"]["by_source"]["messages"]["n"] == 40
+
+
+def test_a_local_unit_answers_a_local_label() -> None:
+    catalogue = default_catalogue()
+    assert is_acceptable("开福区", ("属地", "市城管局"), catalogue)
+    assert not is_acceptable("开福区", ("雨花区", "市城管局"), catalogue)
+    assert not is_acceptable("市林业局", ("属地",), catalogue)

@@ -1,0 +1,226 @@
+"""What training chooses on out-of-fold predictions: ranking weights, the refusal threshold, and per field the
+confidence at which it is auto.
+
+Every choice here reads predictions for rows the heads never trained on (training/crossval.py), over both
+registers the product serves: the calls of the own corpus and the real written messages. Each choice is
+made on the two pooled and reported for each separately, so a threshold that only suits one shows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from triage.routing import Evidence, EvidenceBatch, RankingWeights, UnitRanker
+from triage.rules import ACCEPTED
+from triage.schemas import Suggestion
+from triage.scope import ScopeDecider
+from triage.suggest import ReviewThresholds, choose_threshold
+from triage.units import LOCAL, Catalogue
+
+logger = logging.getLogger(__name__)
+TARGETS = {"unit": 0.95, "category": 0.90, "scope": 0.98}
+"""Precision each field must reach among the calls where it is auto (the automation issue's targets)."""
+MAX_FALSE_REFUSALS = 0.02
+MIN_ROWS = 10
+CONFIDENCE_Z = 1.28
+"""A threshold's precision must reach the target at the lower end of its one-sided 90% Wilson interval: the
+out-of-fold rows are a sample, and calls written by others will not be kinder than they."""
+
+
+def is_acceptable(name: str | None, acceptable: Sequence[str], catalogue: Catalogue) -> bool:
+    """Whether a suggested unit is one a dispatcher would accept: named in the set, or a district or zone
+    where the set says `属地` (the district where the problem is, which the labels could not name)."""
+    if not name:
+        return False
+    return name in acceptable or (LOCAL in acceptable and catalogue.is_local(name))
+
+
+def acceptable_matrix(ranker: UnitRanker, acceptable: Sequence[Sequence[str]]) -> np.ndarray:
+    """Calls x units: True where the unit is acceptable for the call."""
+    out = np.zeros((len(acceptable), len(ranker.names)), dtype=bool)
+    index = {name: j for j, name in enumerate(ranker.names)}
+    local = np.array([u.is_local for u in ranker.units])
+    for i, names in enumerate(acceptable):
+        for name in names:
+            if name == LOCAL:
+                out[i] |= local
+            elif name in index:
+                out[i, index[name]] = True
+    return out
+
+
+def _per_source(values: np.ndarray, sources: np.ndarray) -> float:
+    """The mean of per-source means: each register counts the same, however many rows it has."""
+    return float(np.mean([values[sources == s].mean() for s in np.unique(sources)]))
+
+
+def tune_ranking(
+    ranker: UnitRanker, evidence: list[Evidence], acceptable: Sequence[Sequence[str]], sources: Sequence[str]
+) -> tuple[RankingWeights, dict[str, Any]]:
+    """Grid-search the weights for top-1 and top-3 acceptable (each register counting the same), then the
+    temperature for the log-likelihood of the acceptable set."""
+    if len(evidence) < MIN_ROWS:
+        return ranker.weights, {}
+    batch = EvidenceBatch.stack(evidence, ranker)
+    ok = acceptable_matrix(ranker, acceptable)
+    src = np.asarray(sources)
+    rows = np.arange(len(evidence))
+
+    def score(weights: RankingWeights) -> tuple[float, np.ndarray, np.ndarray]:
+        probs, _ = ranker.probabilities(batch, weights)
+        top3 = np.argsort(-probs, axis=1, kind="stable")[:, :3]
+        top1_ok = ok[rows, top3[:, 0]]
+        top3_ok = ok[rows[:, None], top3].any(axis=1)
+        return (_per_source(top1_ok, src) + _per_source(top3_ok, src)) / 2, top1_ok, top3_ok
+
+    best, best_score = ranker.weights, -1.0
+    grid = itertools.product([0.5, 1.0, 2.0], [0.3, 0.6, 1.0], [0.2, 0.4, 0.8], [0.1, 0.3, 0.6], [0.3, 0.8, 1.5])
+    for model, duty, similarity, topic, place in grid:
+        weights = replace(ranker.weights, model=model, duty=duty, similarity=similarity, topic=topic, place=place)
+        value = score(weights)[0]
+        if value > best_score + 1e-9:
+            best, best_score = weights, value
+    best_nll, best_temperature = float("inf"), best.temperature
+    for temperature in (0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.8):
+        probs, _ = ranker.probabilities(batch, replace(best, temperature=temperature))
+        nll = -float(np.log(np.clip((probs * ok).sum(axis=1), 1e-9, 1.0)).sum())
+        if nll < best_nll:
+            best_nll, best_temperature = nll, temperature
+    best = replace(best, temperature=best_temperature)
+    _, top1_ok, top3_ok = score(best)
+    report = {
+        source: {"n": int((src == source).sum()), "top1_acceptable": round(float(top1_ok[src == source].mean()), 4),
+                 "top3_acceptable": round(float(top3_ok[src == source].mean()), 4)}
+        for source in np.unique(src)
+    }
+    logger.info("ranking weights %s (out-of-fold top-1/top-3 acceptable %s)", best, report)
+    return best, report
+
+
+def tune_refusal_threshold(
+    decider: ScopeDecider,
+    texts: Sequence[str],
+    proba: Sequence[dict[str, float]],
+    gold: Sequence[str],
+    sources: Sequence[str],
+    max_false_refusals: float = MAX_FALSE_REFUSALS,
+) -> float:
+    """The threshold that refuses most out-of-scope calls while false refusals stay under the limit in every
+    register (a letter the model refuses is as unheard as a call)."""
+    if len(texts) < MIN_ROWS:
+        return decider.refusal_threshold
+    hits = [decider.rule_hit(t) for t in texts]
+    src = np.asarray(sources)
+    in_scope = np.array([g == ACCEPTED for g in gold])
+    original = decider.refusal_threshold
+    best, best_recall = original, -1.0
+    try:
+        for threshold in (0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+            decider.refusal_threshold = threshold
+            refused = np.array([not decider.decide(t, p, hit=h).accepted for t, p, h in zip(texts, proba, hits, strict=True)])
+            worst = max(float(refused[(src == s) & in_scope].mean()) for s in np.unique(src) if ((src == s) & in_scope).any())
+            recall = float(refused[~in_scope].mean()) if (~in_scope).any() else 0.0
+            if worst <= max_false_refusals and recall > best_recall:
+                best, best_recall = threshold, recall
+    finally:
+        decider.refusal_threshold = original
+    return best
+
+
+def _measure(scores: np.ndarray, correct: np.ndarray, eligible: np.ndarray, threshold: float) -> dict[str, Any]:
+    auto = eligible & (scores >= threshold)
+    return {
+        "n": int(eligible.sum()),
+        "coverage": round(float(auto.sum() / eligible.sum()), 4) if eligible.any() else None,
+        "precision": round(float(correct[auto].mean()), 4) if auto.any() else None,
+    }
+
+
+def _field(scores: np.ndarray, correct: np.ndarray, eligible: np.ndarray, src: np.ndarray, target: float) -> tuple[float, dict[str, Any]]:
+    """The lowest threshold at which the auto rows of every register reach `target` precision, at the lower end of
+    its 90% interval (the largest of the registers' own thresholds: one that only suits the pooled rows would
+    leave a register below the target); with what it does pooled and per register."""
+    own: dict[str, float] = {}
+    for s in np.unique(src):
+        rows = eligible & (src == s)
+        if rows.sum() >= MIN_ROWS:
+            own[str(s)] = choose_threshold(scores[rows].tolist(), correct[rows].tolist(), target, z=CONFIDENCE_Z)
+    threshold = max(own.values()) if own else 1.01
+    info = {"threshold": round(threshold, 4), "target_precision": target, **_measure(scores, correct, eligible, threshold)}
+    info["by_source"] = {
+        s: {**_measure(scores, correct, eligible & (src == s), threshold), "own_threshold": round(own[str(s)], 4) if str(s) in own else None}
+        for s in np.unique(src)
+        if (eligible & (src == s)).any()
+    }
+    return threshold, info
+
+
+def choose_auto_thresholds(
+    suggestions: Sequence[Suggestion],
+    gold: Sequence[dict[str, Any]],
+    sources: Sequence[str],
+    catalogue: Catalogue,
+    targets: dict[str, float] | None = None,
+) -> ReviewThresholds:
+    """Per field, the threshold chosen on out-of-fold suggestions for its target precision.
+
+    `gold` per row: `category`, `scope` and `units` (the acceptable ones) where known.
+    """
+    targets = {**TARGETS, **(targets or {})}
+    src = np.asarray(sources)
+    n = len(suggestions)
+    values: dict[str, Any] = {}
+    measured: dict[str, dict[str, Any]] = {}
+
+    cat_score = np.array([s.category.score for s in suggestions])
+    cat_eligible = np.array([bool(g.get("category")) for g in gold])
+    cat_correct = np.array([s.category.label == g.get("category") for s, g in zip(suggestions, gold, strict=True)])
+    values["category"], measured["category"] = _field(cat_score, cat_correct, cat_eligible, src, targets["category"])
+
+    unit_score = np.full(n, -1.0)
+    unit_correct = np.zeros(n, dtype=bool)
+    unit_eligible = np.zeros(n, dtype=bool)
+    for i, (s, g) in enumerate(zip(suggestions, gold, strict=True)):
+        if g.get("scope", ACCEPTED) != ACCEPTED or not g.get("units") or not s.scope.accepted or not s.units:
+            continue
+        unit_eligible[i] = True
+        top = s.units[0]
+        unit_correct[i] = is_acceptable(top.name, g["units"], catalogue)
+        if top.placed is not False:  # a local matter is auto only where the place decided its district
+            unit_score[i] = top.score
+    values["unit"], measured["unit"] = _field(unit_score, unit_correct, unit_eligible, src, targets["unit"])
+
+    scope_known = np.array([bool(g.get("scope")) for g in gold])
+    in_scope = np.array([g.get("scope") == ACCEPTED for g in gold])
+    accepted = np.array([s.scope.accepted for s in suggestions])
+    p_accept = np.array([_p_accepted(s) for s in suggestions])
+    calls_with_refusals = scope_known & accepted & np.isin(src, [s for s in np.unique(src) if (~in_scope[src == s] & scope_known[src == s]).any()])
+    values["scope"], measured["scope"] = _field(p_accept, in_scope, calls_with_refusals, src, targets["scope"])
+    by_rule = np.array([(not s.scope.accepted) and _by_rule(s) for s in suggestions]) & scope_known
+    rule_precision = float((~in_scope[by_rule]).mean()) if by_rule.any() else None
+    values["rule_refusals_auto"] = rule_precision is not None and rule_precision >= targets["scope"] and int(by_rule.sum()) >= MIN_ROWS
+    measured["rule_refusals"] = {"n": int(by_rule.sum()), "precision": None if rule_precision is None else round(rule_precision, 4),
+                                 "target_precision": targets["scope"], "auto": values["rule_refusals_auto"]}
+    thresholds = ReviewThresholds(
+        **values,
+        target_precision=targets["unit"],
+        chosen_on=f"out-of-fold predictions, {n} rows ({', '.join(f'{s} {int((src == s).sum())}' for s in np.unique(src))})",
+        targets=targets,
+        measured=measured,
+    )
+    return thresholds
+
+
+def _p_accepted(s: Suggestion) -> float:
+    """The scope head's probability of acceptance (1 without a scope head, whose acceptances are always auto)."""
+    return 1.0 if s.scope.p_accepted is None else float(s.scope.p_accepted)
+
+
+def _by_rule(s: Suggestion) -> bool:
+    return s.scope.by_rule
