@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -74,10 +75,14 @@ class Created:
     """True when an earlier request with the same Idempotency-Key created it."""
 
 
-def _event(order: Order, kind: str, user: User | None, **detail: Any) -> None:
-    order.events.append(
-        OrderEvent(kind=kind, actor_id=user.id if user else None, actor=user.name if user else None, detail=detail)
-    )
+SYSTEM = "system"
+"""The actor of what the service does by itself (auto-dispatch)."""
+logger = logging.getLogger(__name__)
+
+
+def _event(order: Order, kind: str, user: User | None, *, system: bool = False, **detail: Any) -> None:
+    actor = user.name if user else (SYSTEM if system else None)
+    order.events.append(OrderEvent(kind=kind, actor_id=user.id if user else None, actor=actor, detail=detail))
 
 
 def _existing(session: Session, user: User, key: str, digest: str) -> Order | None:
@@ -96,9 +101,14 @@ def create_order(
     *,
     knowledge: KnowledgeService | None = None,
     hotspots: HotspotService | None = None,
+    auto_dispatch: bool = False,
 ) -> Created:
     """Run the pipeline and store the order, linked to its incident; a retry with the same key returns the
-    first order instead."""
+    first order instead.
+
+    With `auto_dispatch`, an order whose suggestion is fully auto (accepted, no field a dispatch depends on
+    left for review) is dispatched to the suggested unit in the same transaction, by the system.
+    """
     digest = request_hash(body)
     if idempotency_key:
         found = _existing(session, user, idempotency_key, digest)
@@ -138,6 +148,8 @@ def create_order(
                 )
                 if link.merged:
                     _event(order, "incident_merged", None, incident=link.incident_id, merged=list(link.merged))
+        if auto_dispatch:
+            _auto_dispatch(session, order, suggestion, edited, pipeline.knowledge.catalogue, now)
         session.commit()
     except Exception as exc:
         session.rollback()
@@ -176,6 +188,58 @@ def _new_order(
         due_at=dt.datetime.fromisoformat(suggestion.deadline.due_at),
         status=Status.pending,
     )
+
+
+def auto_ready(suggestion: Suggestion) -> bool:
+    """Accepted, with every field a dispatch depends on auto: the machine may dispatch it alone."""
+    return suggestion.scope.accepted and not suggestion.needs_review and bool(suggestion.units)
+
+
+def _auto_dispatch(session: Session, order: Order, suggestion: Suggestion, edited: list[str], catalogue: Catalogue, now: dt.datetime) -> None:
+    """Dispatch a fully auto order to its suggested unit, inside the creation's transaction (a savepoint).
+
+    It stays pending, with an `auto_dispatch_failed` event saying why, when the operator corrected a field the
+    dispatch depends on, when the unit is not in the service's catalogue (an error: model and catalogue
+    disagree), or when writing the dispatch fails; it is never half-dispatched.
+    """
+    if not auto_ready(suggestion):
+        return
+    if {"scope", "district"} & set(edited):
+        _event(order, "auto_dispatch_failed", None, system=True, reason="operator corrected " + "/".join(sorted({"scope", "district"} & set(edited))))
+        return
+    unit = suggestion.units[0].name
+    if unit not in catalogue:
+        logger.error("auto-dispatch refused for order %s: unit %r is not in the service's catalogue", order.id, unit)
+        _event(order, "auto_dispatch_failed", None, system=True, reason=f"unit {unit!r} is not in the catalogue")
+        return
+    decision = {
+        "category": order.suggested_category,
+        "topic": order.suggested_topic,
+        "unit": unit,
+        "district": order.suggested_district,
+        "scope": ACCEPTED,
+    }
+    try:
+        with session.begin_nested():
+            _record_dispatch(order, decision, now, dispatcher=None)
+            order.auto_dispatched = True
+            _event(order, "auto_dispatched", None, system=True, **decision, model_version=suggestion.model_version)
+            session.flush()
+    except SQLAlchemyError as exc:
+        logger.error("auto-dispatch of order %s failed (%s); it stays pending", order.id, type(exc).__name__)
+        session.expire(order)  # back to what the savepoint's start had: pending
+        _event(order, "auto_dispatch_failed", None, system=True, reason=f"writing the dispatch failed ({type(exc).__name__})")
+
+
+def _record_dispatch(order: Order, decision: dict[str, str | None], now: dt.datetime, *, dispatcher: User | None) -> None:
+    """The decided routing on the order: its fields, status and time (one place for people and the system)."""
+    order.category, order.topic, order.unit = decision["category"], decision["topic"], decision["unit"]
+    order.district, order.scope = decision["district"], decision["scope"]
+    order.dispatched_at = now
+    order.status = Status.dispatched if decision["scope"] == ACCEPTED else Status.refused
+    if dispatcher is not None:
+        # the model's record counts people's decisions only: a system dispatch agrees with itself by definition
+        order.held = held(order.suggestion, decision)
 
 
 def _operator_edits(order: Order, body: OrderCreate, pipeline: TriagePipeline) -> list[str]:
@@ -263,6 +327,7 @@ def dispatch(
     if_match: int | None,
     catalogue: Catalogue,
     deadlines: DeadlinePolicy,
+    bulk: bool = False,
 ) -> Order:
     """Record the final routing; an out-of-scope decision refuses the order instead of sending it anywhere."""
     version = body.version if body.version is not None else if_match
@@ -290,15 +355,13 @@ def dispatch(
         "scope": scope,
     }
     corrected = sorted(h for h, v in decision.items() if v != next(iter(_ranked(s, h)), None))
-    now = utcnow()
-    order.category, order.topic, order.unit = decision["category"], decision["topic"], decision["unit"]
-    order.district, order.scope = decision["district"], decision["scope"]
-    order.held = held(s, decision)
-    order.dispatched_at, order.dispatcher = now, session.merge(user, load=False)
+    _record_dispatch(order, decision, utcnow(), dispatcher=user)
+    order.dispatcher = session.merge(user, load=False)
+    order.auto_dispatched = False
     if body.deadline_class and body.deadline_class != order.deadline_class:
         order.deadline_class = body.deadline_class
         order.due_at = deadlines.due(body.deadline_class, order.created_at).due_at
-    order.status = Status.dispatched if scope == ACCEPTED else Status.refused
+    extra = {"confirmed_in_bulk": True} if bulk else {}
     _event(
         order,
         "dispatched" if scope == ACCEPTED else "refused",
@@ -306,8 +369,37 @@ def dispatch(
         **decision,
         corrected=corrected,
         note=mask_pii(body.note) if body.note else None,
+        **extra,
     )
     return _commit(session, order)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    id: int
+    ok: bool
+    status: int
+    detail: str | None = None
+    order: Order | None = None
+
+
+def confirm_auto_ready(
+    session: Session, items: list[tuple[int, int]], user: User, *, catalogue: Catalogue, deadlines: DeadlinePolicy
+) -> list[Confirmation]:
+    """Dispatch each (order id, version) as suggested, in one action: each in its own transaction with its own
+    audit event. An order that is not auto-ready, changed since it was read, or already decided is left as it
+    is and reported; the others are dispatched."""
+    out = []
+    for order_id, version in items:
+        try:
+            if not is_auto_ready(get_order(session, order_id)):
+                raise Conflict(f"order {order_id} needs review: open it and decide it on its own")
+            order = dispatch(session, order_id, DispatchRequest(version=version), user, if_match=None, catalogue=catalogue, deadlines=deadlines, bulk=True)
+            out.append(Confirmation(order_id, True, 200, order=order))
+        except LifecycleError as exc:
+            session.rollback()
+            out.append(Confirmation(order_id, False, exc.status, exc.detail))
+    return out
 
 
 def bounce(session: Session, order_id: int, body: BounceRequest, user: User, *, if_match: int | None, limit: int) -> Order:
@@ -359,6 +451,11 @@ def unlink(session: Session, order_id: int, user: User, hotspots: HotspotService
         session.rollback()
         hotspots.invalidate()
         raise
+
+
+def is_auto_ready(order: Order) -> bool:
+    """The stored twin of `auto_ready`: the suggestion accepted the call with every dispatch field auto."""
+    return not order.needs_review and order.suggested_scope == ACCEPTED and order.suggested_unit is not None
 
 
 def is_overdue(order: Order, now: dt.datetime) -> bool:

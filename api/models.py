@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -121,6 +122,9 @@ class Order(Base):
     dispatched_at: Mapped[dt.datetime | None]
     dispatched_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     held: Mapped[dict[str, Any] | None] = mapped_column(JSON, doc="per head: did the suggestion's top-1 / top-3 hold")
+    auto_dispatched: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(), doc="the current dispatch was made by the system (TRIAGE_AUTO_DISPATCH)"
+    )
     bounce_count: Mapped[int] = mapped_column(Integer, default=0)
     reply: Mapped[str | None] = mapped_column(Text)
     replied_at: Mapped[dt.datetime | None]

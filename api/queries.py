@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from api.lifecycle import is_overdue
+from api.lifecycle import is_auto_ready, is_overdue
 from api.models import DECIDED, OPEN_STATUSES, Order, OrderEvent, Status
-from api.schemas import DayRecord, HeadRecord, OrderOut, Share, Stats
+from api.schemas import Automation, AutomationRow, DayRecord, HeadRecord, OrderOut, Share, Stats
 from triage.labels import ACCEPTED
 
 SORTS = {
@@ -54,6 +54,8 @@ def to_out(order: Order, now: dt.datetime | None = None) -> OrderOut:
             "satisfaction": order.satisfaction,
             "visited_at": order.visited_at,
             "incident_id": order.incident_id,
+            "auto_ready": is_auto_ready(order),
+            "auto_dispatched": bool(order.auto_dispatched),
             "events": [{"at": e.at, "kind": e.kind, "actor": e.actor, "detail": e.detail} for e in order.events],
         }
     )
@@ -70,6 +72,11 @@ def overdue_clause(now: dt.datetime) -> Any:
     )
 
 
+def auto_ready_clause() -> Any:
+    """The SQL twin of `lifecycle.is_auto_ready`."""
+    return and_(Order.needs_review.is_(False), Order.suggested_scope == ACCEPTED, Order.suggested_unit.is_not(None))
+
+
 def order_filter(
     query: Select[Any],
     *,
@@ -82,6 +89,7 @@ def order_filter(
     created_from: dt.datetime | None = None,
     created_to: dt.datetime | None = None,
     incident: str | None = None,
+    auto_ready: bool | None = None,
     now: dt.datetime,
 ) -> Select[Any]:
     """Unit, category and district match the dispatcher's decision where there is one, else the suggestion."""
@@ -100,6 +108,8 @@ def order_filter(
         query = query.where(clause if overdue else ~clause)
     if incident:
         query = query.where(Order.incident_id == incident)
+    if auto_ready is not None:
+        query = query.where(auto_ready_clause() if auto_ready else ~auto_ready_clause())
     if created_from:
         query = query.where(Order.created_at >= created_from)
     if created_to:
@@ -167,6 +177,63 @@ def stats(session: Session, *, since: dt.datetime | None = None, until: dt.datet
         overdue=overdue,
         model=_model_record(session, window),
         model_by_day=_model_by_day(session, window),
+        automation=_automation(session, window),
+    )
+
+
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+DISPATCH_EVENTS = ("auto_dispatched", "dispatched", "bounced")
+
+
+def _automation(session: Session, window: list[Any]) -> Automation:
+    """Per day and per unit: orders auto-ready, dispatches by the system and by people, and how often each kind of
+    dispatch was bounced (the next dispatch-related event of the order is a bounce)."""
+    blank = dict.fromkeys(("orders", "auto_ready", "auto", "human", "auto_bounced", "human_bounced"), 0)
+    days: dict[str, dict[str, int]] = {}
+    units: dict[str, dict[str, int]] = {}
+    total = dict(blank)
+    created = select(Order.created_at, Order.suggested_unit, auto_ready_clause()).where(*window).execution_options(yield_per=2000)
+    for at, unit, ready in session.execute(created):
+        for row in (total, days.setdefault(at.astimezone(BEIJING).date().isoformat(), dict(blank)), units.setdefault(str(unit), dict(blank))):
+            row["orders"] += 1
+            row["auto_ready"] += bool(ready)
+    events = (
+        select(OrderEvent.order_id, OrderEvent.kind, OrderEvent.at, OrderEvent.detail)
+        .join(Order, Order.id == OrderEvent.order_id)
+        .where(*window, OrderEvent.kind.in_(DISPATCH_EVENTS))
+        .order_by(OrderEvent.order_id, OrderEvent.at, OrderEvent.id)
+        .execution_options(yield_per=2000)
+    )
+    last: tuple[int, str, str, str] | None = None  # order id, mode, day, unit of the latest dispatch
+    for order_id, kind, at, detail in session.execute(events):
+        if kind == "bounced":
+            if last is not None and last[0] == order_id:
+                for row in (total, days.setdefault(last[2], dict(blank)), units.setdefault(last[3], dict(blank))):
+                    row[f"{last[1]}_bounced"] += 1
+                last = None
+            continue
+        if kind == "dispatched" and detail.get("scope", ACCEPTED) != ACCEPTED:
+            last = None
+            continue
+        mode = "auto" if kind == "auto_dispatched" else "human"
+        day, unit = at.astimezone(BEIJING).date().isoformat(), str(detail.get("unit"))
+        for row in (total, days.setdefault(day, dict(blank)), units.setdefault(unit, dict(blank))):
+            row[mode] += 1
+        last = (order_id, mode, day, unit)
+
+    def out(key: str, c: dict[str, int]) -> AutomationRow:
+        return AutomationRow(
+            key=key, orders=c["orders"], auto_ready=c["auto_ready"], auto_ready_rate=_rate(c["auto_ready"], c["orders"]),
+            auto_dispatched=c["auto"], human_dispatched=c["human"], automation_rate=_rate(c["auto"], c["orders"]),
+            auto_bounced=c["auto_bounced"], human_bounced=c["human_bounced"],
+            auto_bounce_rate=_rate(c["auto_bounced"], c["auto"]), human_bounce_rate=_rate(c["human_bounced"], c["human"]),
+        )
+
+    by_unit = sorted(units.items(), key=lambda kv: (-(kv[1]["auto"] + kv[1]["human"] + kv[1]["orders"]), kv[0]))
+    return Automation(
+        total=out("all", total),
+        by_day=[out(day, c) for day, c in sorted(days.items())],
+        by_unit=[out(unit, c) for unit, c in by_unit if unit != "None"],
     )
 
 
@@ -204,16 +271,26 @@ def _model_by_day(session: Session, window: list[Any]) -> list[DayRecord]:
 def labelled_orders(session: Session, *, since: dt.datetime | None = None) -> Iterator[dict[str, Any]]:
     """Decided orders in the training format of `triage train --data` (what the dispatcher confirmed)."""
     columns = (Order.id, Order.text, Order.category, Order.topic, Order.unit, Order.district, Order.scope, Order.deadline_class)
-    query = select(*columns, Order.suggestion).where(Order.status.in_([s.value for s in DECIDED])).order_by(Order.id)
+    decided = Order.status.in_([s.value for s in DECIDED])
+    query = select(*columns, Order.suggestion).where(decided).order_by(Order.id)
+    bounces = select(OrderEvent.order_id, OrderEvent.detail).join(Order, Order.id == OrderEvent.order_id).where(decided, OrderEvent.kind == "bounced")
     if since:
         query = query.where(Order.dispatched_at >= since)
+        bounces = bounces.where(Order.dispatched_at >= since)
+    bounced: dict[int, set[str]] = {}
+    for order_id, detail in session.execute(bounces):
+        if detail.get("unit"):
+            bounced.setdefault(order_id, set()).add(str(detail["unit"]))
     for row in session.execute(query.execution_options(yield_per=500)):
+        # the confirmed unit is the one acceptable unit the service knows of; one that bounced the order never is
+        units_ok = [row.unit] if row.unit and row.unit not in bounced.get(row.id, set()) else []
         yield {
             "id": f"order-{row.id}",
             "text": row.text,
             "category": row.category,
             "topic": row.topic,
             "unit": row.unit,
+            "units_ok": units_ok,
             "district": row.district,
             "scope": row.scope,
             "deadline": row.deadline_class,

@@ -103,6 +103,8 @@ class OrderOut(BaseModel):
     satisfaction: str | None
     visited_at: dt.datetime | None
     incident_id: str | None = Field(description="the incident (hot spot) this order was linked to")
+    auto_ready: bool = Field(description="accepted, and every field a dispatch depends on is auto: it may be confirmed as suggested")
+    auto_dispatched: bool = Field(description="its current dispatch was made by the system (TRIAGE_AUTO_DISPATCH=on)")
     events: list[Event]
 
 
@@ -126,6 +128,35 @@ class DispatchRequest(BaseModel):
     scope: Scope | None = Field(default=None, description="accepted, or the out-of-scope reason to refuse with")
     deadline_class: DeadlineClass | None = None
     note: str | None = Field(default=None, max_length=2000)
+
+
+class ConfirmItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: int = Field(ge=1, le=2**31 - 1)
+    version: int = Field(ge=1, description="the version the dispatcher saw: a changed order is not confirmed")
+
+
+class ConfirmRequest(BaseModel):
+    """Auto-ready orders the dispatcher saw, to dispatch as suggested in one action."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    orders: list[ConfirmItem] = Field(min_length=1, max_length=200)
+
+
+class ConfirmResult(BaseModel):
+    id: int
+    ok: bool
+    status: int = Field(description="200, or the status a single dispatch would have had (404, 409 ...)")
+    detail: str | None = None
+    order: OrderOut | None = None
+
+
+class ConfirmResponse(BaseModel):
+    confirmed: int
+    failed: int
+    results: list[ConfirmResult]
 
 
 class BounceRequest(BaseModel):
@@ -170,6 +201,28 @@ class DayRecord(BaseModel):
     unit_top3: float | None
 
 
+class AutomationRow(BaseModel):
+    """One day (`key` YYYY-MM-DD, Beijing time) or one unit: what the machine did alone, and how it held up."""
+
+    key: str
+    orders: int = Field(description="orders created (by unit: with this unit suggested)")
+    auto_ready: int = Field(description="of them, suggestions accepted with every dispatch field auto")
+    auto_ready_rate: float | None
+    auto_dispatched: int = Field(description="dispatches made by the system")
+    human_dispatched: int = Field(description="dispatches made by a dispatcher (bulk confirmations included)")
+    automation_rate: float | None = Field(description="system dispatches over orders created")
+    auto_bounced: int
+    human_bounced: int
+    auto_bounce_rate: float | None = Field(description="system dispatches bounced by the unit: the live precision signal")
+    human_bounce_rate: float | None
+
+
+class Automation(BaseModel):
+    total: AutomationRow
+    by_day: list[AutomationRow]
+    by_unit: list[AutomationRow]
+
+
 class Stats(BaseModel):
     orders: int
     by_status: dict[str, int]
@@ -187,6 +240,7 @@ class Stats(BaseModel):
     overdue: int = Field(description="open orders past their deadline plus orders replied late")
     model: dict[str, HeadRecord] = Field(description="per head: share of decisions where the suggestion's top-1 / top-3 held")
     model_by_day: list[DayRecord]
+    automation: Automation = Field(description="auto-ready and auto-dispatched orders, and bounces of system against human dispatches")
 
 
 class ModelInfo(BaseModel):

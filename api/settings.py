@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///<home>/triage.db")
     model_dir: Path = Field(default=DEFAULT_MODEL_DIR, description="model bundle the service loads")
     bounce_limit: int = Field(default=2, ge=1, description="bounces after which an order becomes difficult (疑难工单)")
+    auto_dispatch: Literal["off", "on"] = Field(
+        default="off", description="on: an order whose suggestion is fully auto is dispatched at creation by the system"
+    )
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, description="larger request bodies get 413")
     db_pool_size: int = Field(default=10, ge=1)
     retry_after_s: int = Field(default=2, ge=1, description="Retry-After sent with 503 when the database is unavailable")

@@ -24,6 +24,9 @@ from api.queries import SORTS, list_orders, to_out
 from api.schemas import (
     BounceRequest,
     Category,
+    ConfirmRequest,
+    ConfirmResponse,
+    ConfirmResult,
     DispatchRequest,
     District,
     OrderCreate,
@@ -68,11 +71,14 @@ def create_order(
     knowledge: KnowledgeDep,
     hotspots: HotspotsDep,
     user: Operator,
+    settings: SettingsDep,
     key: IdempotencyKey = None,
 ) -> OrderOut:
     """Run the pipeline on the transcript and store the order (masked) with its suggestion, linked to the
-    incident it repeats if any."""
-    created = lifecycle.create_order(session, pipeline, body, user, key, knowledge=knowledge, hotspots=hotspots)
+    incident it repeats if any; with TRIAGE_AUTO_DISPATCH=on a fully auto order is dispatched at once."""
+    created = lifecycle.create_order(
+        session, pipeline, body, user, key, knowledge=knowledge, hotspots=hotspots, auto_dispatch=settings.auto_dispatch == "on"
+    )
     if created.replayed:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
@@ -94,6 +100,7 @@ def get_orders(
     created_from: dt.datetime | None = None,
     created_to: dt.datetime | None = None,
     incident: Annotated[str | None, Query(max_length=60, description="orders of one incident (hot spot)")] = None,
+    auto_ready: Annotated[bool | None, Query(description="accepted with every dispatch field auto: can be confirmed as suggested")] = None,
     sort: Annotated[str, Query(pattern="^(" + "|".join(SORTS) + ")$", description="newest | oldest | due")] = "newest",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -113,9 +120,23 @@ def get_orders(
         created_from=created_from,
         created_to=created_to,
         incident=incident,
+        auto_ready=auto_ready,
     )
     now = dt.datetime.now(dt.UTC)
     return OrderPage(items=[to_out(o, now) for o in items], total=total, limit=limit, offset=offset)
+
+
+@router.post("/confirm", response_model=ConfirmResponse, responses=responses(400, 401, 403, 503))
+def confirm(body: ConfirmRequest, session: SessionDep, user: Dispatcher, pipeline: PipelineDep) -> ConfirmResponse:
+    """Dispatch the auto-ready orders the dispatcher saw, as suggested, in one action: one audit event each. An
+    order that needs review, changed since it was read or was already decided is reported, not dispatched."""
+    results = lifecycle.confirm_auto_ready(
+        session, [(item.id, item.version) for item in body.orders], user,
+        catalogue=pipeline.knowledge.catalogue, deadlines=pipeline.deadlines,
+    )
+    now = dt.datetime.now(dt.UTC)
+    out = [ConfirmResult(id=r.id, ok=r.ok, status=r.status, detail=r.detail, order=to_out(r.order, now) if r.order else None) for r in results]
+    return ConfirmResponse(confirmed=sum(r.ok for r in out), failed=sum(not r.ok for r in out), results=out)
 
 
 @router.get("/{order_id}", response_model=OrderOut, responses=responses(401, 403, 404, 503))

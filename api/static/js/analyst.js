@@ -98,6 +98,46 @@ function byDayChart(days) {
   return h("div", { class: "by-day" }, h("div", {}, chart, legend), table);
 }
 
+// per day (latest first) and per unit: auto-ready and system-dispatched shares, and the bounce rate of system
+// dispatches beside that of people's: the one live sign of whether the automatic decisions hold
+function automationTable(automation) {
+  const row = (r, label) =>
+    h(
+      "tr",
+      {},
+      h("th", { scope: "row" }, label),
+      h("td", { class: "num" }, String(r.orders)),
+      h("td", { class: "num" }, percent(r.auto_ready_rate, 1)),
+      h("td", { class: "num" }, `${r.auto_dispatched}（${percent(r.automation_rate, 1)}）`),
+      h("td", { class: "num" }, String(r.human_dispatched)),
+      h("td", { class: "num" }, percent(r.auto_bounce_rate, 1)),
+      h("td", { class: "num" }, percent(r.human_bounce_rate, 1)),
+    );
+  const head = (first) =>
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        h("th", {}, first),
+        h("th", { class: "num" }, "工单"),
+        h("th", { class: "num", title: "建议受理且承办单位、属地均达到自动派单置信度" }, "可直接派单"),
+        h("th", { class: "num" }, "系统派单"),
+        h("th", { class: "num" }, "人工派单"),
+        h("th", { class: "num", title: "系统派出后被承办单位退回的比例" }, "系统派单退单率"),
+        h("th", { class: "num" }, "人工派单退单率"),
+      ),
+    );
+  if (!automation.total.orders) return h("p", { class: "muted" }, "暂无工单");
+  return h(
+    "div",
+    { class: "automation" },
+    h("table", { class: "shares compact" }, head("日期"), h("tbody", {}, [row(automation.total, "合计"), ...automation.by_day.slice(-7).reverse().map((d) => row(d, d.key))])),
+    h("table", { class: "shares compact" }, head("承办单位"), h("tbody", {}, automation.by_unit.slice(0, MAX_ROWS).map((u) => row(u, u.key)))),
+  );
+}
+
 const MAX_HOTSPOTS = 8;
 
 // orders per 24 hours, oldest first: one bar each, the last (ending now) highlighted
@@ -225,6 +265,7 @@ export function analystView() {
     fill($("#a-refused"), shareTable(stats.refused_by_reason, { label: (code) => name(SCOPES, code), empty: "无不予受理工单" }));
     fill($("#a-model"), modelTable(stats.model));
     fill($("#a-by-day"), byDayChart(stats.model_by_day));
+    fill($("#a-automation"), automationTable(stats.automation));
     await hotspots;
     $("#a-kpis").title = Object.entries(stats.by_status).map(([k, n]) => `${name(STATUSES, k)} ${n}`).join("，");
   }

@@ -1,6 +1,8 @@
 // The dispatcher's desk: the queue of orders waiting for a unit, the evidence behind each suggestion,
 // and two decisions (accept as suggested, or correct) reachable from the keyboard. Orders of one
 // incident (several callers, one problem: GET /v1/hotspots) are flagged, and can be split off.
+// Auto-ready orders (accepted, every dispatch field confident) can be shown alone and confirmed in one
+// action (POST /v1/orders/confirm), each with its own audit event.
 
 import { api, ApiError } from "./api.js";
 import { $, fill, h, highlighted, options, percent, toast, typing, when } from "./dom.js";
@@ -26,6 +28,8 @@ export function dispatcherView() {
   const unitSearch = $("#d-unit-search");
   const unitList = $("#d-unit-list");
   const correctForm = $("#d-correct-form");
+  const autoOnly = $("#q-auto");
+  const confirmAll = $("#q-confirm");
   const state = { orders: [], shown: [], selected: null, units: [], matches: [], chosen: null, busy: false, timer: null, incidents: new Map() };
 
   options($("#d-category"), CATEGORIES.map((c) => [c, c]));
@@ -46,6 +50,7 @@ export function dispatcherView() {
       order.deadline.class === "emergency" ? h("span", { class: "badge urgent" }, "紧急") : null,
       order.difficult ? h("span", { class: "badge difficult" }, "疑难") : null,
       order.suggestion.needs_review ? h("span", { class: "badge review" }, "待复核") : null,
+      order.auto_ready ? h("span", { class: "badge ready", title: "受理、承办单位和属地均达到自动派单的置信度" }, "可直接派单") : null,
       !order.suggestion.scope.accepted ? h("span", { class: "badge refuse" }, "建议不予受理") : null,
     ];
   }
@@ -78,7 +83,10 @@ export function dispatcherView() {
       o.suggestion.units.some((u) => u.name.toLowerCase().includes(q)) ||
       o.suggestion.category.label.includes(q) ||
       (o.suggestion.district || "").includes(q);
-    state.shown = state.orders.filter(match).sort(SORTS[sort.value]);
+    state.shown = state.orders.filter((o) => match(o) && (!autoOnly.checked || o.auto_ready)).sort(SORTS[sort.value]);
+    const ready = state.shown.filter((o) => o.auto_ready);
+    confirmAll.hidden = !autoOnly.checked || !ready.length;
+    $("#q-confirm-n").textContent = String(ready.length);
     fill(
       list,
       state.shown.map((o) =>
@@ -97,7 +105,10 @@ export function dispatcherView() {
         ),
       ),
     );
-    if (!state.shown.length) list.append(h("li", { class: "muted q-none" }, q ? "没有匹配的工单" : "暂无待派单工单"));
+    if (!state.shown.length) {
+      const none = q ? "没有匹配的工单" : autoOnly.checked ? "暂无可直接派单的工单" : "暂无待派单工单";
+      list.append(h("li", { class: "muted q-none" }, none));
+    }
   }
 
   function select(order) {
@@ -238,7 +249,9 @@ export function dispatcherView() {
       const detail = {
         bounced: `${d.unit || "—"} 退回：${d.reason || ""}（第 ${d.count ?? "?"} 次）`,
         difficult: `退单 ${d.bounces ?? ""} 次，转入疑难工单`,
-        dispatched: `派至 ${d.unit || "—"}${d.corrected && d.corrected.length ? "（已更正）" : ""}`,
+        dispatched: `派至 ${d.unit || "—"}${d.corrected && d.corrected.length ? "（已更正）" : ""}${d.confirmed_in_bulk ? "（批量确认）" : ""}`,
+        auto_dispatched: `自动派至 ${d.unit || "—"}`,
+        auto_dispatch_failed: d.reason || "",
         refused: name(SCOPES, d.scope),
         replied: d.unit || "",
         visited: d.satisfaction || "",
@@ -278,6 +291,26 @@ export function dispatcherView() {
     } finally {
       state.busy = false;
     }
+  }
+
+  // every auto-ready order shown, as suggested, in one request; each one the server could not dispatch is named
+  async function confirmShown() {
+    const ready = state.shown.filter((o) => o.auto_ready);
+    if (!ready.length || state.busy) return;
+    state.busy = true;
+    try {
+      const result = await api("/v1/orders/confirm", { method: "POST", body: { orders: ready.map((o) => ({ id: o.id, version: o.version })) } });
+      const failed = result.results.filter((r) => !r.ok);
+      toast(
+        failed.length ? `已确认 ${result.confirmed} 单；${failed.length} 单未派：${failed.map((r) => `#${r.id} ${r.detail}`).join("；")}` : `已确认派单 ${result.confirmed} 单`,
+        failed.length ? "warn" : undefined,
+      );
+    } catch (error) {
+      toast(`批量确认失败：${error.message}`, "error");
+    } finally {
+      state.busy = false;
+    }
+    await load({ keep: false });
   }
 
   function conflict(order, error) {
@@ -401,6 +434,11 @@ export function dispatcherView() {
     }
   });
   sort.addEventListener("change", () => renderQueue());
+  autoOnly.addEventListener("change", () => {
+    renderQueue();
+    if (!state.selected || !state.shown.some((o) => o.id === state.selected.id)) select(state.shown[0] || null);
+  });
+  confirmAll.addEventListener("click", confirmShown);
 
   return {
     async show() {

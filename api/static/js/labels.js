@@ -40,6 +40,8 @@ export const HEADS = { category: "类别", topic: "领域", unit: "承办单位"
 export const EVENTS = {
   created: "建单",
   dispatched: "派单",
+  auto_dispatched: "系统自动派单",
+  auto_dispatch_failed: "未能自动派单",
   refused: "不予受理",
   bounced: "退单",
   difficult: "转入疑难",
