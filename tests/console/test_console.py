@@ -265,6 +265,30 @@ def test_conflict_is_shown_with_a_reload(
     expect(page.locator(f'#q-list [data-id="{order["id"]}"]')).to_have_count(0)
 
 
+def test_the_dispatcher_confirms_the_auto_ready_orders_shown_in_one_action(
+    new_page: Callable[[], Page], sign_in: Callable[[Page, str], None], http: Callable[[str], httpx.Client], console_app: FastAPI
+) -> None:
+    operator_api = http("operator")
+    ready = [create(operator_api, STALLS), create(operator_api, "我想问一下住房公积金怎么提取，需要带什么材料")]
+    review = create(operator_api, LIGHTS)
+    assert all(o["auto_ready"] for o in ready) and not review["auto_ready"]
+    page = new_page()
+    sign_in(page, "dispatcher")
+    for order in ready:
+        expect(page.locator(f'#q-list [data-id="{order["id"]}"] .badge.ready')).to_have_text("可直接派单")
+    page.check("#q-auto")
+    expect(page.locator(f'#q-list [data-id="{review["id"]}"]')).to_have_count(0)  # only what may go as suggested
+    shown = page.locator("#q-list .q-item").count()
+    expect(page.locator("#q-confirm")).to_contain_text(f"确认派单（{shown}）")
+    page.click("#q-confirm")
+    expect(page.locator("#toast")).to_contain_text(f"已确认派单 {shown} 单")
+    expect(page.locator("#q-list .q-item")).to_have_count(0)
+    for order in ready:
+        kept = stored(console_app, order["id"])
+        assert kept.status == "dispatched" and kept.unit == order["suggestion"]["units"][0]["name"] and not kept.auto_dispatched
+    assert stored(console_app, review["id"]).status == "pending"
+
+
 def test_sign_in_keeps_the_token_in_the_tab_only(
     new_page: Callable[[], Page], tokens: dict[str, str], sign_in: Callable[[Page, str], None]
 ) -> None:

@@ -100,7 +100,11 @@ export function dispatcherView() {
             onclick: () => select(o),
           },
           h("div", { class: "q-top" }, h("strong", {}, `#${o.id}`), h("span", { class: "muted" }, when(o.created_at)), badges(o)),
-          h("div", { class: "q-route" }, `${o.suggestion.category.label} · ${o.suggestion.units[0]?.name || "—"}`),
+          h(
+            "div",
+            { class: "q-route" },
+            `${o.suggestion.category.label} · ${o.suggestion.scope.accepted ? o.suggestion.units[0]?.name || "—" : `不予受理（${name(SCOPES, o.suggestion.scope.reason)}）`}`,
+          ),
           h("div", { class: "q-text" }, o.text),
         ),
       ),
@@ -159,6 +163,7 @@ export function dispatcherView() {
       ),
     );
     if (!s.units.length) $("#d-units").append(h("li", { class: "muted" }, "没有建议的承办单位，请更正选择"));
+    $("#d-units-note").hidden = s.scope.accepted; // a refused call keeps its ranking, for a dispatcher who accepts it after all
     const alternatives = (p) =>
       h("span", { class: "alts" }, p.alternatives.slice(0, 3).map((a) => h("span", { class: "chip" }, `${a.label} ${percent(a.score)}`)));
     fill(

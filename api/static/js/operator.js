@@ -99,7 +99,7 @@ export function operatorView() {
     }
     fill(
       $("#op-units"),
-      s.units.slice(0, 3).map((u) =>
+      (s.scope.accepted ? s.units : []).slice(0, 3).map((u) =>
         h("li", {}, h("span", { class: "unit-name" }, u.name), bar(u.score), h("span", { class: "score" }, percent(u.score))),
       ),
     );
