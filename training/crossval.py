@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from joblib import Parallel, delayed
 from sklearn.base import clone
 
-from triage.classifiers import MultiHeadClassifier
+from triage.classifiers import CalibratedLinearClassifier, MultiHeadClassifier
 from triage.classifiers.multihead import HeadLabel, expand_labels
 from triage.features import TextFeaturizer
 
@@ -75,7 +75,6 @@ Weights = Mapping[str, Sequence[float]] | None
 
 def _fold_margins(
     template: MultiHeadClassifier,
-    featurizer: TextFeaturizer,
     X: sp.csr_matrix,
     labels: Mapping[str, Sequence[HeadLabel]],
     weights: Weights,
@@ -83,21 +82,30 @@ def _fold_margins(
     held: np.ndarray,
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
     """Linear heads fitted on `rows`, and their margins on `held` with the classes they have; a head with one
-    class there is left out and named."""
-    usable: dict[str, list[HeadLabel]] = {}
+    class there is left out and named. Only the features travel to the worker, not the featurizer."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     skipped: list[str] = []
+    Xr = X[rows]
     for head, values in labels.items():
         part = [values[i] for i in rows]
-        if len({primary(v) for v in part} - {None}) >= 2:
-            usable[head] = part
-        else:
+        if len({primary(v) for v in part} - {None}) < 2:
             skipped.append(head)
-    if not usable or not len(held):
-        return {}, skipped
-    part_weights = {h: np.asarray(w, dtype=float)[rows] for h, w in (weights or {}).items() if h in usable}
-    model = clone(template).fit_features(featurizer, X[rows], usable, part_weights, linear_only=True)
-    margins = model.margins(X[held])
-    return {head: (model.classes_[head], m) for head, m in margins.items()}, skipped
+            continue
+        w = None if weights is None or head not in weights else np.asarray(weights[head], dtype=float)[rows]
+        model = template.fit_head(head, Xr, part, w, linear_only=True)
+        if len(held):
+            out[head] = (model.classes_, model.margins(X[held]))
+    return out, skipped
+
+
+def _fit_linear(
+    template: MultiHeadClassifier, X: sp.csr_matrix, labels: Mapping[str, Sequence[HeadLabel]], weights: Weights
+) -> dict[str, CalibratedLinearClassifier]:
+    """The final model's heads on every row, linear part only (calibrated afterwards on out-of-fold margins)."""
+    return {
+        head: template.fit_head(head, X, values, None if weights is None else weights.get(head), linear_only=True)
+        for head, values in labels.items()
+    }
 
 
 def _aligned(classes: np.ndarray, fold_classes: np.ndarray, margins: np.ndarray) -> np.ndarray:
@@ -145,12 +153,12 @@ def fit_with_out_of_fold(
         return clone(template).fit_features(featurizer, X, labels, weights), None, X
     if progress:
         progress(f"fitting the heads on {len(texts)} rows and on {k} folds ({n_jobs} processes)")
-    final_job = delayed(_fit_linear)(template, featurizer, X, labels, weights)
+    final_job = delayed(_fit_linear)(template, X, labels, weights)
     fold_jobs = [
-        delayed(_fold_margins)(template, featurizer, X, labels, weights, np.flatnonzero(folds != f), np.flatnonzero(folds == f))
-        for f in range(k)
+        delayed(_fold_margins)(template, X, labels, weights, np.flatnonzero(folds != f), np.flatnonzero(folds == f)) for f in range(k)
     ]
-    final, *fitted = Parallel(n_jobs=n_jobs)([final_job, *fold_jobs])
+    heads, *fitted = Parallel(n_jobs=n_jobs)([final_job, *fold_jobs])
+    final = clone(template).with_heads(featurizer, heads)
     margins = {head: np.full((X.shape[0], 1 if len(c) == 2 else len(c)), np.nan) for head, c in final.classes_.items()}
     for f, (by_head, skipped) in enumerate(fitted):
         if skipped:
@@ -179,8 +187,3 @@ def fit_with_out_of_fold(
     final.calibrators_ = {}
     return final, OutOfFold(proba, {h: np.asarray(c) for h, c in final.classes_.items()}, folds), X
 
-
-def _fit_linear(
-    template: MultiHeadClassifier, featurizer: TextFeaturizer, X: sp.csr_matrix, labels: Mapping[str, Sequence[HeadLabel]], weights: Weights
-) -> MultiHeadClassifier:
-    return clone(template).fit_features(featurizer, X, labels, weights, linear_only=True)

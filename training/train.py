@@ -39,6 +39,7 @@ from triage.normalise import normalise
 from triage.pipeline import Knowledge, TriagePipeline
 from triage.places import default_gazetteer
 from triage.rules import default_rules
+from triage.suggest import apply_thresholds
 from triage.units import LOCAL, Catalogue, default_catalogue
 
 logger = logging.getLogger(__name__)
@@ -269,8 +270,8 @@ def tune(
         catalogue,
         {"unit": t.unit_precision, "category": t.category_precision, "scope": t.scope_precision},
     )
-    # the suggestions were assembled before the thresholds were chosen: re-assemble them with the chosen ones
-    suggestions = pipeline.suggest_scored([texts[i] for i in rows], part(rows), ids=[records[i].id for i in rows], X=X[rows])
+    # the suggestions were assembled before the thresholds were chosen: decide their auto fields again
+    suggestions = [apply_thresholds(s, pipeline.thresholds) for s in suggestions]
     by_origin: dict[str, Any] = {}
     for name in sorted(set(origin[rows].tolist())):
         pick = [k for k, i in enumerate(rows) if origin[i] == name]

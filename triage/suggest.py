@@ -104,39 +104,45 @@ class SuggestionParts:
     """The scope head's probability that the call is in scope (None without a scope head)."""
 
 
-def auto_fields(parts: SuggestionParts, thresholds: ReviewThresholds) -> tuple[AutoFields, list[str]]:
-    """Which fields are auto, and why the others are not (in the words the console shows)."""
+def auto_fields(suggestion: Suggestion, thresholds: ReviewThresholds) -> tuple[AutoFields, list[str]]:
+    """Which fields are auto, and why the others are not (in the words the console shows). It reads only the
+    suggestion, so training can apply thresholds it has just chosen to suggestions already made."""
     reasons: list[str] = []
-    accepted = parts.scope.accepted
-    if accepted:
-        scope = parts.p_accepted is None or parts.p_accepted >= thresholds.scope
+    scope_ = suggestion.scope
+    if scope_.accepted:
+        scope = scope_.p_accepted is None or scope_.p_accepted >= thresholds.scope
         if not scope:
             reasons.append("scope置信度低")
     else:
-        scope = parts.scope.by_rule and thresholds.rule_refusals_auto
+        scope = scope_.by_rule and thresholds.rule_refusals_auto
         if not scope:
-            reasons.append("模型建议不予受理，请人工确认" if not parts.scope.by_rule else "规则建议不予受理，请人工确认")
-    district = parts.location.district is not None
+            reasons.append("模型建议不予受理，请人工确认" if not scope_.by_rule else "规则建议不予受理，请人工确认")
+    district = suggestion.district is not None
     unit = False
-    top = parts.units[0] if accepted and parts.units else None
+    top = suggestion.units[0] if scope_.accepted and suggestion.units else None
     if top is not None:
-        placed = not top.local or bool(top.placed)
+        placed = top.placed is not False  # a district or zone only where the place of the problem decided it
         unit = placed and top.score >= thresholds.unit
         if not placed:
             reasons.append("属地事项未定位区县")
         elif not unit:
             reasons.append("unit置信度低")
-    category = parts.category.score >= thresholds.category
-    deadline = parts.deadline.deadline_class == "emergency" or category
+    category = suggestion.category.score >= thresholds.category
+    deadline = suggestion.deadline.deadline_class == "emergency" or category
     return AutoFields(category=category, unit=unit, district=district, scope=scope, deadline=deadline), reasons
 
 
+def apply_thresholds(suggestion: Suggestion, thresholds: ReviewThresholds) -> Suggestion:
+    """The suggestion with `auto`, `needs_review` and `review_reasons` as these thresholds decide them."""
+    auto, reasons = auto_fields(suggestion, thresholds)
+    return suggestion.model_copy(update={"auto": auto, "needs_review": bool(reasons), "review_reasons": reasons})
+
+
 def assemble(parts: SuggestionParts, thresholds: ReviewThresholds, model_version: str) -> Suggestion:
-    auto, reasons = auto_fields(parts, thresholds)
     # a refused call keeps its ranking: a dispatcher who accepts it after all (a written complaint that only
     # recounts an old fire, say) sees who would take it; the refusal and its redirect still come first
     units = parts.units
-    return Suggestion(
+    suggestion = Suggestion(
         id=parts.id,
         text=parts.text,
         category=parts.category,
@@ -151,8 +157,7 @@ def assemble(parts: SuggestionParts, thresholds: ReviewThresholds, model_version
         ),
         deadline=DeadlineSuggestion.model_validate(parts.deadline.as_dict()),
         keywords=parts.keywords,
-        auto=auto,
-        needs_review=bool(reasons),
-        review_reasons=reasons,
+        needs_review=True,
         model_version=model_version,
     )
+    return apply_thresholds(suggestion, thresholds)

@@ -85,23 +85,33 @@ class MultiHeadClassifier(BaseEstimator):
         """
         check_is_fitted(featurizer)
         self._check_labels(labels, X.shape[0])
+        heads = {
+            head: self.fit_head(head, X, values, None if sample_weight is None else sample_weight.get(head), linear_only=linear_only)
+            for head, values in labels.items()
+        }
+        return self.with_heads(featurizer, heads)
+
+    def fit_head(
+        self, head: str, X: sp.csr_matrix, values: Sequence[HeadLabel], sample_weight: Sequence[float] | None = None, *, linear_only: bool = False
+    ) -> CalibratedLinearClassifier:
+        """One head on the rows that have its label (folds fit heads alone, without the featurizer)."""
         if not 0.0 <= self.alternative_weight <= 1.0:
             raise ValueError(f"alternative_weight must be in [0, 1], got {self.alternative_weight}")
+        rows, y, weight = expand_labels(values, self.alternative_weight)
+        if sample_weight is not None:
+            weight = weight * np.asarray(sample_weight, dtype=float)[rows]
+        if len(set(y.tolist())) < 2:
+            raise LabelError(f"head {head!r} needs at least two classes in the training data; found {sorted(set(y.tolist()))}")
+        estimator = clone(self.head) if self.head is not None else CalibratedLinearClassifier()
+        estimator.set_params(**dict((self.head_params or {}).get(head, {})))
+        uniform = bool(np.all(weight == 1.0))
+        fit = estimator.fit_linear if linear_only else estimator.fit
+        return fit(X[rows], y.astype(str), sample_weight=None if uniform else weight)
+
+    def with_heads(self, featurizer: TextFeaturizer, heads: Mapping[str, CalibratedLinearClassifier]) -> MultiHeadClassifier:
+        """This classifier made of a fitted featurizer and fitted heads."""
         self.featurizer_ = featurizer
-        self.heads_: dict[str, CalibratedLinearClassifier] = {}
-        for head, values in labels.items():
-            rows, y, weight = expand_labels(values, self.alternative_weight)
-            if sample_weight is not None and head in sample_weight:
-                weight = weight * np.asarray(sample_weight[head], dtype=float)[rows]
-            if len(set(y.tolist())) < 2:
-                raise LabelError(
-                    f"head {head!r} needs at least two classes in the training data; found {sorted(set(y.tolist()))}"
-                )
-            estimator = clone(self.head) if self.head is not None else CalibratedLinearClassifier()
-            estimator.set_params(**dict((self.head_params or {}).get(head, {})))
-            uniform = bool(np.all(weight == 1.0))
-            fit = estimator.fit_linear if linear_only else estimator.fit
-            self.heads_[head] = fit(X[rows], y.astype(str), sample_weight=None if uniform else weight)
+        self.heads_: dict[str, CalibratedLinearClassifier] = dict(heads)
         self.classes_ = {head: est.classes_ for head, est in self.heads_.items()}
         self.calibrators_: dict[str, ProbabilityCalibrator] = {}
         return self
