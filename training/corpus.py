@@ -23,6 +23,7 @@ from typing import Any
 
 from sklearn.metrics import cohen_kappa_score
 
+from training.tuning import is_acceptable
 from triage.labels import CATEGORIES, DEADLINE_CLASSES, DISTRICTS, SCOPES, TOPICS
 from triage.resources import CORPUS_DIR
 from triage.units import LOCAL, Catalogue, default_catalogue
@@ -204,7 +205,8 @@ def agreement(corpus_dir: Path = CORPUS_DIR, catalogue: Catalogue | None = None)
     both = [i for i in ids if first[i].get("scope") == "accepted" and second[i].get("scope") == "accepted"]
 
     def ok(name: str | None, acceptable: list[str]) -> bool:
-        return bool(name) and (name in acceptable or (LOCAL in acceptable and catalogue.is_local(str(name))) or (name == LOCAL and any(catalogue.is_local(u) for u in acceptable)))
+        """The evaluator's rule, both ways round: a labeller's own best unit may be `属地` too."""
+        return is_acceptable(name, acceptable, catalogue) or (name == LOCAL and any(catalogue.is_local(u) for u in acceptable))
 
     if both:
         out["units"] = {

@@ -113,8 +113,7 @@ def _aligned(classes: np.ndarray, fold_classes: np.ndarray, margins: np.ndarray)
     if len(classes) == 2:
         if len(fold_classes) == 2 and np.array_equal(fold_classes, classes):
             return margins[:, :1]
-        out = np.full((len(margins), 1), MISSING_MARGIN)
-        return out
+        return np.full((len(margins), 1), MISSING_MARGIN)
     full = np.full((len(margins), len(classes)), MISSING_MARGIN)
     position = {str(c): j for j, c in enumerate(classes)}
     columns = np.column_stack([-margins[:, 0], margins[:, 0]]) if margins.shape[1] == 1 else margins

@@ -82,9 +82,6 @@ class Dataset:
     def labels(self, name: str) -> list[str | None]:
         return [r.label(name) for r in self.records]
 
-    def acceptable_units(self) -> list[tuple[str, ...]]:
-        return [r.acceptable_units() for r in self.records]
-
     def texts(self) -> list[str]:
         return [r.text for r in self.records]
 

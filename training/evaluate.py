@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 from training.datasets import Dataset, Record
-from training.tuning import is_acceptable
+from training.tuning import is_acceptable, p_accepted
 from triage.classifiers.calibration import expected_calibration_error
 from triage.pipeline import TriagePipeline
 from triage.rules import ACCEPTED
@@ -234,7 +234,7 @@ def auto_rows(data: Dataset, suggestions: Sequence[Suggestion], field: str, thre
             right = top is not None and is_acceptable(top.name, record.acceptable_units(), catalogue)
             score = -1.0 if top is None or top.placed is False else top.score
             if field == "dispatch" and top is not None:
-                p = 1.0 if s.scope.p_accepted is None else s.scope.p_accepted
+                p = p_accepted(s)
                 score = min(score / max(thresholds.unit, 1e-9), p / max(thresholds.scope, 1e-9)) if score >= 0 else -1.0
             rows.append((score, right))
     return rows

@@ -225,9 +225,9 @@ def tune(
     oof: OutOfFold,
     run: RunArguments,
     say: Step,
-) -> tuple[list[Any], dict[str, Any]]:
-    """Ranking weights, refusal threshold and auto thresholds on out-of-fold predictions; returns those
-    suggestions (row order of the scored rows) and what was measured."""
+) -> dict[str, Any]:
+    """Ranking weights, refusal threshold and auto thresholds on out-of-fold predictions; returns what was
+    measured (the ranking's figures, and the out-of-fold scores per register with the chosen thresholds)."""
     catalogue = pipeline.knowledge.catalogue
     records = train_data.records
     scored = np.array([r.origin != "catalogue" for r in records])
@@ -278,7 +278,7 @@ def tune(
         subset = Dataset([records[rows[k]] for k in pick])
         by_origin[name] = evaluate(pipeline, subset, [suggestions[k] for k in pick], catalogue=catalogue)
     report["out_of_fold"] = by_origin
-    return suggestions, report
+    return report
 
 
 def train(run: RunArguments, *, step: Step | None = None) -> tuple[Path, dict[str, Any]]:
@@ -321,7 +321,7 @@ def train(run: RunArguments, *, step: Step | None = None) -> tuple[Path, dict[st
     if run.model.model_type != "linear":
         members = fit_transformer(run, pipeline, texts, labels, oof, proba, say)
     if oof is not None and proba is not None:
-        _, tuning = tune(pipeline, train_data, texts, X, proba, oof, run, say)
+        tuning = tune(pipeline, train_data, texts, X, proba, oof, run, say)
         metrics["out_of_fold"] = tuning.pop("out_of_fold")
     else:
         say(f"{len(texts)} rows are too few for {run.training.folds}-fold tuning: default thresholds and weights kept")

@@ -199,10 +199,10 @@ def choose_auto_thresholds(
     scope_known = np.array([bool(g.get("scope")) for g in gold])
     in_scope = np.array([g.get("scope") == ACCEPTED for g in gold])
     accepted = np.array([s.scope.accepted for s in suggestions])
-    p_accept = np.array([_p_accepted(s) for s in suggestions])
+    p_accept = np.array([p_accepted(s) for s in suggestions])
     calls_with_refusals = scope_known & accepted & np.isin(src, [s for s in np.unique(src) if (~in_scope[src == s] & scope_known[src == s]).any()])
     values["scope"], measured["scope"] = _field(p_accept, in_scope, calls_with_refusals, src, targets["scope"])
-    by_rule = np.array([(not s.scope.accepted) and _by_rule(s) for s in suggestions]) & scope_known
+    by_rule = np.array([(not s.scope.accepted) and s.scope.by_rule for s in suggestions]) & scope_known
     rule_precision = float((~in_scope[by_rule]).mean()) if by_rule.any() else None
     values["rule_refusals_auto"] = rule_precision is not None and rule_precision >= targets["scope"] and int(by_rule.sum()) >= MIN_ROWS
     measured["rule_refusals"] = {"n": int(by_rule.sum()), "precision": None if rule_precision is None else round(rule_precision, 4),
@@ -217,10 +217,6 @@ def choose_auto_thresholds(
     return thresholds
 
 
-def _p_accepted(s: Suggestion) -> float:
+def p_accepted(s: Suggestion) -> float:
     """The scope head's probability of acceptance (1 without a scope head, whose acceptances are always auto)."""
     return 1.0 if s.scope.p_accepted is None else float(s.scope.p_accepted)
-
-
-def _by_rule(s: Suggestion) -> bool:
-    return s.scope.by_rule

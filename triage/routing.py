@@ -42,10 +42,14 @@ class RankedUnit:
     name: str
     score: float
     why: list[str] = field(default_factory=list)
-    local: bool = False
-    """A district or zone: it takes the matter by place, so dispatching it needs the district."""
     placed: bool | None = None
-    """For a district or zone: whether the place of the problem decided it (False: the district is still to be found)."""
+    """For a district or zone: whether the place of the problem decided it (False: the district is still to be found);
+    None for a unit that does not take matters by place."""
+
+    @property
+    def local(self) -> bool:
+        """A district or zone: it takes the matter by place, so dispatching it needs the district."""
+        return self.placed is not None
 
     def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "score": round(self.score, 4), "why": self.why}
@@ -242,7 +246,6 @@ class UnitRanker:
                 self.names[i],
                 float(p[i]),
                 self._why(i, ev, ev.duty, target if target >= 0 else None, representative),
-                bool(self._local[i]),
                 bool(i == target) if self._local[i] else None,
             )
             for i in order

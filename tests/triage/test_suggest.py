@@ -23,7 +23,7 @@ def parts(*, category: float = 0.9, topic: float = 0.2, units: list[RankedUnit] 
         text="……",
         category=LabelPrediction(label="投诉", score=category),
         topic=LabelPrediction(label="城乡建设", score=topic),
-        units=units if units is not None else [RankedUnit("市城管局", 0.8), RankedUnit("开福区", 0.1, local=True, placed=False)],
+        units=units if units is not None else [RankedUnit("市城管局", 0.8), RankedUnit("开福区", 0.1, placed=False)],
         location=Location(district),
         scope=scope,
         deadline=Deadline(deadline, NOW, "…"),  # type: ignore[arg-type]
@@ -38,10 +38,10 @@ def test_a_confident_department_is_dispatched_alone_whatever_the_topic_says() ->
 
 
 def test_a_local_matter_needs_the_district_its_place_decides() -> None:
-    unplaced = [RankedUnit("芙蓉区", 0.9, ["属地事项：未能确定问题发生的区县，请核实地点后派单"], local=True, placed=False)]
+    unplaced = [RankedUnit("芙蓉区", 0.9, ["属地事项：未能确定问题发生的区县，请核实地点后派单"], placed=False)]
     s = assemble(parts(units=unplaced), THRESHOLDS, "v")
     assert not s.auto.unit and s.needs_review and s.review_reasons == ["属地事项未定位区县"]
-    placed = [RankedUnit("开福区", 0.9, local=True, placed=True)]
+    placed = [RankedUnit("开福区", 0.9, placed=True)]
     s = assemble(parts(units=placed, district="开福区"), THRESHOLDS, "v")
     assert s.auto.unit and s.auto.district and not s.needs_review
     assert s.units[0].placed is True
