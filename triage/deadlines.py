@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from triage.datafile import read_yaml, validated
 from triage.errors import DataFileError
 from triage.resources import HOLIDAYS_FILE
-from triage.rules import DeadlineRules, default_rules
+from triage.rules import DeadlineRules, TimeCues, Timing, default_rules
 
 TZ = ZoneInfo("Asia/Shanghai")
 DeadlineClass = Literal["emergency", "simple", "help", "standard"]
@@ -121,7 +121,10 @@ class DeadlinePolicy:
         rules: DeadlineRules | None = None,
         urgent_patterns: list[str] | None = None,
         calendar: WorkingCalendar | None = None,
+        timing: Timing | None = None,
     ) -> None:
+        """`timing`: words that put a danger in the past or make it hypothetical (the rules' `timing`); with None,
+        the project's rules' own when the urgency patterns are theirs too."""
         loaded = default_rules() if rules is None or urgent_patterns is None else None
         self.rules = rules or loaded.deadlines  # type: ignore[union-attr]
         patterns = urgent_patterns if urgent_patterns is not None else loaded.urgent.patterns  # type: ignore[union-attr]
@@ -132,6 +135,7 @@ class DeadlinePolicy:
         separate = patterns is not None and not any(_BACKREFERENCE.search(p) for p in patterns)
         self._urgent_parts = [re.compile(p) for p in patterns] if separate and patterns else None
         self.calendar = calendar or default_calendar()
+        self._timing = TimeCues(timing if timing is not None else loaded.timing if loaded is not None else None, past=False)
 
     def urgent_evidence(self, text: str) -> str | None:
         """The words that make a matter urgent (danger to people or property now), if any."""
@@ -139,11 +143,14 @@ class DeadlinePolicy:
             return None
         if self._urgent_parts is not None and not any(p.search(text) for p in self._urgent_parts):
             return None  # the alternation matches where one of its patterns does
-        match = self._urgent.search(text)
-        return match.group(0) if match else None
+        for match in self._urgent.finditer(text):
+            if not self._timing.not_now(text, match.start(), match.end()):
+                return match.group(0)
+        return None  # nothing, or only dangers of the past or of a hypothetical (去年淹了, 万一倒了)
 
-    def classify(self, text: str, category: str) -> DeadlineClass:
-        if self.urgent_evidence(text):
+    def classify(self, text: str, category: str, *, emergency: bool = False) -> DeadlineClass:
+        """`emergency`: the call was redirected to 110/119/120/122, which always makes it 应急类 (24 hours)."""
+        if emergency or self.urgent_evidence(text):
             return "emergency"
         if category == "咨询":
             return "simple"

@@ -90,7 +90,7 @@ class TriagePipeline:
         self.ranker = UnitRanker(knowledge.catalogue, weights)
         self.scope = ScopeDecider(knowledge.rules, refusal_threshold)
         self.deadlines = DeadlinePolicy(
-            knowledge.rules.deadlines, knowledge.rules.urgent.patterns, knowledge.calendar or default_calendar()
+            knowledge.rules.deadlines, knowledge.rules.urgent.patterns, knowledge.calendar or default_calendar(), timing=knowledge.rules.timing
         )
         heads = classifier.head_names
         for required in ("category", "topic"):
@@ -357,7 +357,7 @@ class TriagePipeline:
             location = self.knowledge.gazetteer.locate(normalise(address))
         scope = self.scope.decide(text, proba.get("scope"))
         units = self.ranker.rank_evidence(self._evidence(text, location, row))
-        deadline_class = self.deadlines.classify(text, category.label)
+        deadline_class = self.deadlines.classify(text, category.label, emergency=scope.reason == "emergency")
         deadline = self.deadlines.due(deadline_class, created_at)
         parts = SuggestionParts(
             id=id,

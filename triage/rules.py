@@ -52,8 +52,11 @@ class Fillers(_Strict):
 class EmergencyRedirect(_Strict):
     number: str
     patterns: list[str]
+    situations: list[str] = Field(default_factory=list)
+    """Broader words of what is happening (fire, traffic, crime, injury): they choose the number once a call is an
+    emergency, by rule or by the scope model; they never refuse a call on their own."""
 
-    _check = field_validator("patterns")(_compile_all)
+    _check = field_validator("patterns", "situations")(_compile_all)
 
     @field_validator("number")
     @classmethod
@@ -71,8 +74,10 @@ class ScopeReason(_Strict):
     patterns: list[str] = Field(default_factory=list)
     redirects: list[EmergencyRedirect] = Field(default_factory=list)
     default_redirect: str | None = None
+    unless: list[str] = Field(default_factory=list)
+    """Words that, anywhere in a call, keep this reason's rules from firing (a veteran's pension is not a military matter)."""
 
-    _check = field_validator("patterns")(_compile_all)
+    _check = field_validator("patterns", "unless")(_compile_all)
 
     @field_validator("code")
     @classmethod
@@ -85,6 +90,50 @@ class ScopeReason(_Strict):
 class ScopeRules(_Strict):
     refusal_threshold: float = Field(0.5, ge=0.0, le=1.0)
     reasons: list[ScopeReason]
+
+
+class Timing(_Strict):
+    """Words near a matched danger that put it in the past (上个月), make it hypothetical (万一) or say it is over
+    (没事了), and words that say it is happening now (正在, 刚刚) and win over them. A citizen asking about last
+    month's robbery is heard, not sent to 110."""
+
+    past: list[str] = Field(default_factory=list)
+    hypothetical: list[str] = Field(default_factory=list)
+    over: list[str] = Field(default_factory=list)
+    now: list[str] = Field(default_factory=list)
+    before: int = Field(50, ge=0)
+    after: int = Field(25, ge=0)
+    story_chars: int | None = Field(None, gt=0)
+    """Longer texts need a word of now near an emergency's words: a long letter telling one is a story of it."""
+
+    _check = field_validator("past", "hypothetical", "over", "now")(_compile_all)
+
+
+class TimeCues:
+    """`Timing` compiled once: whether the words matched at [start, end) tell of something not happening now.
+
+    `past=False` (urgent matters) leaves the past and `story_chars` out: a road that caved in yesterday is still a
+    hole today, however long the letter telling it."""
+
+    def __init__(self, timing: Timing | None, *, past: bool = True) -> None:
+        self.timing = timing
+        self.story = past
+        cues = [*(timing.past if past else []), *timing.hypothetical, *timing.over] if timing else []
+        self._not_now = _alternation(cues)
+        self._now = _alternation(timing.now) if timing else None
+
+    def not_now(self, text: str, start: int, end: int) -> bool:
+        if self.timing is None or self._not_now is None:
+            return False
+        window = text[max(0, start - self.timing.before) : end + self.timing.after]
+        now = self._now is not None and bool(self._now.search(window))
+        if self.story and self.timing.story_chars is not None and len(text) > self.timing.story_chars:
+            return not now
+        return bool(self._not_now.search(window)) and not now
+
+
+def _alternation(patterns: list[str]) -> re.Pattern[str] | None:
+    return re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
 
 
 class UrgentRules(_Strict):
@@ -104,6 +153,7 @@ class Rules(_Strict):
     version: int
     fillers: Fillers
     scope: ScopeRules
+    timing: Timing | None = None
     urgent: UrgentRules
     deadlines: DeadlineRules
 

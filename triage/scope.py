@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from itertools import islice
 from types import EllipsisType
 
-from triage.rules import ACCEPTED, Rules, ScopeReason
+from triage.rules import ACCEPTED, Rules, ScopeReason, TimeCues
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 MIN_CONTENT_CHARS = 6
@@ -59,21 +59,38 @@ class ScopeDecider:
                     self._patterns.append((reason, redirect.number, re.compile(pattern)))
             for pattern in reason.patterns:
                 self._patterns.append((reason, None, re.compile(pattern)))
+        self._unless = {r.code: re.compile("|".join(f"(?:{p})" for p in r.unless)) for r in rules.scope.reasons if r.unless}
+        emergency = rules.reason("emergency")
+        self._situations = [(r.number, [re.compile(p) for p in r.situations]) for r in emergency.redirects]
+        self._default_number = emergency.default_redirect or "110"
+        self._timing = TimeCues(rules.timing)
 
     def rule_hit(self, text: str) -> RuleHit | None:
-        """The first refusal rule that matches: (reason, emergency number or None, matched words)."""
+        """The first refusal rule that matches: (reason, emergency number or None, matched words).
+
+        A reason's `unless` words anywhere in the call keep its rules silent; an emergency's words among words of
+        the past or of a hypothetical (上个月, 万一), with none saying it is happening now, do not count."""
+        silenced: dict[str, bool] = {}
         for reason, number, pattern in self._patterns:
-            match = pattern.search(text)
-            if match:
-                return reason, number, match.group(0)
+            code = reason.code
+            if code not in silenced:
+                unless = self._unless.get(code)
+                silenced[code] = bool(unless and unless.search(text))
+            if silenced[code]:
+                continue
+            for match in pattern.finditer(text):
+                if code == "emergency" and self._timing.not_now(text, match.start(), match.end()):
+                    continue
+                return reason, (self.emergency_number(text, number) if code == "emergency" else None), match.group(0)
         return None
 
-    def emergency_number(self, text: str) -> str:
-        reason = self.rules.reason("emergency")
-        for redirect in reason.redirects:
-            if any(re.search(p, text) for p in redirect.patterns):
-                return redirect.number
-        return reason.default_redirect or "110"
+    def emergency_number(self, text: str, fallback: str | None = None) -> str:
+        """The number for what is happening: the first redirect (in the rules' order: fire, traffic, crime, injury)
+        whose situation words the call has; else the number of the rule that fired; else the default (110)."""
+        for number, situations in self._situations:
+            if any(p.search(text) for p in situations):
+                return number
+        return fallback or self._default_number
 
     def decide(self, text: str, proba: Mapping[str, float] | None = None, *, hit: RuleHit | EllipsisType | None = ...) -> ScopeDecision:
         """Decide on a normalised transcript, given the scope model's probabilities if there is one.
@@ -97,7 +114,7 @@ class ScopeDecider:
         return ScopeDecision(True, None, None, "属于12345热线受理范围，请按转办建议派单。")
 
     def _refuse(self, reason: ScopeReason, number: str | None, words: str | None, *, by_rule: bool) -> ScopeDecision:
-        redirect = number or (self.emergency_number("") if reason.code == "emergency" else reason.redirect)
+        redirect = number or (self._default_number if reason.code == "emergency" else reason.redirect)
         explanation = reason.explanation.replace("{redirect}", redirect or "")
         return ScopeDecision(False, reason.code, redirect, explanation, evidence=words, by_rule=by_rule)
 

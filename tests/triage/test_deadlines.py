@@ -69,7 +69,17 @@ def test_emergency_is_24_hours_and_help_15_working_days(policy):
         ("我想问一下公积金怎么提取", "咨询", "simple"),
         ("老板拖欠工资三个月了", "求助", "help"),
         ("楼下饭店油烟太大", "投诉", "standard"),
+        ("人行道上有个井盖翻过来了,半边悬着,下面好深", "求助", "emergency"),
+        ("大风把路边一棵大树吹歪了,根都翘起来了,斜在马路上面", "求助", "emergency"),
+        ("昨天晚上下大雨,村道边上的山塌了一块,石头泥巴堵了半边路", "求助", "emergency"),  # yesterday's, still there
+        ("我妈有点老年痴呆,今天早上出门到现在还冇回来", "求助", "emergency"),
+        ("之前那个大坑我打过电话的,现在已经补好了,打来说声谢谢", "其他", "standard"),  # over
+        ("我们小区消防通道被堵了,万一墙倒了砸到人怎么办", "投诉", "standard"),  # hypothetical
     ],
 )
 def test_deadline_class(policy, text, category, expected):
     assert policy.classify(text, category) == expected
+
+
+def test_an_emergency_redirect_is_always_24_hours(policy):
+    assert policy.classify("我想问一下公积金怎么提取", "咨询", emergency=True) == "emergency"

@@ -50,8 +50,40 @@ def test_an_emergency_is_refused_with_its_number_and_never_dispatched_alone(pipe
     s = pipeline.suggest("快点，我们楼下着火了，好多烟冒出来")
     assert (s.scope.accepted, s.scope.reason, s.scope.redirect) == (False, "emergency", "119")
     assert "119" in s.scope.explanation
-    assert not s.auto.unit and s.needs_review  # a refusal is never acted on alone
+    assert not s.auto.unit  # no unit is ever dispatched alone for a refused call
     assert s.units  # the ranking stays, for a dispatcher who overrules the refusal
+    assert s.deadline.deadline_class == "emergency"  # an emergency redirect is 24 hours, whatever its category
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("喂，公交车上有个老爷爷突然倒下去了，叫他也不应，脸都白了，司机停在路边了", "120"),
+        ("我在远大一路，一台渣土车刮了我的车，两台车都停在路口，他不承认，说是我抢道", "122"),
+        ("有个男的在我家门口撬锁，现在还在，我一个人在家好怕", "110"),
+        ("我们对面那栋楼十几楼窗户里面在冒火，火苗都窜出来了", "119"),
+        ("骑电动车的被一台货车撞了，人倒在地上流了好多血，没有动", "122"),
+    ],
+)
+def test_an_emergency_goes_to_the_number_for_what_is_happening(pipeline, text, number):
+    s = pipeline.suggest(text)
+    assert (s.scope.accepted, s.scope.reason, s.scope.redirect) == (False, "emergency", number)
+    assert number in s.scope.explanation
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "上个月我在车站北路被人把我的包抢了，当时就报了警，到现在一个多月了没消息，我想问一下进展",
+        "我爸去年中风了，瘫在床上，想问一下能不能申请低保",
+        "我们小区消防通道被车堵了，万一着火了消防车根本进不来，物业也不管",
+        "上个礼拜我在地铁上看到一个人突然晕倒，后来抢救过来了，建议地铁站多配几台除颤仪，关键时候能救命",
+        "我是退伍军人，想问一下退役军人优待证在哪里办",
+    ],
+)
+def test_a_past_or_hypothetical_danger_is_not_refused_by_a_rule(pipeline, text):
+    s = pipeline.suggest(text)
+    assert s.scope.accepted or not s.scope.by_rule
 
 
 def test_urgent_but_accepted_matters_get_24_hours(pipeline):

@@ -56,10 +56,47 @@ def test_emergencies_redirect_to_the_right_number(decider, text, number):
         "去年出了交通事故,现在想问一下赔偿标准是什么",
         "我想问一下劳动仲裁要怎么申请",
         "这个月燃气费怎么比上个月多了一倍",
+        "上个月我被人把我的包抢了,当时就报了警,想问一下案子有进展没有",
+        "我们小区消防通道被堵了,万一着火了消防车根本进不来",
+        "我前两天家里老人晕倒叫了120,现在人没事了,想问一下救护车怎么收费",
+        "我是退伍军人,想问一下优待证在哪里办",
+        "我以前在部队当过兵,现在厂子倒了,有没有什么补助",
+        "西地省这个救命药什么时候能纳入医保",
+        "工地每天晚上十一二点还在打桩,吵得睡不着",
     ],
 )
 def test_calls_that_only_sound_like_refusals_are_accepted(decider, text):
-    assert decider.decide(normalise(text)).accepted
+    decision = decider.decide(normalise(text))
+    assert decision.accepted, decision.evidence
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("刚刚有人在我家门口撬锁,他还在撬,去年也被偷过一次", "110"),  # a word of now wins over the past
+        ("公交车上有个婆婆突然倒下去了,嘴巴里在吐白沫", "120"),
+        ("我在岳麓大道被后面一台车撞了,两台车都停在最里面的车道上,他要我负全责", "122"),
+        ("餐馆的液化气罐好像漏气了,嘶嘶的响,味道好大", "119"),
+    ],
+)
+def test_emergencies_in_call_speech_are_refused_by_rule_with_their_number(decider, text, number):
+    decision = decider.decide(normalise(text), {"accepted": 0.99})
+    assert (decision.accepted, decision.reason, decision.redirect, decision.by_rule) == (False, "emergency", number, True)
+
+
+def test_the_scope_model_s_emergency_gets_the_number_for_what_is_happening(decider):
+    text = normalise("骑电动车的那个人被货车挂倒了,躺在路中间")
+    decision = decider.decide(text, {"accepted": 0.05, "emergency": 0.95})
+    assert (decision.reason, decision.redirect, decision.by_rule) == ("emergency", "122", False)
+    assert decider.emergency_number(normalise("我们这里有个人一直叫不醒")) == "120"
+    assert decider.emergency_number(normalise("不知道怎么回事")) == "110"  # nothing to go on: the police
+
+
+def test_a_long_letter_telling_an_old_emergency_is_not_refused_by_a_rule(decider):
+    letter = "尊敬的领导:" + "我们小区的物业管理一直很混乱,业主意见很大," * 15 + "有一次电梯突然停了,有人被困电梯一个多小时,物业也不来人。请求有关部门督促整改。"
+    assert len(letter) > default_rules().timing.story_chars
+    assert decider.rule_hit(normalise(letter)) is None
+    assert decider.rule_hit(normalise("救命,我们被困电梯了,电梯里面有烟")) is not None
 
 
 def test_a_confident_scope_model_refuses_only_above_its_threshold(decider):
