@@ -13,6 +13,11 @@ class InvalidTranscriptError(TriageError, ValueError):
     """A transcript the pipeline cannot work on (empty, no Chinese, too long, not text)."""
 
 
+class FillersOnlyError(InvalidTranscriptError):
+    """A transcript of fillers only ("喂？喂？"): no text to learn from, but a call the pipeline still answers
+    (诉求不明确, for a person to review)."""
+
+
 class DataFileError(TriageError, ValueError):
     """A data file (training data, catalogue, gazetteer, rules) that is malformed: names file and place."""
 

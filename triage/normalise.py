@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import opencc
 
-from triage.errors import InvalidTranscriptError
+from triage.errors import FillersOnlyError, InvalidTranscriptError
 from triage.rules import Fillers, default_rules
 
 MAX_CHARS = 20_000
@@ -128,5 +128,5 @@ def normalise(text: str, *, fillers: Fillers | None = None) -> str:
     text = remove_fillers(text, fillers)
     text = _SPACE_NEAR_CJK.sub("", text)
     if not text.strip():
-        raise InvalidTranscriptError("transcript holds only fillers and no content")
+        raise FillersOnlyError("transcript holds only fillers and no content")
     return text

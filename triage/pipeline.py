@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import pickle
 import threading
+import unicodedata
 import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -20,7 +21,8 @@ import numpy as np
 from triage.classifiers import MultiHeadClassifier
 from triage.classifiers.ensemble import mix
 from triage.deadlines import DeadlinePolicy, WorkingCalendar, default_calendar
-from triage.normalise import normalise
+from triage.errors import FillersOnlyError
+from triage.normalise import normalise, validate_transcript
 from triage.places import Gazetteer, Location
 from triage.routing import Evidence, RankedUnit, RankingWeights, UnitRanker
 from triage.rules import ACCEPTED, Rules
@@ -207,7 +209,7 @@ class TriagePipeline:
         created_at: dt.datetime | None,
     ) -> list[Suggestion]:
         """One process's share: normalise, featurise and score the batch at once, then assemble row by row."""
-        clean = [normalise(t) for t in texts]
+        clean = [_normalise_call(t) for t in texts]
         if not clean:
             return []
         return [
@@ -392,6 +394,15 @@ class TriagePipeline:
             if len(dict.fromkeys(found)) >= N_KEYWORDS:
                 break
         return list(dict.fromkeys(found))[:N_KEYWORDS]
+
+
+def _normalise_call(text: str) -> str:
+    """`normalise`, except that a call of fillers only ("喂？喂？") is kept as said: it gets a suggestion
+    (诉求不明确, reviewed) instead of an error, since the operator has a caller on the line."""
+    try:
+        return normalise(text)
+    except FillersOnlyError:
+        return unicodedata.normalize("NFKC", validate_transcript(text)).strip()
 
 
 def _resolve_jobs(n_jobs: int) -> int:

@@ -20,6 +20,8 @@ MIN_CONTENT_CHARS = 6
 _PLACEHOLDER = re.compile(r"\[[^\]]*\]")
 RuleHit = tuple[ScopeReason, str | None, str]
 """A refusal rule that matched: (reason, emergency number or None, the words it matched)."""
+TOO_SHORT = "内容过短"
+"""The start of a too-short call's `why`: the review reason says so instead of blaming the model."""
 ACCEPT_OVERRIDE = 0.85
 """A rule hit is overruled when the scope model is at least this sure the call is in scope."""
 
@@ -32,6 +34,8 @@ class ScopeDecision:
     explanation: str
     evidence: str | None = None
     by_rule: bool = False
+    why: str | None = None
+    """What the refusal rests on, for the operator: the rule's words, the model's confidence, or a too-short call."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -39,6 +43,7 @@ class ScopeDecision:
             "reason": self.reason,
             "redirect": self.redirect,
             "explanation": self.explanation,
+            "why": self.why,
         }
 
 
@@ -98,7 +103,8 @@ class ScopeDecider:
         `hit` is `rule_hit(text)` when the caller already has it (tuning decides each call many times).
         """
         if not _has_content(text):
-            return self._refuse(self.rules.reason("not_specific"), None, None, by_rule=True)
+            # "喂？喂？": nothing to act on yet, but a line that dropped is not a refusal to make alone
+            return self._refuse(self.rules.reason("not_specific"), None, None, by_rule=False, why=f"{TOO_SHORT}（不足{MIN_CONTENT_CHARS}个汉字）")
         p_accepted = proba.get(ACCEPTED, 0.0) if proba else 0.0
         hit = self.rule_hit(text) if hit is ... else hit
         # an emergency rule is never overruled: a life may depend on the redirect
@@ -110,13 +116,16 @@ class ScopeDecider:
             if code != ACCEPTED and proba[code] >= self.refusal_threshold:
                 reason = self.rules.reason(code)
                 number = self.emergency_number(text) if code == "emergency" else None
-                return self._refuse(reason, number, None, by_rule=False)
+                return self._refuse(reason, number, None, by_rule=False, why=f"模型判断：{reason.name}（{proba[code]:.0%}）")
         return ScopeDecision(True, None, None, "属于12345热线受理范围，请按转办建议派单。")
 
-    def _refuse(self, reason: ScopeReason, number: str | None, words: str | None, *, by_rule: bool) -> ScopeDecision:
+    def _refuse(
+        self, reason: ScopeReason, number: str | None, words: str | None, *, by_rule: bool, why: str | None = None
+    ) -> ScopeDecision:
         redirect = number or (self._default_number if reason.code == "emergency" else reason.redirect)
         explanation = reason.explanation.replace("{redirect}", redirect or "")
-        return ScopeDecision(False, reason.code, redirect, explanation, evidence=words, by_rule=by_rule)
+        why = why or (f"规则：「{words}」" if words else None)
+        return ScopeDecision(False, reason.code, redirect, explanation, evidence=words, by_rule=by_rule, why=why)
 
 
 def _has_content(text: str) -> bool:

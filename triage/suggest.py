@@ -20,7 +20,7 @@ from triage.schemas import (
     Suggestion,
     UnitSuggestion,
 )
-from triage.scope import ScopeDecision
+from triage.scope import TOO_SHORT, ScopeDecision
 
 MIN_UNITS = 3
 
@@ -116,7 +116,12 @@ def auto_fields(suggestion: Suggestion, thresholds: ReviewThresholds) -> tuple[A
     else:
         scope = scope_.by_rule and thresholds.rule_refusals_auto
         if not scope:
-            reasons.append("模型建议不予受理，请人工确认" if not scope_.by_rule else "规则建议不予受理，请人工确认")
+            if scope_.by_rule:
+                reasons.append("规则建议不予受理，请人工确认")
+            elif scope_.why and scope_.why.startswith(TOO_SHORT):
+                reasons.append("内容过短，请人工确认")
+            else:
+                reasons.append("模型建议不予受理，请人工确认")
     district = suggestion.district is not None
     unit = False
     top = suggestion.units[0] if scope_.accepted and suggestion.units else None

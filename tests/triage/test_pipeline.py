@@ -55,6 +55,20 @@ def test_an_emergency_is_refused_with_its_number_and_never_dispatched_alone(pipe
     assert s.deadline.deadline_class == "emergency"  # an emergency redirect is 24 hours, whatever its category
 
 
+@pytest.mark.parametrize("text", ["喂？喂？", "喂，你好，那个"])
+def test_a_call_too_short_to_act_on_is_reviewed_never_refused_alone(pipeline, text):
+    s = pipeline.suggest(text)
+    assert (s.scope.accepted, s.scope.reason, s.scope.by_rule) == (False, "not_specific", False)
+    assert not s.auto.scope and s.needs_review
+    assert s.review_reasons == ["内容过短，请人工确认"]
+    assert s.scope.why.startswith("内容过短")
+
+
+def test_a_rule_refusal_says_which_words_it_rests_on(pipeline):
+    s = pipeline.suggest("喂，我家楼下着火了，好大的烟")
+    assert s.scope.by_rule and s.scope.why == "规则：「着火了」"
+
+
 @pytest.mark.parametrize(
     ("text", "number"),
     [
