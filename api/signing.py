@@ -1,6 +1,6 @@
 """Signed model bundles: an HMAC-SHA256 of the manifest, by the deployment's key, before anything is unpickled.
 
-Why: `classifier.joblib` is code. The manifest's checksums catch a bundle truncated or changed after
+Why: `classifier.pkl` is code. The manifest's checksums catch a bundle truncated or changed after
 training, but anyone who can write a folder can also write a matching manifest. With a signing key
 configured (`TRIAGE_SIGNING_KEY`, or `TRIAGE_SIGNING_KEY_FILE`), the service loads only bundles whose
 manifest carries a valid signature by that key; since the manifest holds the SHA-256 of every file, the

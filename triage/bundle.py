@@ -1,7 +1,11 @@
 """A saved model is an auditable folder: weights, config, knowledge, checksums, data fingerprints, metrics, card.
 
-joblib files execute code when loaded, so every file's SHA-256 is checked against `manifest.json`
-before anything is unpickled, and a mismatch is refused with the file named.
+The model is two files: `classifier.pkl`, the objects (a pickle, protocol 5), and `arrays.bin`, every large
+array they hold (weights, IDF, sparse matrices) as raw bytes. Loading maps `arrays.bin` into memory instead of
+reading and decompressing it, and the C unpickler rebuilds the objects around those arrays: a worker starts in
+a fraction of a second and N workers share one copy of the weights. A pickle executes code when loaded, so
+every file's SHA-256 is checked against `manifest.json` before anything is unpickled, and a mismatch is
+refused with the file named.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import mmap
+import pickle
 import platform
 import shutil
 import subprocess
@@ -17,8 +23,6 @@ from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-
-import joblib
 
 from triage.deadlines import WorkingCalendar, default_calendar
 from triage.errors import BundleError
@@ -33,12 +37,16 @@ from triage.units import load_catalogue
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-CLASSIFIER_FILE = "classifier.joblib"
+CLASSIFIER_FILE = "classifier.pkl"
+ARRAYS_FILE = "arrays.bin"
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 KNOWLEDGE = {"units.yaml": UNITS_FILE, "places.yaml": PLACES_FILE, "rules.yaml": RULES_FILE}
 TRANSFORMER_DIR = "transformer"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: objects pickled with their arrays out of band in `arrays.bin`, mapped at load. 1: one compressed joblib."""
+_ALIGN = 64
+"""Each array starts at a multiple of this in `arrays.bin`, so that the mapped arrays are aligned for numpy."""
 _PACKAGES = (
     "hotline-triage", "scikit-learn", "numpy", "scipy", "jieba", "opencc", "chinesecalendar", "joblib",
     "torch", "transformers", "onnxruntime", "tokenizers",
@@ -102,7 +110,7 @@ def save_bundle(
     if tmp.exists():
         shutil.rmtree(tmp)
     (tmp / "knowledge").mkdir(parents=True)
-    joblib.dump(pipeline.classifier, tmp / CLASSIFIER_FILE, compress=3)
+    layout = _dump_model({"classifier": pipeline.classifier, **pipeline.precomputed()}, tmp)
     for name, source in (knowledge_files or KNOWLEDGE).items():
         shutil.copyfile(source, tmp / "knowledge" / name)
     if pipeline.transformer is not None:
@@ -117,6 +125,7 @@ def save_bundle(
         "refusal_threshold": pipeline.scope.refusal_threshold,
         "members": ["linear"] + (["transformer"] if pipeline.transformer is not None else []),
         "blend": pipeline.blend if pipeline.transformer is not None else {},
+        "arrays": layout,
     }
     (tmp / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
     (tmp / CARD_FILE).write_text(card, encoding="utf-8")
@@ -142,6 +151,38 @@ def save_bundle(
     return out_dir
 
 
+def _dump_model(payload: dict[str, Any], folder: Path) -> list[list[int]]:
+    """Pickle `payload` to CLASSIFIER_FILE with every array out of band in ARRAYS_FILE; returns the arrays'
+    (offset, length) in that file, in the order the pickle asks for them."""
+    buffers: list[pickle.PickleBuffer] = []
+    objects = pickle.dumps(payload, protocol=5, buffer_callback=buffers.append)
+    (folder / CLASSIFIER_FILE).write_bytes(objects)
+    layout: list[list[int]] = []
+    with (folder / ARRAYS_FILE).open("wb") as out:
+        for buffer in buffers:
+            raw = buffer.raw()
+            out.write(b"\0" * (-out.tell() % _ALIGN))
+            layout.append([out.tell(), raw.nbytes])
+            out.write(raw)
+    return layout
+
+
+def _load_model(bundle_dir: Path, layout: list[list[int]]) -> dict[str, Any]:
+    """The payload `_dump_model` wrote, its arrays read-only views of the mapped ARRAYS_FILE (pages are read
+    when first touched, and shared between processes that map the same file)."""
+    path = bundle_dir / ARRAYS_FILE
+    with path.open("rb") as handle:
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if path.stat().st_size else b""
+    view = memoryview(mapped)
+    if any(offset + length > len(view) for offset, length in layout):
+        raise BundleError(f"{path}: shorter than its layout in {CONFIG_FILE}")
+    buffers = [view[offset : offset + length] for offset, length in layout]
+    try:
+        return pickle.loads((bundle_dir / CLASSIFIER_FILE).read_bytes(), buffers=buffers)
+    except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError) as exc:
+        raise BundleError(f"{bundle_dir / CLASSIFIER_FILE}: does not load ({exc})") from exc
+
+
 def read_manifest(bundle_dir: str | Path) -> dict[str, Any]:
     path = Path(bundle_dir) / MANIFEST
     if not path.is_file():
@@ -157,7 +198,9 @@ def verify_bundle(bundle_dir: str | Path) -> dict[str, Any]:
     bundle_dir = Path(bundle_dir)
     manifest = read_manifest(bundle_dir)
     files: dict[str, str] = manifest.get("files", {})
-    for required in (CLASSIFIER_FILE, CONFIG_FILE):
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise _old_format(bundle_dir, manifest.get("format_version"))
+    for required in (CLASSIFIER_FILE, ARRAYS_FILE, CONFIG_FILE):
         if required not in files:
             raise BundleError(f"{bundle_dir}: manifest lists no {required}")
     for name, expected in files.items():
@@ -171,9 +214,18 @@ def verify_bundle(bundle_dir: str | Path) -> dict[str, Any]:
         for p in bundle_dir.rglob("*")
         if p.is_file() and p.name != MANIFEST and p.relative_to(bundle_dir).as_posix() not in files
     )
-    if any(name.endswith((".joblib", ".pkl", ".pickle")) for name in extra):
+    if any(name.endswith((".joblib", ".pkl", ".pickle", ".bin")) for name in extra):
         raise BundleError(f"{bundle_dir}: unlisted code-bearing file {extra[0]}; refusing to load")
     return manifest
+
+
+def _old_format(bundle_dir: Path, version: object) -> BundleError:
+    """The error for a bundle of another format: which, and the command that rebuilds it."""
+    args = bundle_dir / "training_args.json"
+    how = f"`triage train --config {args}`" if args.is_file() else f"`triage train --out {bundle_dir}` with the data it was trained on"
+    return BundleError(
+        f"{bundle_dir}: bundle format {version} is not {FORMAT_VERSION}, which this version of triage loads; rebuild it with {how}"
+    )
 
 
 def load_bundle(bundle_dir: str | Path, *, calendar: WorkingCalendar | None = None) -> TriagePipeline:
@@ -184,7 +236,7 @@ def load_bundle(bundle_dir: str | Path, *, calendar: WorkingCalendar | None = No
     verify_bundle(bundle_dir)
     config = json.loads((bundle_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     if config.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"{bundle_dir}: bundle format {config.get('format_version')} is not {FORMAT_VERSION}")
+        raise _old_format(bundle_dir, config.get("format_version"))
     knowledge_dir = bundle_dir / "knowledge"
     knowledge = Knowledge(
         catalogue=load_catalogue(knowledge_dir / "units.yaml"),
@@ -192,7 +244,8 @@ def load_bundle(bundle_dir: str | Path, *, calendar: WorkingCalendar | None = No
         rules=load_rules(knowledge_dir / "rules.yaml"),
         calendar=calendar or default_calendar(),
     )
-    classifier = joblib.load(bundle_dir / CLASSIFIER_FILE)
+    payload = _load_model(bundle_dir, config.get("arrays", []))
+    classifier = payload.pop("classifier")
     transformer = None
     if "transformer" in config.get("members", []):
         from triage.transformer import TransformerHeads
@@ -210,4 +263,5 @@ def load_bundle(bundle_dir: str | Path, *, calendar: WorkingCalendar | None = No
         version=config["version"],
         transformer=transformer,
         blend=config.get("blend"),
+        precomputed=payload,
     )

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ValidationError
 from triage.errors import DataFileError
 
 M = TypeVar("M", bound=BaseModel)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML was built with it (ten times faster: the catalogue loads at every start)."""
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -18,7 +20,7 @@ def read_yaml(path: str | Path) -> Any:
     path = Path(path)
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return yaml.load(handle, Loader=_LOADER)
     except FileNotFoundError as exc:
         raise DataFileError(path, "file not found") from exc
     except UnicodeDecodeError as exc:

@@ -7,7 +7,6 @@ new city's place names and in speech-to-text errors.
 from __future__ import annotations
 
 import re
-import weakref
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -91,6 +90,7 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         )
         words = self.words_.fit_transform(texts)
         chars = self.chars_.fit_transform(texts)
+        _char_table(self.chars_)  # built now, saved with the model
         self.n_features_out_ = words.shape[1] + chars.shape[1]
         if self.word_weight != 1.0:
             words = words * self.word_weight
@@ -168,14 +168,15 @@ def _token_features(vectorizer: TfidfVectorizer, texts: list[str]) -> tuple[np.n
 
 _CODE_BITS = 21
 """Unicode code points fit in 21 bits, so up to three characters pack into one 64-bit key."""
-_char_tables: weakref.WeakKeyDictionary[TfidfVectorizer, tuple[dict[str, int], dict[int, tuple[np.ndarray, np.ndarray]]]]
-_char_tables = weakref.WeakKeyDictionary()
+_TABLE = "_packed_table"
+"""Attribute of a fitted char vectorizer holding (its vocabulary, the packed table): pickled with it, so that a
+bundle maps the table instead of rebuilding it from 300,000 n-grams at every start."""
 
 
 def _char_table(vectorizer: TfidfVectorizer) -> dict[int, tuple[np.ndarray, np.ndarray]] | None:
     """Per n-gram length, the vocabulary as sorted packed keys and their columns; None when not plain char n-grams.
 
-    Built once per fitted vectorizer (and again if its vocabulary is replaced); never pickled.
+    Built once per fitted vectorizer (and again if its vocabulary is replaced) and kept on it.
     """
     min_n, max_n = vectorizer.ngram_range
     plain = (
@@ -187,7 +188,7 @@ def _char_table(vectorizer: TfidfVectorizer) -> dict[int, tuple[np.ndarray, np.n
     )
     if not plain:
         return None
-    cached = _char_tables.get(vectorizer)
+    cached = getattr(vectorizer, _TABLE, None)
     if cached is not None and cached[0] is vectorizer.vocabulary_:
         return cached[1]
     by_length: dict[int, tuple[list[int], list[int]]] = {n: ([], []) for n in range(min_n, max_n + 1)}
@@ -203,7 +204,7 @@ def _char_table(vectorizer: TfidfVectorizer) -> dict[int, tuple[np.ndarray, np.n
         packed = np.asarray(keys, dtype=np.uint64)
         order = np.argsort(packed)
         table[n] = (packed[order], np.asarray(columns, dtype=np.int64)[order])
-    _char_tables[vectorizer] = (vectorizer.vocabulary_, table)
+    setattr(vectorizer, _TABLE, (vectorizer.vocabulary_, table))
     return table
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +79,10 @@ class TriagePipeline:
         n_jobs: int = 1,
         transformer: TransformerHeads | None = None,
         blend: dict[str, float] | None = None,
+        precomputed: dict[str, Any] | None = None,
     ) -> None:
+        """`precomputed`: what `precomputed()` gave when the bundle was saved (keyword weights, the units' duty
+        lists as features), so that loading does no work that training already did."""
         self.classifier = classifier
         self.transformer = transformer
         """A fine-tuned encoder mixed into the heads it has; the linear model still gives features, keywords and units."""
@@ -101,14 +105,21 @@ class TriagePipeline:
         self._word_vocabulary = classifier.featurizer_.word_vocabulary()
         # unit duty lists in the model's own feature space: one sparse product per batch gives similarities;
         # kept as CSR, the format the product converts its right side to, instead of converting on every call
-        self._unit_features = classifier.transform(self.ranker.documents).T.tocsr()
+        stored = precomputed or {}
+        unit_features = stored.get("unit_features")
+        if unit_features is None or unit_features.shape[1] != len(self.ranker.documents):
+            unit_features = classifier.transform(self.ranker.documents).T.tocsr()
+        self._unit_features = unit_features
         self._pool: ProcessPoolExecutor | None = None
         self._pool_size = 0
         self._pool_config: tuple[object, ...] = ()
         self._pool_lock = threading.Lock()
         self._workers_failed: str | None = None
         """Why worker processes could not start (e.g. a script without a main guard); until `close()`, batches run here."""
-        self._keyword_weights = self._keyword_weight_vector()
+        keyword_weights = stored.get("keyword_weights")
+        if keyword_weights is None or len(keyword_weights) != len(self._word_vocabulary):
+            keyword_weights = self._keyword_weight_vector()
+        self._keyword_weights = keyword_weights
         self._keyword_vocabulary = [str(w) for w in self._word_vocabulary]
         self._keyword_candidate = [" " not in w and len(w) >= 2 for w in self._keyword_vocabulary]
         """Word features that can be shown as a keyword: one word (not an n-gram) of two characters or more."""
@@ -127,6 +138,11 @@ class TriagePipeline:
             if not (idf.get(word, 0.0) >= MIN_GENERAL_IDF or (word not in idf and word in project_words)):
                 weight[j] = 0.0
         return weight
+
+    def precomputed(self) -> dict[str, Any]:
+        """What loading would otherwise rebuild (a bundle stores it): keyword weights, which need jieba's general
+        IDF table, and the units' duty lists in the model's feature space, which need the segmenter."""
+        return {"keyword_weights": self._keyword_weights, "unit_features": self._unit_features}
 
     @property
     def heads(self) -> list[str]:

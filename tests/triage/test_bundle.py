@@ -9,7 +9,7 @@ from triage.errors import BundleError
 
 def test_a_bundle_is_an_auditable_folder(default_bundle):
     manifest = json.loads((default_bundle / "manifest.json").read_text(encoding="utf-8"))
-    assert {"classifier.joblib", "config.json", "README.md", "training_args.json", "knowledge/units.yaml"} <= set(manifest["files"])
+    assert {"classifier.pkl", "arrays.bin", "config.json", "README.md", "training_args.json", "knowledge/units.yaml"} <= set(manifest["files"])
     assert manifest["training"]["data"]["own_corpus"]["train"]["sha256"]
     assert manifest["metrics"]["test"]["category"]["accuracy"] > 0
     assert manifest["packages"]["scikit-learn"]
@@ -26,9 +26,9 @@ def copy(default_bundle, tmp_path):
 
 
 def test_a_tampered_file_is_refused_by_name(copy):
-    with (copy / "classifier.joblib").open("ab") as handle:
+    with (copy / "arrays.bin").open("ab") as handle:
         handle.write(b"\0")
-    with pytest.raises(BundleError, match=r"classifier.joblib: checksum mismatch"):
+    with pytest.raises(BundleError, match=r"arrays.bin: checksum mismatch"):
         load_bundle(copy)
 
 
@@ -56,3 +56,18 @@ def test_a_loaded_bundle_predicts_like_the_original(pipeline, copy):
     again = load_bundle(copy)
     text = "岳麓区麓山南路有人占道经营"
     assert again.suggest(text).model_dump() == pipeline.suggest(text).model_dump()
+
+
+def test_an_older_bundle_format_names_its_version_and_the_command_that_rebuilds_it(copy):
+    manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    manifest["format_version"] = 1
+    (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(BundleError, match=r"bundle format 1 is not 2.*triage train --config .*training_args\.json"):
+        load_bundle(copy)
+
+
+def test_the_weights_are_mapped_read_only_not_copied_into_each_process(copy):
+    pipeline = load_bundle(copy)
+    idf = pipeline.classifier.featurizer_.chars_.idf_
+    assert not idf.flags.writeable  # a view of arrays.bin: every worker that maps it shares the same pages
+    assert pipeline.suggest("我想问一下住房公积金怎么提取").category.label
