@@ -12,7 +12,7 @@ weight 1 and the others with `alternative_weight`, so the head learns every answ
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from triage.classifiers.calibration import ProbabilityCalibrator
 from triage.classifiers.linear import CalibratedLinearClassifier
+from triage.classifiers.priors import PriorShift
 from triage.errors import LabelError
 from triage.features import TextFeaturizer, check_texts
 
@@ -114,6 +115,7 @@ class MultiHeadClassifier(BaseEstimator):
         self.heads_: dict[str, CalibratedLinearClassifier] = dict(heads)
         self.classes_ = {head: est.classes_ for head, est in self.heads_.items()}
         self.calibrators_: dict[str, ProbabilityCalibrator] = {}
+        self.prior_shifts_: dict[str, PriorShift] = {}
         return self
 
     def margins(self, X: sp.csr_matrix) -> dict[str, np.ndarray]:
@@ -172,14 +174,39 @@ class MultiHeadClassifier(BaseEstimator):
         check_is_fitted(self, "featurizer_")
         return self.featurizer_.transform(texts)
 
-    def predict_proba_features(self, X: sp.csr_matrix) -> dict[str, np.ndarray]:
+    def predict_proba_features(self, X: sp.csr_matrix, *, shifted: bool = True) -> dict[str, np.ndarray]:
+        """Calibrated probabilities; with `shifted`, under the local priors where `adapt_priors` found them."""
         check_is_fitted(self, "heads_")
         calibrators = getattr(self, "calibrators_", {})  # bundles saved before recalibration have none
+        shifts = getattr(self, "prior_shifts_", {}) if shifted else {}
         out = {}
         for head, est in self.heads_.items():
             proba = est.predict_proba(X)
-            out[head] = calibrators[head].transform(proba) if head in calibrators else proba
+            proba = calibrators[head].transform(proba) if head in calibrators else proba
+            out[head] = shifts[head].transform(proba) if head in shifts else proba
         return out
+
+    def adapt_priors(self, X: sp.csr_matrix, train_priors: Mapping[str, Sequence[float]]) -> dict[str, dict[str, Any]]:
+        """Re-estimate the given heads' class priors on unlabelled local rows (EM on the calibrated probabilities,
+        `PriorShift`); predictions then use them. `train_priors`: per head, the priors its probabilities assume
+        (columns follow `classes_`). Returns per head the training and local prior of each class."""
+        check_is_fitted(self, "heads_")
+        unknown = sorted(set(train_priors) - set(self.heads_))
+        if unknown:
+            raise ValueError(f"no such head: {', '.join(unknown)}")
+        proba = self.predict_proba_features(X, shifted=False)
+        self.prior_shifts_ = {head: PriorShift().fit(proba[head], priors) for head, priors in train_priors.items()}
+        return {
+            head: {
+                "rows": int(X.shape[0]),
+                "iterations": shift.n_iter_,
+                "priors": {
+                    str(c): {"train": round(float(t), 4), "local": round(float(p), 4)}
+                    for c, t, p in zip(self.classes_[head], shift.train_priors_, shift.priors_, strict=True)
+                },
+            }
+            for head, shift in self.prior_shifts_.items()
+        }
 
     def predict_proba(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Per head, probabilities whose columns follow `classes_[head]`."""
