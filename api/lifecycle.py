@@ -24,7 +24,7 @@ from api.knowledge import KnowledgeService
 from api.models import DISPATCHABLE, Order, OrderEvent, Status, User, utcnow
 from api.schemas import BounceRequest, DispatchRequest, OrderCreate, ReplyRequest, VisitRequest
 from triage.deadlines import DeadlinePolicy
-from triage.labels import ACCEPTED
+from triage.labels import ACCEPTED, SCOPE_CODES
 from triage.normalise import mask_pii as _mask_numbers
 from triage.pipeline import TriagePipeline
 from triage.schemas import Suggestion
@@ -121,9 +121,20 @@ def create_order(
         suggestion = knowledge.answer(session, suggestion)
     order = _new_order(suggestion, body, user, idempotency_key, digest, now)
     edited = _operator_edits(order, body, pipeline)
+    override, redirect = _operator_scope(order, suggestion, body, pipeline.deadlines)
+    extra = {"redirect": body.redirect} if body.redirect else {}
+    if body.override_note and override is None:
+        extra["note"] = mask_pii(body.override_note)  # nothing to override (the suggestion changed): kept, not lost
     begin_write(session)
     session.add(order)
-    _event(order, "created", user, model_version=suggestion.model_version, operator_corrected=edited)
+    _event(order, "created", user, model_version=suggestion.model_version, operator_corrected=edited, **extra)
+    if override is not None:
+        _event(order, "scope_overridden", user, **override)
+    if body.refuse:
+        decision = _working_decision(order, unit=None)
+        _record_dispatch(order, decision, now, dispatcher=user)
+        order.dispatched_by_id = user.id
+        _event(order, "refused", user, **decision, redirect=redirect, corrected=_corrected(order.suggestion, decision), by_operator=True)
     try:
         if hotspots is not None:
             hotspots.serialise(session)
@@ -148,7 +159,7 @@ def create_order(
                 )
                 if link.merged:
                     _event(order, "incident_merged", None, incident=link.incident_id, merged=list(link.merged))
-        if auto_dispatch:
+        if auto_dispatch and not body.refuse:
             _auto_dispatch(session, order, suggestion, edited, pipeline.knowledge.catalogue, now)
         session.commit()
     except Exception as exc:
@@ -188,6 +199,89 @@ def _new_order(
         due_at=dt.datetime.fromisoformat(suggestion.deadline.due_at),
         status=Status.pending,
     )
+
+
+EMERGENCY = "emergency"
+"""The out-of-scope reason of calls sent to 110/119/120/122; it always carries the deadline class of the same name."""
+
+
+def _judged_emergency(scope: dict[str, Any]) -> bool:
+    return not scope["accepted"] and scope["reason"] == EMERGENCY
+
+
+def _override_required(redirect: str | None, source: str, field: str) -> str:
+    """The 422's sentence when an emergency would become an ordinary order without a note."""
+    number = redirect or "an emergency number"
+    return (
+        f"this call was judged an emergency for {number} ({source}): the caller should dial {number} now. "
+        f"To create it as an ordinary order anyway, give `{field}` saying why; it is recorded with your name"
+    )
+
+
+def _source(scope: dict[str, Any]) -> str:
+    return "by an explicit rule" if scope.get("by_rule") else "by the scope model"
+
+
+def _hold_emergency_class(order: Order, requested: str | None, deadlines: DeadlinePolicy) -> None:
+    """An emergency redirect is always 应急类: 24 hours from the call."""
+    if requested is not None and requested != EMERGENCY:
+        raise Invalid(f"a call refused as an emergency keeps deadline class emergency (24 hours), not {requested!r}")
+    if order.deadline_class != EMERGENCY:
+        order.deadline_class = EMERGENCY
+        order.due_at = deadlines.due(EMERGENCY, order.created_at).due_at
+
+
+def _operator_scope(
+    order: Order, suggestion: Suggestion, body: OrderCreate, deadlines: DeadlinePolicy
+) -> tuple[dict[str, Any] | None, str | None]:
+    """Check the operator's scope against the suggestion's emergency refusal, before anything is written.
+
+    Accepting a call the suggestion refused as an emergency (by rule or by the scope model) needs an
+    `override_note`; returns the `scope_overridden` event's detail then. A call whose working scope is an
+    emergency gets the emergency deadline class; returns the number the caller was sent to.
+    """
+    scope = suggestion.scope.model_dump()
+    override = None
+    if _judged_emergency(scope) and order.suggested_scope == ACCEPTED:
+        note = (body.override_note or "").strip()
+        if not note:
+            raise Invalid(_override_required(scope["redirect"], _source(scope), "override_note"))
+        override = {"suggested": EMERGENCY, "redirect": scope["redirect"], "by_rule": bool(scope["by_rule"]), "note": mask_pii(note)}
+        order.needs_review = True  # a person decides where it goes: never auto-ready
+    redirect = None
+    if order.suggested_scope == EMERGENCY:
+        _hold_emergency_class(order, body.deadline_class, deadlines)
+        redirect = body.redirect or (scope["redirect"] if _judged_emergency(scope) else None)
+    elif body.redirect:
+        raise Invalid("`redirect` is the number a caller refused as an emergency was sent to: give it with `scope` emergency")
+    if body.refuse and order.suggested_scope == ACCEPTED:
+        raise Invalid(f"a refused order needs its reason: give `scope`, one of {', '.join(SCOPE_CODES)}")
+    return override, redirect
+
+
+def _working_decision(order: Order, *, unit: str | None) -> dict[str, str | None]:
+    """The order's working values (the suggestion with the operator's corrections) as a decision."""
+    return {
+        "category": order.suggested_category,
+        "topic": order.suggested_topic,
+        "unit": unit,
+        "district": order.suggested_district,
+        "scope": order.suggested_scope,
+    }
+
+
+def _corrected(suggestion: dict[str, Any], decision: dict[str, str | None]) -> list[str]:
+    """The heads where a decision differs from the suggestion's first choice."""
+    return sorted(h for h, v in decision.items() if v != next(iter(_ranked(suggestion, h)), None))
+
+
+def _operator_redirect(order: Order) -> str | None:
+    """The emergency number the operator recorded at creation, else the suggestion's for an emergency."""
+    for event in order.events:
+        if event.kind == "created" and event.detail.get("redirect"):
+            return str(event.detail["redirect"])
+    scope = order.suggestion["scope"]
+    return scope.get("redirect") if _judged_emergency(scope) else None
 
 
 def auto_ready(suggestion: Suggestion) -> bool:
@@ -337,6 +431,25 @@ def dispatch(
     s = order.suggestion
     scope = body.scope if "scope" in given and body.scope else order.suggested_scope
     unit = body.unit if "unit" in given else order.suggested_unit
+    override = None
+    if scope == ACCEPTED and order.suggested_scope == EMERGENCY:
+        note = (body.note or "").strip()
+        judged = _judged_emergency(s["scope"])
+        if not note:
+            source = _source(s["scope"]) if judged else "by the operator"
+            raise Invalid(_override_required(_operator_redirect(order), source, "note"))
+        override = {
+            "suggested": EMERGENCY,
+            "redirect": _operator_redirect(order),
+            "by_rule": bool(s["scope"].get("by_rule")) if judged else False,
+            "note": mask_pii(note),
+        }
+    redirect = None
+    if scope == EMERGENCY:
+        _hold_emergency_class(order, body.deadline_class, deadlines)
+        redirect = body.redirect or _operator_redirect(order)
+    elif body.redirect:
+        raise Invalid("`redirect` is the number a caller refused as an emergency was sent to: give it with `scope` emergency")
     if scope == ACCEPTED:
         if not unit:
             raise Invalid("an accepted order needs a unit: give `unit`")
@@ -354,14 +467,19 @@ def dispatch(
         "district": body.district if "district" in given else order.suggested_district,
         "scope": scope,
     }
-    corrected = sorted(h for h, v in decision.items() if v != next(iter(_ranked(s, h)), None))
+    corrected = _corrected(s, decision)
     _record_dispatch(order, decision, utcnow(), dispatcher=user)
     order.dispatcher = session.merge(user, load=False)
     order.auto_dispatched = False
     if body.deadline_class and body.deadline_class != order.deadline_class:
         order.deadline_class = body.deadline_class
         order.due_at = deadlines.due(body.deadline_class, order.created_at).due_at
-    extra = {"confirmed_in_bulk": True} if bulk else {}
+    extra: dict[str, Any] = {"confirmed_in_bulk": True} if bulk else {}
+    if scope == EMERGENCY:
+        extra["redirect"] = redirect
+    if override is not None:
+        order.suggested_scope = ACCEPTED  # settled: a dispatch after a bounce does not ask again
+        _event(order, "scope_overridden", user, **override)
     _event(
         order,
         "dispatched" if scope == ACCEPTED else "refused",

@@ -6,20 +6,23 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.lifecycle import is_auto_ready, is_overdue
 from api.models import DECIDED, OPEN_STATUSES, Order, OrderEvent, Status
 from api.schemas import Automation, AutomationRow, DayRecord, HeadRecord, OrderOut, Share, Stats
 from triage.labels import ACCEPTED
+from triage.rules import EMERGENCY_NUMBERS
 
 SORTS = {
     "newest": (Order.created_at.desc(), Order.id.desc()),
     "oldest": (Order.created_at.asc(), Order.id.asc()),
     "due": (Order.due_at.asc(), Order.id.asc()),
+    "urgent": (case((Order.deadline_class == "emergency", 0), else_=1), Order.due_at.asc(), Order.id.asc()),
 }
-"""`due` puts the most urgent first: emergencies fall due within 24 hours."""
+"""`due`: the earliest deadline first. `urgent` (紧急优先): every order of deadline class emergency first (an
+emergency redirect, or an accepted matter with danger now), then the others; each by deadline."""
 
 
 def to_out(order: Order, now: dt.datetime | None = None) -> OrderOut:
@@ -35,6 +38,13 @@ def to_out(order: Order, now: dt.datetime | None = None) -> OrderOut:
             "text": order.text,
             "address": order.address,
             "suggestion": order.suggestion,
+            "working": {
+                "category": order.suggested_category,
+                "topic": order.suggested_topic,
+                "unit": order.suggested_unit if order.suggested_scope == ACCEPTED else None,
+                "district": order.suggested_district,
+                "scope": order.suggested_scope,
+            },
             "decision": {
                 "category": order.category,
                 "topic": order.topic,
@@ -268,19 +278,36 @@ def _model_by_day(session: Session, window: list[Any]) -> list[DayRecord]:
     ]
 
 
+def _redirect(scope: str | None, recorded: str | None, suggested: dict[str, Any]) -> str | None:
+    """An emergency refusal's number: the one a person recorded, else the suggestion's emergency number. Other
+    refusals have none (their suggestion's `redirect` names a channel, which the training format refuses)."""
+    if scope != "emergency":
+        return None
+    if recorded:
+        return recorded
+    number = suggested.get("redirect")
+    return number if suggested.get("reason") == "emergency" and number in EMERGENCY_NUMBERS else None
+
+
 def labelled_orders(session: Session, *, since: dt.datetime | None = None) -> Iterator[dict[str, Any]]:
     """Decided orders in the training format of `triage train --data` (what the dispatcher confirmed)."""
     columns = (Order.id, Order.text, Order.category, Order.topic, Order.unit, Order.district, Order.scope, Order.deadline_class)
     decided = Order.status.in_([s.value for s in DECIDED])
     query = select(*columns, Order.suggestion).where(decided).order_by(Order.id)
     bounces = select(OrderEvent.order_id, OrderEvent.detail).join(Order, Order.id == OrderEvent.order_id).where(decided, OrderEvent.kind == "bounced")
+    refusals = select(OrderEvent.order_id, OrderEvent.detail).join(Order, Order.id == OrderEvent.order_id).where(decided, OrderEvent.kind == "refused")
     if since:
         query = query.where(Order.dispatched_at >= since)
         bounces = bounces.where(Order.dispatched_at >= since)
+        refusals = refusals.where(Order.dispatched_at >= since)
     bounced: dict[int, set[str]] = {}
     for order_id, detail in session.execute(bounces):
         if detail.get("unit"):
             bounced.setdefault(order_id, set()).add(str(detail["unit"]))
+    sent_to: dict[int, str] = {}  # the number a person recorded with an emergency refusal (the latest one)
+    for order_id, detail in session.execute(refusals.order_by(OrderEvent.id)):
+        if detail.get("redirect"):
+            sent_to[order_id] = str(detail["redirect"])
     for row in session.execute(query.execution_options(yield_per=500)):
         # the confirmed unit is the one acceptable unit the service knows of; one that bounced the order never is
         units_ok = [row.unit] if row.unit and row.unit not in bounced.get(row.id, set()) else []
@@ -294,7 +321,7 @@ def labelled_orders(session: Session, *, since: dt.datetime | None = None) -> It
             "district": row.district,
             "scope": row.scope,
             "deadline": row.deadline_class,
-            "redirect": row.suggestion["scope"].get("redirect") if row.scope != ACCEPTED else None,
+            "redirect": _redirect(row.scope, sent_to.get(row.id), row.suggestion["scope"]),
         }
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from triage.labels import CATEGORIES, DEADLINE_CLASSES, DISTRICTS, SCOPES, TOPICS
 from triage.normalise import MAX_CHARS
+from triage.rules import EMERGENCY_NUMBERS
 from triage.schemas import Suggestion
 
 Category = Literal[CATEGORIES]  # type: ignore[valid-type]
@@ -16,6 +17,7 @@ Topic = Literal[TOPICS]  # type: ignore[valid-type]
 Scope = Literal[SCOPES]  # type: ignore[valid-type]
 DeadlineClass = Literal[DEADLINE_CLASSES]  # type: ignore[valid-type]
 District = Literal[DISTRICTS]  # type: ignore[valid-type]
+EmergencyNumber = Literal[EMERGENCY_NUMBERS]  # type: ignore[valid-type]
 Channel = Literal["phone", "web", "wechat", "app", "letter", "other"]
 Satisfaction = Literal["满意", "基本满意", "不满意"]
 RoleName = Literal["operator", "dispatcher", "analyst", "admin"]
@@ -47,6 +49,20 @@ class OrderCreate(SuggestionRequest):
     district: District | None = None
     scope: Scope | None = None
     deadline_class: DeadlineClass | None = None
+    refuse: bool = Field(
+        default=False,
+        description="record the call as refused at once (status `refused`, by the operator), with the reason in `scope` "
+        "or else the suggestion's: for a call already redirected or explained to the caller, such as an emergency",
+    )
+    redirect: EmergencyNumber | None = Field(
+        default=None, description="for an emergency (`scope` emergency): the number the caller was told to dial; default the suggestion's"
+    )
+    override_note: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="why the call is accepted although the suggestion refused it as an emergency (110/119/120/122): "
+        "required to create such a call as an ordinary order (`scope` accepted), and recorded in a `scope_overridden` event",
+    )
 
 
 class Decision(BaseModel):
@@ -66,7 +82,9 @@ class Held(BaseModel):
 
 class Event(BaseModel):
     at: dt.datetime
-    kind: str = Field(description="created | dispatched | refused | bounced | difficult | replied | visited")
+    kind: str = Field(
+        description="created | scope_overridden | dispatched | refused | bounced | difficult | replied | visited | auto_dispatched | ..."
+    )
     actor: str | None
     detail: dict[str, Any]
 
@@ -90,6 +108,10 @@ class OrderOut(BaseModel):
     text: str = Field(description="the masked, normalised transcript")
     address: str | None
     suggestion: Suggestion
+    working: Decision = Field(
+        description="what a dispatch without corrections decides: the suggestion with the operator's corrections "
+        "(an operator's override of an emergency refusal included)"
+    )
     decision: Decision
     held: dict[str, Held] | None = Field(description="per head: whether the suggestion's top-1 / top-3 held")
     dispatched_at: dt.datetime | None
@@ -127,7 +149,12 @@ class DispatchRequest(BaseModel):
     district: District | None = None
     scope: Scope | None = Field(default=None, description="accepted, or the out-of-scope reason to refuse with")
     deadline_class: DeadlineClass | None = None
-    note: str | None = Field(default=None, max_length=2000)
+    redirect: EmergencyNumber | None = Field(default=None, description="refusing as an emergency: the number the caller was told to dial")
+    note: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="free text; required to accept an order whose working scope is an emergency refusal (recorded as `scope_overridden`)",
+    )
 
 
 class ConfirmItem(BaseModel):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from itertools import islice
 from types import EllipsisType
 
+from triage.normalise import remove_fillers
 from triage.rules import ACCEPTED, Rules, ScopeReason, TimeCues
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -20,6 +21,8 @@ MIN_CONTENT_CHARS = 6
 _PLACEHOLDER = re.compile(r"\[[^\]]*\]")
 RuleHit = tuple[ScopeReason, str | None, str]
 """A refusal rule that matched: (reason, emergency number or None, the words it matched)."""
+SHORT_CALL_CHARS = 40
+"""A call this short is checked once more without its fillers: the pipeline keeps a call of fillers only as said."""
 TOO_SHORT = "内容过短"
 """The start of a too-short call's `why`: the review reason says so instead of blaming the model."""
 ACCEPT_OVERRIDE = 0.85
@@ -102,7 +105,7 @@ class ScopeDecider:
 
         `hit` is `rule_hit(text)` when the caller already has it (tuning decides each call many times).
         """
-        if not _has_content(text):
+        if not _has_content(text) or (len(text) <= SHORT_CALL_CHARS and not _has_content(remove_fillers(text, self.rules.fillers))):
             # "喂？喂？": nothing to act on yet, but a line that dropped is not a refusal to make alone
             return self._refuse(self.rules.reason("not_specific"), None, None, by_rule=False, why=f"{TOO_SHORT}（不足{MIN_CONTENT_CHARS}个汉字）")
         p_accepted = proba.get(ACCEPTED, 0.0) if proba else 0.0

@@ -101,7 +101,7 @@ def get_orders(
     created_to: dt.datetime | None = None,
     incident: Annotated[str | None, Query(max_length=60, description="orders of one incident (hot spot)")] = None,
     auto_ready: Annotated[bool | None, Query(description="accepted with every dispatch field auto: can be confirmed as suggested")] = None,
-    sort: Annotated[str, Query(pattern="^(" + "|".join(SORTS) + ")$", description="newest | oldest | due")] = "newest",
+    sort: Annotated[str, Query(pattern="^(" + "|".join(SORTS) + ")$", description="newest | oldest | due | urgent (紧急优先: deadline class emergency first, then by deadline)")] = "newest",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> OrderPage:

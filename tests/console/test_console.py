@@ -221,11 +221,13 @@ def test_scope_warning_and_knowledge_answers(
     page = new_page()
     sign_in(page, "operator")
     page.locator("#op-text").fill(FIRE)
-    expect(page.locator("#op-scope")).to_contain_text("119")
+    expect(page.locator("#op-emergency")).to_contain_text("119")  # the emergency banner (test_emergency.py) instead
+    expect(page.locator("#op-scope")).to_be_hidden()
     expect(page.locator("#op-scope-select")).to_have_value("emergency")
     expect(page.locator("#op-answers")).to_be_hidden()  # the suggestion carries no answers yet
     page.locator("#op-text").fill(FIGHT)
     expect(page.locator("#op-scope")).to_contain_text("人民调解委员会")
+    expect(page.locator("#op-emergency")).to_be_hidden()
 
     # once the suggestion carries knowledge-base answers, they are listed (as text)
     def with_answers(route: Route) -> None:

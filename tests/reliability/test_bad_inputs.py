@@ -43,6 +43,8 @@ def test_pipeline(pipeline: TriagePipeline, row: dict[str, Any]) -> None:
     assert b"\x00" not in out
     assert "13873112345" not in suggestion.text
     assert suggestion.category.label and suggestion.topic.label
+    if row["id"] == "fillers-only":  # a caller on the line who has said nothing yet: reviewed, never refused alone
+        assert (suggestion.scope.reason, suggestion.scope.by_rule, suggestion.needs_review) == ("not_specific", False, True)
 
 
 def test_api(client: TestClient, tokens: dict[str, dict[str, str]]) -> None:

@@ -10,13 +10,25 @@ import { CATEGORIES, CHANNELS, DEADLINES, DISTRICTS, EVENTS, HEADS, SCOPES, STAT
 import { bar } from "./operator.js";
 
 const POLL_MS = 30000;
-const GROUP = (o) => (o.overdue ? 0 : o.deadline.class === "emergency" ? 1 : o.difficult ? 2 : 3);
+const EMERGENCY = (o) => o.deadline.class === "emergency";
+const GROUP = (o) => (EMERGENCY(o) ? 0 : o.overdue ? 1 : o.difficult ? 2 : 3);
 const SORTS = {
-  // overdue, then emergencies, then difficult orders, each newest first; then the rest newest first
-  urgent: (a, b) => GROUP(a) - GROUP(b) || b.created_at.localeCompare(a.created_at) || b.id - a.id,
+  // 紧急优先: every emergency (应急类, 24 hours) first, the nearest deadline first; then overdue, then difficult
+  // orders, then the rest, each newest first
+  urgent: (a, b) =>
+    GROUP(a) - GROUP(b) ||
+    (EMERGENCY(a) ? a.deadline.due_at.localeCompare(b.deadline.due_at) : b.created_at.localeCompare(a.created_at)) ||
+    b.id - a.id,
   newest: (a, b) => b.created_at.localeCompare(a.created_at) || b.id - a.id,
   due: (a, b) => a.deadline.due_at.localeCompare(b.deadline.due_at) || a.id - b.id,
 };
+
+// What accepting as suggested decides: the suggestion with the operator's corrections (a service without
+// `working` gives the suggestion's own scope).
+const workingScope = (o) => (o.working ? o.working.scope : o.suggestion.scope.accepted ? "accepted" : o.suggestion.scope.reason);
+// An emergency refusal still standing: accepting the order overrides it, which takes a note.
+const emergencyToOverride = (order) => workingScope(order) === "emergency";
+const overridden = (order) => [...order.events].reverse().find((e) => e.kind === "scope_overridden");
 
 // "topic置信度低" → "领域置信度低": the pipeline names its heads in English
 const reviewReason = (reason) => reason.replace(/^[a-z_]+/, (head) => HEADS[head] || head);
@@ -47,18 +59,20 @@ export function dispatcherView() {
     return [
       spot ? h("span", { class: "badge incident", title: "多位来电人反映同一问题" }, `同一事件 ${spot.count}`) : null,
       order.overdue ? h("span", { class: "badge overdue" }, "超期") : null,
-      order.deadline.class === "emergency" ? h("span", { class: "badge urgent" }, "紧急") : null,
+      EMERGENCY(order) ? h("span", { class: "badge emergency", title: "应急类：24小时内办结" }, "应急") : null,
       order.difficult ? h("span", { class: "badge difficult" }, "疑难") : null,
       order.suggestion.needs_review ? h("span", { class: "badge review" }, "待复核") : null,
       order.auto_ready ? h("span", { class: "badge ready", title: "受理、承办单位和属地均达到自动派单的置信度" }, "可直接派单") : null,
-      !order.suggestion.scope.accepted ? h("span", { class: "badge refuse" }, "建议不予受理") : null,
+      workingScope(order) !== "accepted" ? h("span", { class: "badge refuse" }, "建议不予受理") : null,
+      overridden(order) ? h("span", { class: "badge overridden", title: "判定为紧急警情，经说明理由后按普通工单受理" }, "已推翻应急判断") : null,
     ];
   }
 
   async function load({ keep = true } = {}) {
     try {
       const [page, spots] = await Promise.all([
-        api("/v1/orders", { query: { status: ["pending", "difficult"], sort: "newest", limit: 200 } }),
+        // the service's 紧急优先 order: with more than a page waiting, no emergency is left out of it
+        api("/v1/orders", { query: { status: ["pending", "difficult"], sort: "urgent", limit: 200 } }),
         api("/v1/hotspots", { query: { min_orders: 2 } }).catch(() => null), // the queue works without them
       ]);
       state.orders = page.items;
@@ -94,7 +108,7 @@ export function dispatcherView() {
           "li",
           {
             role: "option",
-            class: `q-item ${o.overdue ? "is-overdue" : ""} ${o.difficult ? "is-difficult" : ""}`,
+            class: `q-item ${EMERGENCY(o) ? "is-emergency" : ""} ${o.overdue ? "is-overdue" : ""} ${o.difficult ? "is-difficult" : ""}`,
             dataset: { id: String(o.id) },
             "aria-selected": state.selected && state.selected.id === o.id ? "true" : "false",
             onclick: () => select(o),
@@ -103,7 +117,7 @@ export function dispatcherView() {
           h(
             "div",
             { class: "q-route" },
-            `${o.suggestion.category.label} · ${o.suggestion.scope.accepted ? o.suggestion.units[0]?.name || "—" : `不予受理（${name(SCOPES, o.suggestion.scope.reason)}）`}`,
+            `${o.suggestion.category.label} · ${workingScope(o) === "accepted" ? (o.working ? o.working.unit : o.suggestion.units[0]?.name) || "—" : `不予受理（${name(SCOPES, workingScope(o))}）`}`,
           ),
           h("div", { class: "q-text" }, o.text),
         ),
@@ -163,7 +177,8 @@ export function dispatcherView() {
       ),
     );
     if (!s.units.length) $("#d-units").append(h("li", { class: "muted" }, "没有建议的承办单位，请更正选择"));
-    $("#d-units-note").hidden = s.scope.accepted; // a refused call keeps its ranking, for a dispatcher who accepts it after all
+    const scopeNow = workingScope(order);
+    $("#d-units-note").hidden = scopeNow === "accepted"; // a refused call keeps its ranking, for a dispatcher who accepts it after all
     const alternatives = (p) =>
       h("span", { class: "alts" }, p.alternatives.slice(0, 3).map((a) => h("span", { class: "chip" }, `${a.label} ${percent(a.score)}`)));
     fill(
@@ -180,18 +195,38 @@ export function dispatcherView() {
       s.needs_review ? h("dd", { class: "warn" }, s.review_reasons.map(reviewReason).join("；") || "置信度较低") : null,
     );
     const scope = $("#d-scope");
-    if (s.scope.accepted) scope.hidden = true;
-    else {
+    const override = overridden(order);
+    if (override) {
+      const d = override.detail || {};
+      fill(
+        scope,
+        h("strong", {}, `${override.actor || ""} 已推翻应急判断，按普通工单受理`),
+        d.redirect ? h("span", { class: "redirect" }, `原判：紧急警情，应拨打 ${d.redirect}`) : null,
+        h("span", {}, `理由：${d.note || ""}`),
+      );
+      scope.classList.add("is-emergency");
+      scope.hidden = false;
+    } else if (scopeNow === "accepted") scope.hidden = true;
+    else if (s.scope.accepted || s.scope.reason !== scopeNow) {
+      fill(scope, h("strong", {}, `接线员建议不予受理：${name(SCOPES, scopeNow)}`));
+      scope.classList.toggle("is-emergency", scopeNow === "emergency");
+      scope.hidden = false;
+    } else {
+      const emergency = s.scope.reason === "emergency";
       fill(
         scope,
         h("strong", {}, `建议不予受理：${name(SCOPES, s.scope.reason)}`),
-        s.scope.redirect ? h("span", { class: "redirect" }, `转至：${s.scope.redirect}`) : null,
+        s.scope.redirect
+          ? h("span", { class: "redirect" }, emergency ? "来电人应拨打 " : "转至：", emergency ? h("strong", { class: "em-number" }, s.scope.redirect) : s.scope.redirect)
+          : null,
         h("q", {}, s.scope.explanation),
       );
+      scope.classList.toggle("is-emergency", emergency);
       scope.hidden = false;
     }
     renderIncident(order);
-    fill($("#d-accept"), s.scope.accepted ? `接受建议：${s.units[0]?.name || "—"} ` : "接受建议：不予受理 ", h("kbd", {}, "A"));
+    const unit = order.working ? order.working.unit : s.units[0]?.name;
+    fill($("#d-accept"), scopeNow === "accepted" ? `接受建议：${unit || "—"} ` : "接受建议：不予受理 ", h("kbd", {}, "A"));
     renderEvents(order);
   }
 
@@ -257,7 +292,8 @@ export function dispatcherView() {
         dispatched: `派至 ${d.unit || "—"}${d.corrected && d.corrected.length ? "（已更正）" : ""}${d.confirmed_in_bulk ? "（批量确认）" : ""}`,
         auto_dispatched: `自动派至 ${d.unit || "—"}`,
         auto_dispatch_failed: d.reason || "",
-        refused: name(SCOPES, d.scope),
+        refused: `${name(SCOPES, d.scope)}${d.redirect ? `，已引导拨打 ${d.redirect}` : ""}`,
+        scope_overridden: `判定为紧急警情${d.redirect ? `（${d.redirect}）` : ""}，仍按普通工单受理。理由：${d.note || ""}`,
         replied: d.unit || "",
         visited: d.satisfaction || "",
         created: "",
@@ -292,7 +328,11 @@ export function dispatcherView() {
       toast(result.status === "refused" ? `工单 #${result.id} 不予受理` : `工单 #${result.id} 已${done}至 ${result.decision.unit}`);
     } catch (error) {
       if (error instanceof ApiError && error.status === 409) conflict(order, error);
-      else toast(`派单失败：${error.message}`, "error");
+      else if (error instanceof ApiError && error.status === 422 && error.message.includes("emergency") && !correctForm.hidden) {
+        $("#d-override").hidden = false; // the operator's emergency the page could not see: ask for the note
+        $("#d-override-note").focus();
+        toast("此工单被判定为紧急警情，按普通工单派单须填写理由", "warn");
+      } else toast(`派单失败：${error.message}`, "error");
     } finally {
       state.busy = false;
     }
@@ -342,6 +382,8 @@ export function dispatcherView() {
     state.chosen = s.units[0]?.name || null;
     unitSearch.value = "";
     filterUnits(false);
+    $("#d-override-note").value = "";
+    $("#d-override").hidden = !emergencyToOverride(order);
     correctForm.hidden = false;
     unitSearch.focus();
   }
@@ -412,6 +454,12 @@ export function dispatcherView() {
       toast("请先选择承办单位", "warn");
       return;
     }
+    const note = $("#d-override-note").value.trim();
+    if (!$("#d-override").hidden && !note) {
+      toast("此工单被判定为紧急警情，按普通工单派单须填写理由", "warn");
+      $("#d-override-note").focus();
+      return;
+    }
     decide(
       {
         unit: state.chosen,
@@ -419,6 +467,7 @@ export function dispatcherView() {
         topic: $("#d-topic").value,
         district: $("#d-district").value || null,
         scope: "accepted",
+        ...(note ? { note } : {}),
       },
       "改派",
     );

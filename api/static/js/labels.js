@@ -43,6 +43,7 @@ export const EVENTS = {
   auto_dispatched: "系统自动派单",
   auto_dispatch_failed: "未能自动派单",
   refused: "不予受理",
+  scope_overridden: "推翻应急判断",
   bounced: "退单",
   difficult: "转入疑难",
   replied: "答复",
@@ -51,5 +52,8 @@ export const EVENTS = {
   unlinked: "拆分事件",
   incident_merged: "事件合并",
 };
+
+// what each emergency number is for, shown next to the number the caller is told to dial
+export const EMERGENCY_NUMBERS = { 110: "报警", 119: "火警", 120: "急救", 122: "交通事故" };
 
 export const name = (table, code) => (code === null || code === undefined ? "—" : table[code] || String(code));

@@ -1,9 +1,11 @@
 // The operator's form: the suggestion fills it in while the caller is still talking; every field stays
-// editable, and an edited field is never overwritten by the next suggestion.
+// editable, and an edited field is never overwritten by the next suggestion. An emergency (110/119/120/122)
+// turns the form red: the number to give the caller, the words to read, and a create button that records the
+// call as refused; creating it as an ordinary order instead takes a note saying why (an override, on record).
 
 import { api, ApiError, newIdempotencyKey } from "./api.js";
 import { $, fill, h, options, percent, toast, when } from "./dom.js";
-import { CATEGORIES, CHANNELS, DEADLINES, DISTRICTS, SCOPES, TOPICS, name } from "./labels.js";
+import { CATEGORIES, CHANNELS, DEADLINES, DISTRICTS, EMERGENCY_NUMBERS, SCOPES, TOPICS, name } from "./labels.js";
 
 const DEBOUNCE_MS = 350;
 
@@ -34,7 +36,26 @@ export function operatorView() {
     select.addEventListener("change", () => {
       state.touched.add(field);
       describeField(field);
+      if (field === "scope") renderEmergency();
     });
+  }
+
+  // the suggestion refused the call as an emergency (by a rule or by the scope model)
+  const judgedEmergency = () => Boolean(state.suggestion && !state.suggestion.scope.accepted && state.suggestion.scope.reason === "emergency");
+
+  // refuse: record the call as refused, the caller sent to an emergency number; override: an ordinary order
+  // over the suggestion's emergency refusal (needs a note); normal: anything else
+  function mode() {
+    if (fields.scope.value === "emergency" && (judgedEmergency() || state.touched.has("scope"))) return "refuse";
+    if (judgedEmergency() && fields.scope.value === "accepted") return "override";
+    return "normal";
+  }
+
+  function setScope(value) {
+    fields.scope.value = value;
+    state.touched.add("scope");
+    describeField("scope");
+    renderEmergency();
   }
 
   function suggestedValue(field) {
@@ -66,14 +87,83 @@ export function operatorView() {
     fill(note, edited ? h("span", { class: "tag edited" }, "已修改") : null, `建议：${label}`);
   }
 
+  // The red banner: the number in large type, the words to read, the evidence; re-filled only when what it
+  // says changes, so a screen reader announces it (role="alert") once, not at every keystroke.
+  function renderEmergency() {
+    const banner = $("#op-emergency");
+    const current = mode();
+    const shown = judgedEmergency() || current === "refuse";
+    if (!shown) {
+      banner.hidden = true;
+      banner.dataset.key = "";
+    } else {
+      const scope = judgedEmergency() ? state.suggestion.scope : null;
+      const why = scope ? whyText(scope.why) : "";
+      const key = JSON.stringify([scope && scope.redirect, scope && scope.explanation, why, current]);
+      if (banner.dataset.key !== key || banner.hidden) {
+        banner.dataset.key = key;
+        const number = scope && scope.redirect;
+        fill(
+          banner,
+          h("p", { class: "em-title" }, "紧急警情：12345 不能替代紧急救援", scope ? h("span", { class: "em-source" }, scope.by_rule ? "规则判定" : "模型判定，请核实") : null),
+          number
+            ? h("p", { class: "em-call" }, "请立即让来电人拨打 ", h("strong", { class: "em-number" }, number), h("span", { class: "em-kind" }, EMERGENCY_NUMBERS[number] || ""))
+            : h(
+                "p",
+                { class: "em-call" },
+                h("label", { for: "op-redirect" }, "请立即让来电人拨打 "),
+                h("select", { id: "op-redirect", class: "em-select" }, h("option", { value: "" }, "选择号码"), Object.entries(EMERGENCY_NUMBERS).map(([n, what]) => h("option", { value: n }, `${n} ${what}`))),
+              ),
+          scope && scope.explanation ? h("p", { class: "em-read" }, h("span", { class: "read" }, "向来电人说明："), h("q", {}, scope.explanation)) : null,
+          why ? h("p", { class: "em-why" }, `依据：${why}`) : null,
+          current === "refuse" && judgedEmergency()
+            ? h("button", { type: "button", id: "op-override-open", class: "em-override", onclick: openOverride }, "来电人并非紧急情况？按普通工单受理…")
+            : null,
+        );
+        banner.hidden = false;
+      }
+    }
+    $("#op-scope").hidden = !$("#op-scope").childNodes.length || shown || !state.suggestion || state.suggestion.scope.accepted;
+    $("#op-override").hidden = current !== "override";
+    if (current !== "override") $("#op-override-error").textContent = "";
+    // an emergency is 应急类: 24 hours, whatever was picked before
+    const deadline = fields.deadline_class;
+    deadline.disabled = current === "refuse";
+    if (current === "refuse") deadline.value = "emergency";
+    else if (!state.touched.has("deadline_class") && state.suggestion) deadline.value = suggestedValue("deadline_class");
+    describeField("deadline_class");
+    labelCreate();
+  }
+
+  function labelCreate() {
+    const current = mode();
+    const number = judgedEmergency() ? state.suggestion.scope.redirect : $("#op-redirect")?.value;
+    const text = {
+      refuse: `记录为不予受理${number ? `（已引导拨打 ${number}）` : ""}`,
+      override: "仍按普通工单创建",
+      normal: "创建工单",
+    }[current];
+    fill(create, `${text} `, h("kbd", {}, "Ctrl+Enter"));
+    create.classList.toggle("danger", current === "refuse");
+  }
+
+  function openOverride() {
+    setScope("accepted");
+    $("#op-override-note").focus();
+  }
+
   function clearSuggestion() {
     state.suggestion = null;
-    for (const field of Object.keys(fields)) describeField(field);
+    for (const [field, select] of Object.entries(fields)) {
+      if (!state.touched.has(field)) select.selectedIndex = 0; // nothing left from the previous call
+      describeField(field);
+    }
     $("#op-scope").hidden = true;
     $("#op-answers").hidden = true;
     fill($("#op-units"));
     $("#op-due").textContent = "—";
     fill($("#op-due-why"));
+    renderEmergency();
   }
 
   function render(s) {
@@ -97,6 +187,7 @@ export function operatorView() {
       );
       scope.hidden = false;
     }
+    renderEmergency();
     fill(
       $("#op-units"),
       (s.scope.accepted ? s.units : []).slice(0, 3).map((u) =>
@@ -171,12 +262,28 @@ export function operatorView() {
   async function submit() {
     if (state.created || !text.value.trim()) return;
     if (!creatable) await loadSchema();
+    const current = mode();
+    const note = $("#op-override-note").value.trim();
+    if (current === "override" && !note) {
+      const number = state.suggestion.scope.redirect;
+      $("#op-override-error").textContent = `此来电被判定为紧急警情${number ? `（应拨打 ${number}）` : ""}，按普通工单受理必须填写理由。`;
+      $("#op-override-note").focus();
+      return;
+    }
     const body = { text: text.value.trim(), channel: $("#op-channel").value };
     if (address.value.trim()) body.address = address.value.trim();
+    if (current === "refuse" && creatable.has("refuse")) {
+      body.scope = "emergency";
+      body.refuse = true;
+      const chosen = $("#op-redirect")?.value;
+      if (chosen) body.redirect = chosen;
+    }
+    if (current === "override") body.override_note = note;
     const edits = [];
     const saved = [];
     for (const [field, select] of Object.entries(fields)) {
       const suggested = suggestedValue(field);
+      if (body.refuse && (field === "scope" || field === "deadline_class")) continue; // the service holds both
       if (!state.touched.has(field) || select.value === suggested) continue;
       const change = `${fieldName(field)}：${display(field, suggested)} → ${display(field, select.value)}`;
       if (creatable.has(field) && select.value) {
@@ -191,17 +298,22 @@ export function operatorView() {
       text.readOnly = true;
       address.readOnly = true;
       const result = $("#op-result");
+      const refused = order.status === "refused";
+      const sentTo = refused ? [...order.events].reverse().find((e) => e.kind === "refused")?.detail?.redirect : null;
       fill(
         result,
-        h("strong", {}, `已创建工单 #${order.id}`),
-        ` 状态：待派单，建议承办：${order.suggestion.units[0]?.name || "—"}，办结期限 ${when(order.deadline.due_at)}`,
+        h("strong", {}, refused ? `已记录工单 #${order.id}` : `已创建工单 #${order.id}`),
+        refused
+          ? ` 状态：不予受理（${name(SCOPES, order.decision.scope)}）${sentTo ? `，已引导来电人拨打 ${sentTo}` : ""}`
+          : ` 状态：待派单，建议承办：${order.suggestion.units[0]?.name || "—"}，办结期限 ${when(order.deadline.due_at)}`,
+        current === "override" ? h("p", {}, "已记录推翻应急判断的理由，派单员可在处理记录中看到。") : null,
         saved.length ? h("p", {}, `已保存修改（派单员将以此为准）：${saved.join("；")}`) : null,
         edits.length
           ? h("p", { class: "warn" }, `以下修改未能随工单保存，请在派单时告知派单员：${edits.join("；")}`)
           : null,
       );
       result.hidden = false;
-      toast(`已创建工单 #${order.id}`);
+      toast(refused ? `已记录工单 #${order.id}：不予受理` : `已创建工单 #${order.id}`);
     } catch (error) {
       updateCreate();
       const message = error instanceof ApiError && error.status === 422 ? `内容有误：${error.message}` : error.message;
@@ -220,6 +332,7 @@ export function operatorView() {
     address.value = "";
     text.readOnly = false;
     address.readOnly = false;
+    $("#op-override-note").value = "";
     for (const select of Object.values(fields)) select.classList.remove("edited");
     fill($("#op-result")).hidden = true;
     status.textContent = "";
@@ -238,6 +351,11 @@ export function operatorView() {
     submit();
   });
   $("#op-reset").addEventListener("click", reset);
+  $("#op-override-cancel").addEventListener("click", () => setScope("emergency"));
+  $("#op-override-note").addEventListener("input", () => ($("#op-override-error").textContent = ""));
+  $("#op-emergency").addEventListener("change", (event) => {
+    if (event.target.id === "op-redirect") labelCreate();
+  });
   clearSuggestion();
   updateCreate();
 
@@ -253,6 +371,12 @@ export function operatorView() {
       }
     },
   };
+}
+
+// the scope's evidence: a phrase, or a list of them
+function whyText(why) {
+  if (!why) return "";
+  return Array.isArray(why) ? why.filter(Boolean).join("；") : String(why);
 }
 
 function fieldName(field) {
