@@ -161,7 +161,7 @@ def pretrain_command(
 def predict_command(
     text: Annotated[str | None, typer.Argument(help="one transcript (or use --input)")] = None,
     model: ModelOption = None,
-    input: Annotated[Path | None, typer.Option("--input", help='JSONL of {"id", "text"} lines')] = None,
+    input: Annotated[Path | None, typer.Option("--input", help='JSONL of {"id", "text"} lines; a letter\'s "title" goes in front of its text')] = None,
     output: Annotated[Path | None, typer.Option("--output", help="JSONL of suggestions (default: stdout)")] = None,
 ) -> None:
     """Suggest category, topic, units, district, scope and deadline for transcripts."""
@@ -187,7 +187,8 @@ def predict_command(
 
 
 def _predict_file(pipeline: Any, input: Path, output: Path | None) -> None:
-    """Every input line gives one output line: a suggestion, or an error naming the line. Nothing is dropped."""
+    """Every input line gives one output line: a suggestion, or an error naming the line. Nothing is dropped.
+    A line's `title` is read as part of its text (`triage.normalise.with_title`, applied by `read_labelled`)."""
     from training.datasets import read_labelled
 
     data = read_labelled(input)
@@ -232,6 +233,9 @@ def evaluate_command(
     labels: Annotated[list[Path] | None, typer.Option("--labels", help="extra labels by id (JSONL), e.g. category_labels_test.jsonl")] = None,
     split: Annotated[str | None, typer.Option(help="'test': the own corpus's frozen test split; 'messages': the held-out real messages")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="folder for metrics.json and report.html (with plots)")] = None,
+    second_labels: Annotated[
+        Path | None, typer.Option("--second-labels", help="a second annotator's categories by id (JSONL): adds the ceiling (category_ceiling)")
+    ] = None,
 ) -> None:
     """Score a model: per-head accuracy and macro-F1, units top-k (any acceptable unit, and the primary alone),
     what is decided with no one checking and how precise it is, scope errors, district and deadline accuracy.
@@ -239,6 +243,10 @@ def evaluate_command(
     With --report: also confusion matrices, per-class P/R/F1, reliability (ECE), risk-coverage curves per auto
     decision (category, unit, scope, the joint dispatch) with coverage at 90/95/98% precision and the bundle's
     operating point, and the worst-classified examples, as metrics.json and an HTML report drawn from it.
+
+    With --second-labels: how far the category head is from what two annotators agree on, over the messages both
+    labelled: their agreement (raw and Cohen's kappa), the accuracy against each and on the messages both agree
+    on, and the gap, each share with its n and 95% interval (`category_ceiling`).
     """
     from training.evaluate import evaluate, evaluate_report
     from triage.bundle import load_bundle
@@ -247,9 +255,20 @@ def evaluate_command(
     try:
         pipeline = load_bundle(ensure_model(model))
         dataset = _labelled_rows(list(data or []), list(labels or []), split, pipeline.knowledge.catalogue)
+        second = None
+        if second_labels is not None:
+            from training.datasets import Dataset, labels_by_id
+
+            found = Dataset(dataset.records)
+            second = labels_by_id(found, second_labels)
+            for problem in found.problems:
+                err.print(f"[yellow]skipped[/] {problem}", highlight=False)
+            dataset.problems.extend(found.problems)
+            if not any(r.label("category") and r.id in second for r in dataset.records):
+                raise fail(f"no row has a category from both the labels and {second_labels}: there is no ceiling to measure")
         with _spinner() as progress:
             progress.add_task(f"evaluating on {len(dataset)} rows", total=None)
-            metrics = evaluate(pipeline, dataset) if report is None else evaluate_report(pipeline, dataset)
+            metrics = evaluate(pipeline, dataset, second=second) if report is None else evaluate_report(pipeline, dataset, second=second)
     except (TriageError, ValueError) as exc:
         raise fail(str(exc)) from exc
     metrics["skipped_lines"] = len(dataset.problems)
@@ -351,8 +370,9 @@ def _require_rows(data: list[Path] | None, split: str | None) -> None:
 
 def _labelled_rows(data: list[Path], labels: list[Path], split: str | None, catalogue: Any) -> Any:
     """Rows to score on: files (with extra labels by id, `units_ok` included) and/or the own corpus's frozen test
-    split; bad lines reported, and a unit name the catalogue does not know left out of the unit figures."""
-    from training.datasets import Dataset, corpus_split, merge_labels, read_labelled
+    split; bad lines, and label lines whose id matches no row, reported, and a unit name the catalogue does not
+    know left out of the unit figures."""
+    from training.datasets import Dataset, corpus_split, merge_labels, read_many
 
     dataset = Dataset()
     if split == "messages":
@@ -363,11 +383,10 @@ def _labelled_rows(data: list[Path], labels: list[Path], split: str | None, cata
         if split == "dev":
             err.print("[yellow]--split dev[/] is now the frozen test split (--split test): nothing is tuned on a dev split any more")
         dataset.extend(corpus_split(catalogue)[1])
-    for path in data:
-        part = read_labelled(path, catalogue=catalogue)
-        for label_file in labels:
-            merge_labels(part, label_file, catalogue=catalogue)
-        dataset.extend(part)
+    files = read_many(data, catalogue=catalogue)
+    for label_file in labels:
+        merge_labels(files, label_file, catalogue=catalogue)
+    dataset.extend(files)
     for problem in dataset.problems:
         err.print(f"[yellow]skipped[/] {problem}", highlight=False)
     if not dataset.records:

@@ -2,7 +2,9 @@
 
 Every bad line is reported with its file and line number and the rest carry on; nothing is dropped
 without a word. A unit name missing from the catalogue (and not `属地`) stops training with the file, the
-line and the name (`unknown_units="error"`); evaluation reports it and leaves that unit label out.
+line and the name (`unknown_units="error"`); evaluation reports it and leaves that unit label out. Label files
+merged by id are read strictly in training (`merge_labels(..., strict=True)`): a bad line or an id that matches
+no record stops it.
 
 `units_ok` lists every unit a dispatcher would accept, best first (JSONL list, or `;`-joined in CSV); `unit`
 is its first entry. `属地` stands for "the district where the problem is" when no district is named.
@@ -24,7 +26,7 @@ from typing import Any, Literal
 
 from triage.errors import DataFileError, InvalidTranscriptError
 from triage.labels import KNOWN_LABELS
-from triage.normalise import validate_transcript
+from triage.normalise import validate_transcript, with_title
 from triage.resources import CORPUS_DIR, SHARED_DATA_DIR
 from triage.units import LOCAL, Catalogue, default_catalogue
 
@@ -40,7 +42,12 @@ TEST_SALT = "frozen-test-v1"
 UnknownUnits = Literal["error", "skip"]
 ORIGINS = ("calls", "messages", "orders")
 CATEGORY_LABEL_FILES = ("category_labels_train.jsonl", "category_labels_train_extra.jsonl")
+CATEGORY_LABEL_TEST = "category_labels_test.jsonl"
+CATEGORY_LABEL_TEST_SECOND = "category_labels_test_rater2.jsonl"
+"""The same test messages labelled by a second, independent annotator: only to report the ceiling and the agreement."""
 LOW_CONFIDENCE_WEIGHT = 0.5
+"""How much a label marked `confidence: low` counts in training (out-of-fold accuracy preferred it to 1 and to 0)."""
+CONFIDENCES = ("high", "low")
 
 
 @dataclass
@@ -55,6 +62,8 @@ class Record:
     """The register it is in: `calls` (the own corpus), `messages` (real written messages) or `orders` (a file)."""
     weights: dict[str, float] = field(default_factory=dict)
     """Per head, how much the label counts in training (1 when absent): a label its annotator marked low-confidence less."""
+    line: int | None = None
+    """The line of its file it was read from."""
 
     def label(self, name: str) -> str | None:
         return self.labels.get(name)
@@ -156,19 +165,30 @@ def read_labelled(
     catalogue: Catalogue | None = None,
     require_text: bool = True,
     unknown_units: UnknownUnits = "skip",
+    strict: bool = False,
 ) -> Dataset:
-    """Read a labelled JSONL or CSV file: fields `text` (required), `id`, and any label fields.
+    """Read a labelled JSONL or CSV file: fields `text` (required), `id`, `title`, `confidence` and any label fields.
 
     With a catalogue, unit names are resolved through its aliases (a renamed unit keeps its old name as an
     alias). An unknown unit name raises DataFileError naming the file, line and name when `unknown_units` is
-    "error" (training); with "skip" it is reported and that unit label left out (evaluation).
+    "error" (training); with "skip" it is reported and that unit label left out (evaluation). With `strict`
+    every bad line raises DataFileError with the file, the line and the value instead of being reported.
+
+    A non-empty `title` goes in front of the text (`triage.normalise.with_title`): a letter's title is part of
+    what its writer wrote. `confidence: low` (more than one answer is defensible) makes every label on the line
+    count LOW_CONFIDENCE_WEIGHT in training (`Record.weights`); `high` or no `confidence` counts fully.
     """
     path = Path(path)
     data = Dataset()
+
+    def report(number: int, reason: str) -> None:
+        if strict:
+            raise DataFileError(path, reason, line=number)
+        data.problems.append(f"{path}:{number}: {reason}")
+
     for number, obj, problem in _rows(path):
-        where = f"{path}:{number}"
         if problem or obj is None:
-            data.problems.append(f"{where}: {problem}")
+            report(number, str(problem))
             continue
         for alias, name in FIELD_ALIASES.items():
             if alias in obj and name not in obj:
@@ -176,18 +196,24 @@ def read_labelled(
         text = obj.get("text")
         if require_text:
             if "text" not in obj:
-                data.problems.append(f"{where}: no `text` field")
+                report(number, "no `text` field")
                 continue
             try:
                 validate_transcript(text)
             except InvalidTranscriptError as exc:
-                data.problems.append(f"{where}: `text`: {exc}")
+                report(number, f"`text`: {exc}")
                 continue
+        elif not obj.get("id"):
+            report(number, "no `id` field: a label line names the record it labels by its id")
+            continue
         labels: dict[str, str | None] = {}
         bad = None
+        confidence = obj.get("confidence")
+        if confidence is not None and confidence not in CONFIDENCES:
+            bad = f"unknown confidence {confidence!r}; expected one of {', '.join(CONFIDENCES)}"
         for name in LABEL_FIELDS:
             value = obj.get(name)
-            if value is None:
+            if value is None or bad:
                 continue
             if not isinstance(value, str):
                 bad = f"`{name}` must be a string, got {type(value).__name__}"
@@ -198,7 +224,7 @@ def read_labelled(
                 bad = f"unknown {name} {value!r}; expected one of {', '.join(known)}"
                 break
             if name == "unit" and catalogue is not None:
-                canonical = _resolve_unit(value, catalogue, path, number, unknown_units, data)
+                canonical = _resolve_unit(value, catalogue, path, number, "error" if strict else unknown_units, data)
                 if canonical is None:
                     continue
                 value = canonical
@@ -210,20 +236,26 @@ def read_labelled(
                 bad = names
             else:
                 for value in names:
-                    canonical = _resolve_unit(value, catalogue, path, number, unknown_units, data) if catalogue else value
+                    canonical = (
+                        _resolve_unit(value, catalogue, path, number, "error" if strict else unknown_units, data) if catalogue else value
+                    )
                     if canonical is not None and canonical not in units_ok:
                         units_ok.append(canonical)
         if bad:
-            data.problems.append(f"{where}: {bad}")
+            report(number, bad)
             continue
         unit = labels.get("unit")
         if unit and units_ok and units_ok[0] != unit:
             units_ok = [unit, *(u for u in units_ok if u != unit)]
         elif units_ok and not unit:
             labels["unit"] = units_ok[0]
+        weights = dict.fromkeys(labels, LOW_CONFIDENCE_WEIGHT) if confidence == "low" else {}
         record_id = str(obj.get("id") or f"{path.stem}-{number}")
         origin = obj.get("origin") if obj.get("origin") in ORIGINS else "orders"  # a merged file keeps each row's register
-        data.records.append(Record(record_id, text if isinstance(text, str) else "", labels, source=where, units_ok=tuple(units_ok), origin=origin))
+        text = with_title(obj.get("title"), text) if isinstance(text, str) else ""
+        data.records.append(
+            Record(record_id, text, labels, source=f"{path}:{number}", units_ok=tuple(units_ok), origin=origin, weights=weights, line=number)
+        )
     return data
 
 
@@ -243,21 +275,94 @@ def _resolve_unit(
 
 
 def merge_labels(
-    data: Dataset, label_file: str | Path, *, catalogue: Catalogue | None = None, unknown_units: UnknownUnits = "skip"
+    data: Dataset,
+    label_file: str | Path,
+    *,
+    catalogue: Catalogue | None = None,
+    unknown_units: UnknownUnits = "skip",
+    strict: bool = False,
 ) -> int:
-    """Add labels from a JSONL of `{"id", <label fields>}` to records with that id; returns how many matched."""
-    extra = read_labelled(label_file, require_text=False, catalogue=catalogue, unknown_units=unknown_units)
+    """Add labels from a JSONL of `{"id", <label fields>, "confidence"?}` to the records with that id; returns how
+    many records matched. A label replaces the record's own for its field, with its weight (`confidence: low`
+    counts LOW_CONFIDENCE_WEIGHT in training).
+
+    `strict` (training): a bad line (an unknown category or other label value, no id, not JSON) or an id that
+    matches no record raises DataFileError naming the file, the line and the value. Otherwise (evaluation) each
+    is reported in `data.problems` and the rest is used.
+
+    An id given twice in the file with different labels is reported with both line numbers and resolved by one
+    rule: a line not marked `confidence: low` wins over one that is; between two equally confident lines the
+    first wins.
+    """
+    label_file = Path(label_file)
+    extra = read_labelled(label_file, require_text=False, catalogue=catalogue, unknown_units=unknown_units, strict=strict)
     data.problems.extend(extra.problems)
-    by_id = {r.id: r for r in extra.records}
-    matched = 0
+    by_id: dict[str, Record] = {}
+    for line in extra.records:
+        kept = by_id.get(line.id)
+        if kept is None:
+            by_id[line.id] = line
+            continue
+        winner = line if _is_low(kept) and not _is_low(line) else kept
+        if (kept.labels, kept.units_ok) != (line.labels, line.units_ok):
+            data.problems.append(
+                f"{label_file}:{kept.line} and line {line.line}: id {line.id!r} has different labels ({_describe(kept)};"
+                f" {_describe(line)}); line {winner.line}'s are used (a confident label wins, otherwise the first)"
+            )
+        by_id[line.id] = winner
+    matched: set[str] = set()
     for record in data.records:
-        if record.id in by_id:
-            found = by_id[record.id]
-            record.labels.update(found.labels)
-            if found.units_ok:
-                record.units_ok = found.units_ok
-            matched += 1
-    return matched
+        found = by_id.get(record.id)
+        if found is None:
+            continue
+        record.labels.update(found.labels)
+        if found.units_ok:
+            record.units_ok = found.units_ok
+        for name in found.labels:
+            record.weights.pop(name, None)
+        record.weights.update(found.weights)
+        matched.add(record.id)
+    for line in by_id.values():
+        if line.id not in matched:
+            reason = f"id {line.id!r} matches no record"
+            if strict:
+                raise DataFileError(label_file, reason, line=line.line)
+            data.problems.append(f"{label_file}:{line.line}: {reason}; its labels are not used")
+    return sum(record.id in matched for record in data.records)
+
+
+def labels_by_id(data: Dataset, label_file: str | Path, name: str = "category") -> dict[str, str]:
+    """Another annotator's `name` labels of `data`'s records, by id, leaving `data`'s own labels as they are: the
+    file is read like any label file, leniently (its problems added to `data.problems`)."""
+    shadow = Dataset([Record(r.id, r.text) for r in data.records])
+    merge_labels(shadow, label_file)
+    data.problems.extend(shadow.problems)
+    return {r.id: value for r in shadow.records if (value := r.label(name))}
+
+
+def tipdm_annotated_test() -> tuple[Dataset, dict[str, str]]:
+    """tipdm2020c's test messages that both request-type annotators labelled, with the first's categories, and
+    the second's by id. Read only to report the ceiling (model card); never trained or tuned on."""
+    files = [TIPDM_DIR / name for name in ("test.jsonl", CATEGORY_LABEL_TEST, CATEGORY_LABEL_TEST_SECOND)]
+    if not all(f.is_file() for f in files):
+        return Dataset(), {}
+    test = read_labelled(TIPDM_DIR / "test.jsonl")
+    merge_labels(test, TIPDM_DIR / CATEGORY_LABEL_TEST)
+    second = labels_by_id(test, TIPDM_DIR / CATEGORY_LABEL_TEST_SECOND)
+    test.records = [r for r in test.records if r.label("category") and r.id in second]
+    return test, second
+
+
+def _is_low(record: Record) -> bool:
+    return any(weight < 1 for weight in record.weights.values())
+
+
+def _describe(record: Record) -> str:
+    """A label line's labels as a reader would say them: `category 投诉 (low)`."""
+    parts = [f"{name} {value}" for name, value in record.labels.items() if not (name == "unit" and record.units_ok)]
+    if record.units_ok:
+        parts.append(f"units_ok {'/'.join(record.units_ok)}")
+    return ", ".join(parts or ["no label"]) + (" (low)" if _is_low(record) else "")
 
 
 def is_dev(record_id: str, fraction: float, seed: int = 0) -> bool:
@@ -326,26 +431,23 @@ def tipdm_held_out(catalogue: Catalogue | None = None) -> Dataset:
 def tipdm_split(catalogue: Catalogue | None = None) -> tuple[Dataset, Dataset]:
     """tipdm2020c's training split with its request-category and acceptable-unit annotations; all in scope.
 
-    Every message has a category (the first 560 annotated first, the rest later by the same conventions); a
-    category its annotator marked `low` (more than one is defensible) counts LOW_CONFIDENCE_WEIGHT in training,
-    which out-of-fold accuracy preferred to counting it fully or leaving it out. A message's `units_ok` names
-    catalogue units or `属地` (its places are masked, so no district is named).
+    Every message has a category (the first 560 annotated first, the rest later by the same conventions) and its
+    title in front of its text; a label its annotator marked `low` (more than one is defensible: categories and
+    acceptable units alike) counts LOW_CONFIDENCE_WEIGHT in training (for the category, out-of-fold accuracy
+    preferred it to counting it fully or leaving it out). A message's `units_ok` names catalogue units or `属地` (its places are
+    masked, so no district is named). The annotation files are read strictly: a bad line or an id that matches
+    no message stops training with the file, the line and the value.
     """
     train_file = TIPDM_DIR / "train.jsonl"
     if not train_file.is_file():
         raise DataFileError(train_file, "shared dataset not found; the `full` preset needs ../shared/data")
     data = read_labelled(train_file)
     for name in CATEGORY_LABEL_FILES:
-        labels = TIPDM_DIR / name
-        if labels.is_file():
-            merge_labels(data, labels)
-            low = {obj["id"] for _, obj, _ in _rows(labels) if obj and obj.get("confidence") == "low"}
-            for record in data.records:
-                if record.id in low:
-                    record.weights["category"] = LOW_CONFIDENCE_WEIGHT
+        if (TIPDM_DIR / name).is_file():
+            merge_labels(data, TIPDM_DIR / name, strict=True)
     units = TIPDM_DIR / "unit_labels_train.jsonl"
     if units.is_file():
-        merge_labels(data, units, catalogue=catalogue or default_catalogue(), unknown_units="error")
+        merge_labels(data, units, catalogue=catalogue or default_catalogue(), strict=True)
     train, held_out = Dataset(problems=list(data.problems)), Dataset()
     for record in data.records:
         record.labels.setdefault("scope", "accepted")

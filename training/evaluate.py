@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score, precision_recall_fscore_support
 
 from training.datasets import Dataset, Record
-from training.tuning import is_acceptable, p_accepted
+from training.tuning import is_acceptable, p_accepted, wilson_interval
 from triage.classifiers.calibration import expected_calibration_error
 from triage.pipeline import TriagePipeline
 from triage.rules import ACCEPTED
@@ -18,20 +18,102 @@ from triage.schemas import Suggestion
 from triage.units import LOCAL, Catalogue
 
 
-def head_scores(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, macro-F1 and per-class precision/recall/F1 over the gold labels present."""
+def head_scores(gold: Sequence[str], predicted: Sequence[str], *, intervals: bool = False) -> dict[str, Any]:
+    """Accuracy, macro-F1 and per-class precision/recall/F1 over the gold labels present.
+
+    With `intervals`, each class also gets the n behind its precision (`precision_n`: how often it was predicted)
+    and its recall (`recall_n`: its support), each figure with its 95% Wilson interval (`*_interval`): a rare
+    class's recall on ten messages is a wide range, not a number.
+    """
     labels = sorted(set(gold) | set(predicted))
     p, r, f, s = precision_recall_fscore_support(gold, predicted, labels=labels, zero_division=0)
     gold_labels = sorted(set(gold))
+    per_class = {
+        label: {"precision": round(float(pi), 4), "recall": round(float(ri), 4), "f1": round(float(fi), 4), "support": int(si)}
+        for label, pi, ri, fi, si in zip(labels, p, r, f, s, strict=True)
+    }
+    if intervals:
+        right = Counter(g for g, q in zip(gold, predicted, strict=True) if g == q)
+        made = Counter(predicted)
+        for label, scores in per_class.items():
+            scores.update(
+                precision_n=made[label],
+                precision_interval=_interval(right[label], made[label]),
+                recall_n=scores["support"],
+                recall_interval=_interval(right[label], scores["support"]),
+            )
     return {
         "n": len(gold),
         "accuracy": round(float(accuracy_score(gold, predicted)), 4),
         "macro_f1": round(float(f1_score(gold, predicted, labels=gold_labels, average="macro", zero_division=0)), 4),
-        "per_class": {
-            label: {"precision": round(float(pi), 4), "recall": round(float(ri), 4), "f1": round(float(fi), 4), "support": int(si)}
-            for label, pi, ri, fi, si in zip(labels, p, r, f, s, strict=True)
-        },
+        "per_class": per_class,
     }
+
+
+def _interval(successes: int, n: int) -> list[float] | None:
+    interval = wilson_interval(successes, n)
+    return None if interval is None else list(interval)
+
+
+def _rate(successes: int, n: int, name: str = "accuracy", count: str = "right") -> dict[str, Any]:
+    """A share with its n, its count and its 95% Wilson interval."""
+    return {"n": n, count: successes, name: round(successes / n, 4) if n else None, "interval": _interval(successes, n)}
+
+
+def category_ceiling(first: Sequence[str], second: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
+    """How far the category head is from what people agree on, over the messages two annotators labelled
+    independently: their agreement (raw, and Cohen's kappa), the model's accuracy against the first, against
+    the second and on the messages both agree on, and the gap (agreement minus accuracy against the first).
+    Every share comes with its n and 95% Wilson interval."""
+    n = len(first)
+    agreed = [a == b for a, b in zip(first, second, strict=True)]
+    k = sum(agreed)
+    agreement = _rate(k, n, "rate", "agreed")
+    agreement["kappa"] = round(float(cohen_kappa_score(first, second)), 4) if n and len(set(first) | set(second)) > 1 else None
+    against_first = _rate(sum(a == p for a, p in zip(first, predicted, strict=True)), n)
+    out = {
+        "n": n,
+        "agreement": agreement,
+        "accuracy_first": against_first,
+        "accuracy_second": _rate(sum(b == p for b, p in zip(second, predicted, strict=True)), n),
+        "accuracy_agreed": _rate(sum(a == p for a, p, same in zip(first, predicted, agreed, strict=True) if same), k),
+        "gap": None if not n else round(agreement["rate"] - against_first["accuracy"], 4),
+    }
+    return out
+
+
+CEILING_ROWS = (
+    ("agreement between the two annotators", "agreement", "rate"),
+    ("Cohen's kappa between them", "agreement", "kappa"),
+    ("model accuracy against the first annotator", "accuracy_first", "accuracy"),
+    ("model accuracy against the second annotator", "accuracy_second", "accuracy"),
+    ("model accuracy where both annotators agree", "accuracy_agreed", "accuracy"),
+)
+"""The ceiling's rows as the report and the model card show them: (label, block, figure)."""
+
+
+def ceiling_rows(ceiling: dict[str, Any]) -> list[tuple[str, str, int | None, float | None, list[float] | None]]:
+    """(label, key in `category_ceiling`, n, figure, 95% interval) per row of the ceiling table, the gap last."""
+    rows: list[tuple[str, str, int | None, float | None, list[float] | None]] = []
+    for label, block, figure in CEILING_ROWS:
+        part = ceiling.get(block) or {}
+        rows.append((label, f"{block}|{figure}", part.get("n"), part.get(figure), part.get("interval") if figure != "kappa" else None))
+    rows.append(("gap: agreement minus accuracy against the first", "gap", ceiling.get("n"), ceiling.get("gap"), None))
+    return rows
+
+
+def ceiling_scores(data: Dataset, suggestions: Sequence[Suggestion], second: dict[str, str]) -> dict[str, Any] | None:
+    """`category_ceiling` over the records with a category from both annotators (the first's in the records,
+    the second's by id); None when none has both."""
+    rows = [
+        (r.label("category"), second[r.id], s.category.label)
+        for r, s in zip(data.records, suggestions, strict=True)
+        if r.label("category") and r.id in second
+    ]
+    if not rows:
+        return None
+    first, other, predicted = zip(*rows, strict=True)
+    return category_ceiling(first, other, predicted)  # type: ignore[arg-type]
 
 
 def predict_all(pipeline: TriagePipeline, data: Dataset, batch_size: int = 256) -> list[Suggestion]:
@@ -43,12 +125,18 @@ def predict_all(pipeline: TriagePipeline, data: Dataset, batch_size: int = 256) 
 
 
 def evaluate(
-    pipeline: TriagePipeline, data: Dataset, suggestions: list[Suggestion] | None = None, *, catalogue: Catalogue | None = None
+    pipeline: TriagePipeline,
+    data: Dataset,
+    suggestions: list[Suggestion] | None = None,
+    *,
+    catalogue: Catalogue | None = None,
+    second: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Every metric the labels in `data` allow; heads without gold labels are left out.
 
     A suggested unit counts as right when a dispatcher would accept it (`units_ok`; a district or zone where the
-    labels say `属地`); `exact_*` figures count only the primary unit.
+    labels say `属地`); `exact_*` figures count only the primary unit. With `second` (a second annotator's
+    categories by id) also `category_ceiling` (see `category_ceiling`).
     """
     suggestions = suggestions if suggestions is not None else predict_all(pipeline, data)
     catalogue = catalogue or pipeline.knowledge.catalogue
@@ -59,7 +147,11 @@ def evaluate(
         pairs = [(r.label(head), getattr(s, head).label) for r, s in zip(records, suggestions, strict=True) if r.label(head)]
         if pairs:
             gold, pred = zip(*pairs, strict=True)
-            metrics[head] = head_scores(gold, pred)  # type: ignore[arg-type]
+            metrics[head] = head_scores(gold, pred, intervals=head == "category")  # type: ignore[arg-type]
+    if second is not None:
+        ceiling = ceiling_scores(data, suggestions, second)
+        if ceiling is not None:
+            metrics["category_ceiling"] = ceiling
 
     scope_pairs = [(r.label("scope"), s) for r, s in zip(records, suggestions, strict=True) if r.label("scope")]
     if scope_pairs:
@@ -335,10 +427,12 @@ def worst_examples(data: Dataset, suggestions: Sequence[Suggestion], catalogue: 
     return mistakes[:n]
 
 
-def evaluate_report(pipeline: TriagePipeline, data: Dataset, suggestions: list[Suggestion] | None = None) -> dict[str, Any]:
+def evaluate_report(
+    pipeline: TriagePipeline, data: Dataset, suggestions: list[Suggestion] | None = None, *, second: dict[str, str] | None = None
+) -> dict[str, Any]:
     """`evaluate` plus what the report draws: confusion matrices, reliability, coverage and the worst mistakes."""
     suggestions = suggestions if suggestions is not None else predict_all(pipeline, data)
-    metrics = evaluate(pipeline, data, suggestions)
+    metrics = evaluate(pipeline, data, suggestions, second=second)
     t = pipeline.thresholds
     thresholds = {"category": t.category, "topic": t.topic, "unit": t.unit, "scope": t.scope, "dispatch": 1.0}
     metrics["thresholds"] = {

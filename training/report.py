@@ -273,6 +273,60 @@ def _summary_rows(metrics: dict[str, Any]) -> Iterable[tuple[str, str]]:
             yield label, " / ".join(_value(p, _lookup(metrics, p)) for p in paths)
 
 
+def _interval_cell(key: str, interval: list[float] | None) -> str:
+    if not interval:
+        return ""
+    return f"{_value(key + '|0', interval[0])} – {_value(key + '|1', interval[1])}"
+
+
+def ceiling_html(metrics: dict[str, Any]) -> list[str]:
+    """The category head against two annotators of the same messages: their agreement, the accuracy against each
+    and where both agree, and the gap (`category_ceiling`)."""
+    from training.evaluate import ceiling_rows
+
+    ceiling = metrics.get("category_ceiling")
+    if not ceiling:
+        return []
+    parts = [
+        "<h2 id='category-ceiling'>Request type: the ceiling of two annotators</h2>",
+        f"<p>Over the {_value('category_ceiling|n', ceiling.get('n'))} messages that both annotators labelled. What they agree on"
+        " is as good as the labels allow; the gap is how far the model is below it.</p>",
+        "<table><tr><th></th><th>n</th><th>figure</th><th>95% interval</th></tr>",
+    ]
+    for label, key, _, value, interval in ceiling_rows(ceiling):
+        block = key.split("|")[0]
+        n_key = "category_ceiling|n" if block == "gap" else f"category_ceiling|{block}|n"
+        parts.append(
+            f"<tr><td>{html.escape(label)}</td><td>{_value(n_key, _lookup(metrics, n_key))}</td>"
+            f"<td>{_value('category_ceiling|' + key, value)}</td><td>{_interval_cell(f'category_ceiling|{block}|interval', interval)}</td></tr>"
+        )
+    parts.append("</table>")
+    return parts
+
+
+def per_class_html(metrics: dict[str, Any], head: str = "category") -> list[str]:
+    """Per class: precision over the times it was predicted and recall over its support, each with its n and 95%
+    interval (rare classes are wide ranges, not numbers)."""
+    per_class = (metrics.get(head) or {}).get("per_class") or {}
+    if not any("recall_interval" in v for v in per_class.values()):
+        return []
+    parts = [
+        f"<h2 id='per-class-{head}'>{html.escape(_name(head))}: per class, with n and 95% intervals</h2>",
+        "<table><tr><th>class</th><th>precision</th><th>n predicted</th><th>95% interval</th>"
+        "<th>recall</th><th>n (support)</th><th>95% interval</th><th>F1</th></tr>",
+    ]
+    for label, v in sorted(per_class.items(), key=lambda item: (-item[1]["support"], item[0])):
+        key = f"{head}|per_class|{label}"
+        parts.append(
+            f"<tr><td>{html.escape(label)}</td><td>{_value(key + '|precision', v['precision'])}</td><td>{_value(key + '|precision_n', v.get('precision_n'))}</td>"
+            f"<td>{_interval_cell(key + '|precision_interval', v.get('precision_interval'))}</td>"
+            f"<td>{_value(key + '|recall', v['recall'])}</td><td>{_value(key + '|recall_n', v.get('recall_n'))}</td>"
+            f"<td>{_interval_cell(key + '|recall_interval', v.get('recall_interval'))}</td><td>{_value(key + '|f1', v['f1'])}</td></tr>"
+        )
+    parts.append("</table>")
+    return parts
+
+
 def render_html(metrics: dict[str, Any], images: dict[str, bytes], title: str) -> str:
     esc = html.escape
     parts = [
@@ -289,6 +343,8 @@ def render_html(metrics: dict[str, Any], images: dict[str, bytes], title: str) -
     ]
     parts += [f"<tr><td>{esc(label)}</td><td>{cells}</td></tr>" for label, cells in _summary_rows(metrics)]
     parts.append("</table>")
+    parts += ceiling_html(metrics)
+    parts += per_class_html(metrics, "category")
     thresholds = metrics.get("thresholds")
     if thresholds:
         targets = thresholds.get("targets") or {}

@@ -96,7 +96,7 @@ def base_data(run: RunArguments) -> Dataset:
     if run.data.data_files:
         files = read_many(run.data.data_files, catalogue=catalogue, unknown_units="error")
         for label_file in run.data.label_files:
-            merge_labels(files, label_file, catalogue=catalogue, unknown_units="error")
+            merge_labels(files, label_file, catalogue=catalogue, strict=True)
         data.extend(files)
     return data
 

@@ -23,8 +23,17 @@ import numpy as np
 
 from training.args import DataArguments, ModelArguments, RunArguments
 from training.crossval import OutOfFold, fit_with_out_of_fold
-from training.datasets import Dataset, catalogue_rows, corpus_split, fingerprint, merge_labels, read_many, tipdm_split
-from training.evaluate import evaluate
+from training.datasets import (
+    Dataset,
+    catalogue_rows,
+    corpus_split,
+    fingerprint,
+    merge_labels,
+    read_many,
+    tipdm_annotated_test,
+    tipdm_split,
+)
+from training.evaluate import ceiling_rows, ceiling_scores, evaluate, predict_all
 from training.tuning import choose_auto_thresholds, tune_ranking, tune_refusal_threshold
 from triage.bundle import save_bundle
 from triage.classifiers import CalibratedLinearClassifier, MultiHeadClassifier
@@ -72,7 +81,7 @@ def load_training_data(args: DataArguments, catalogue: Catalogue, seed: int) -> 
     if args.data_files:
         analyst = read_many(args.data_files, catalogue=catalogue, unknown_units="error")
         for label_file in args.label_files:
-            merge_labels(analyst, label_file, catalogue=catalogue, unknown_units="error")
+            merge_labels(analyst, label_file, catalogue=catalogue, strict=True)
         train.extend(analyst)
         sources["files"] = {"paths": list(args.data_files), "train": fingerprint(analyst)}
     if args.max_train_samples is not None and len(train) > args.max_train_samples:
@@ -329,6 +338,13 @@ def train(run: RunArguments, *, step: Step | None = None) -> tuple[Path, dict[st
         if len(held):
             say(f"scoring on the held-out {'calls' if name == 'test' else name} ({len(held)} rows)")
             metrics[name] = evaluate(pipeline, held, catalogue=catalogue)
+    if run.data.preset == "full":
+        annotated, second = tipdm_annotated_test()
+        if annotated.records:
+            say(f"scoring the category head against both annotators of {len(annotated)} tipdm2020c test messages (to report only)")
+            ceiling = ceiling_scores(annotated, predict_all(pipeline, annotated), second)
+            if ceiling is not None:
+                metrics["category_ceiling"] = ceiling
     metrics["train_seconds"] = round(time.perf_counter() - started, 2)
     metrics["fit_seconds"] = round(fit_seconds, 2)
     training_info = {
@@ -406,6 +422,24 @@ def _threshold_lines(thresholds: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _ceiling_lines(ceiling: dict[str, Any] | None) -> list[str]:
+    """The model card's ceiling table: the category head against two annotators of the same real messages."""
+    if not ceiling:
+        return []
+    lines = [
+        "## Request type against two annotators",
+        f"tipdm2020c's test messages that two annotators labelled independently ({ceiling['n']}; read only to report,",
+        "never trained or tuned on). What they agree on is the ceiling; the gap is how far the head is below it.",
+        "",
+        "| | n | figure | 95% interval |",
+        "|---|---:|---:|---|",
+    ]
+    for label, _, n, value, interval in ceiling_rows(ceiling):
+        shown = "n/a" if value is None else f"{value:.3f}"
+        lines.append(f"| {label} | {n if n is not None else 'n/a'} | {shown} | {f'{interval[0]:.3f}–{interval[1]:.3f}' if interval else ''} |")
+    return [*lines, ""]
+
+
 def model_card(pipeline: TriagePipeline, training: dict[str, Any], metrics: dict[str, Any]) -> str:
     oof = metrics.get("out_of_fold", {})
     held = {name: metrics[name] for name in ("test", "messages") if name in metrics}
@@ -453,6 +487,7 @@ def model_card(pipeline: TriagePipeline, training: dict[str, Any], metrics: dict
         "",
         *table,
         "",
+        *_ceiling_lines(metrics.get("category_ceiling")),
         "## When a field is auto",
         *_threshold_lines(training.get("thresholds", {})),
         "",

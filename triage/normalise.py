@@ -75,6 +75,30 @@ def validate_transcript(text: object) -> str:
     return text
 
 
+_SENTENCE_END = "。！？!?.…"
+
+
+def with_title(title: object, text: str) -> str:
+    """A letter's text with its title in front: the title is part of what the writer wrote, and it often names
+    the request (投诉/举报/建议/咨询). Joined by `。` unless the title already ends a sentence; the text is kept
+    as it is when there is no title (None, not a string, or blank) or when it already starts with the title
+    (whitespace aside).
+
+    >>> with_title("K8县商户乱摆摊", "最近商户又把商品摆到路中间")
+    'K8县商户乱摆摊。最近商户又把商品摆到路中间'
+    >>> with_title("能否延长公交线路？", "希望延长5路车")
+    '能否延长公交线路？希望延长5路车'
+    >>> with_title("乱摆摊", "乱摆摊，影响交通")
+    '乱摆摊，影响交通'
+    """
+    if not isinstance(title, str) or not title.strip() or not isinstance(text, str):
+        return text
+    title = title.strip()
+    if _SPACE.sub("", text).startswith(_SPACE.sub("", title)):
+        return text
+    return title + ("" if title.endswith(tuple(_SENTENCE_END)) else "。") + text
+
+
 def mask_pii(text: str) -> str:
     """Replace phone, ID-card and bank-card numbers with placeholders."""
     for placeholder, pattern in PII_MASKS:

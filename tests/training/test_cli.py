@@ -52,3 +52,79 @@ def test_without_a_model_the_default_one_is_trained_first(monkeypatch, tmp_path)
     assert result.exit_code == 0, result.output
     assert "training the default model" in result.stderr
     assert (tmp_path / "default" / "manifest.json").is_file()
+
+
+def test_predict_a_file_reads_a_letters_title_as_part_of_it(default_bundle, write_jsonl, tmp_path):
+    """`{"id","title","text"}` lines predict as the letter its writer wrote: the title first."""
+    source = write_jsonl(
+        [
+            {"id": "titled", "title": "举报无证经营的黑诊所", "text": "我们小区楼下有一家诊所，请有关部门处理"},
+            {"id": "joined", "text": "举报无证经营的黑诊所。我们小区楼下有一家诊所，请有关部门处理"},
+        ]
+    )
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(cli.app, ["predict", "--model", str(default_bundle), "--input", str(source), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    titled, joined = (json.loads(line) for line in out.read_text(encoding="utf-8").splitlines())
+    assert titled["text"].startswith("举报无证经营的黑诊所。")
+    for field in ("text", "category", "topic", "units"):
+        assert titled[field] == joined[field], field
+
+
+def test_a_bad_label_file_stops_training_but_evaluation_reports_it_and_carries_on(default_bundle, write_jsonl, tmp_path):
+    rows = []
+    for i in range(6):
+        rows.append({"id": f"w{i}", "text": f"老板拖欠工资第{i}个月了", "topic": "劳动和社会保障"})
+        rows.append({"id": f"b{i}", "text": f"公交车第{i}路司机甩站", "topic": "交通运输"})
+    data = write_jsonl(rows)
+    labels = write_jsonl(
+        [{"id": f"w{i}", "category": "求助"} for i in range(6)] + [{"id": "b0", "category": "投拆"}] + [{"id": f"b{i}", "category": "投诉"} for i in range(1, 6)],
+        name="labels.jsonl",
+    )
+    result = runner.invoke(cli.app, ["train", "--data", str(data), "--labels", str(labels), "--out", str(tmp_path / "m")])
+    assert result.exit_code == 2
+    assert f"{labels}, line 7: unknown category '投拆'" in " ".join(result.stderr.split())
+    assert not (tmp_path / "m").exists()
+    result = runner.invoke(cli.app, ["evaluate", "--model", str(default_bundle), "--data", str(data), "--labels", str(labels)])
+    assert result.exit_code == 0, result.output
+    assert "unknown category '投拆'" in result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["category"]["n"] == 11 and metrics["skipped_lines"] == 1
+
+
+def test_evaluate_with_a_second_annotator_shows_the_ceiling(default_bundle, write_jsonl, tmp_path):
+    texts = ["老板拖欠工资三个月了", "公交车司机甩站", "公积金怎么提取", "小区门口占道经营", "建议增加公交线路", "举报无证经营的黑诊所"]
+    first = ["求助", "投诉", "咨询", "投诉", "建议", "举报"]
+    second = ["投诉", "投诉", "咨询", "投诉", "建议", "举报"]
+    data = write_jsonl([{"id": f"m{i}", "text": t} for i, t in enumerate(texts)])
+    one = write_jsonl([{"id": f"m{i}", "category": c} for i, c in enumerate(first)], name="first.jsonl")
+    two = write_jsonl([{"id": f"m{i}", "category": c} for i, c in enumerate(second[:5])] + [{"id": "x", "category": "其他"}], name="second.jsonl")
+    out = tmp_path / "r"
+    result = runner.invoke(
+        cli.app,
+        ["evaluate", "--model", str(default_bundle), "--data", str(data), "--labels", str(one), "--second-labels", str(two), "--report", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "id 'x' matches no record" in result.stderr  # reported, not fatal: evaluation
+    ceiling = json.loads(result.stdout)["category_ceiling"]
+    predicted = [json.loads(line)["category"]["label"] for line in _predict(default_bundle, data, tmp_path)]
+    right = [p == f for p, f in zip(predicted, first, strict=True)][:5]  # m5 has no second label: not in the ceiling
+    assert ceiling["n"] == 5
+    assert ceiling["agreement"] == {"n": 5, "agreed": 4, "rate": 0.8, "interval": [0.3755, 0.9638], "kappa": ceiling["agreement"]["kappa"]}
+    assert 0 < ceiling["agreement"]["kappa"] < 0.8
+    assert ceiling["accuracy_first"]["n"] == 5 and ceiling["accuracy_first"]["right"] == sum(right)
+    assert ceiling["accuracy_agreed"]["n"] == 4 and ceiling["accuracy_agreed"]["right"] == sum(right[1:])
+    assert ceiling["gap"] == round(0.8 - sum(right) / 5, 4)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Request type: the ceiling of two annotators" in page
+    assert '<span data-key="category_ceiling|agreement|rate">0.8000</span>' in page
+    assert '<span data-key="category_ceiling|agreement|interval|0">0.3755</span>' in page
+    result = runner.invoke(cli.app, ["evaluate", "--model", str(default_bundle), "--data", str(data), "--second-labels", str(two)])
+    assert result.exit_code == 2 and "no row has a category from both" in result.stderr
+
+
+def _predict(bundle, data, tmp_path):
+    out = tmp_path / "predicted.jsonl"
+    result = runner.invoke(cli.app, ["predict", "--model", str(bundle), "--input", str(data), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    return out.read_text(encoding="utf-8").splitlines()

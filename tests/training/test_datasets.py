@@ -1,6 +1,15 @@
 import pytest
 
-from training.datasets import corpus_split, is_dev, is_test, merge_labels, own_corpus, read_labelled, split
+from training.datasets import (
+    LOW_CONFIDENCE_WEIGHT,
+    corpus_split,
+    is_dev,
+    is_test,
+    merge_labels,
+    own_corpus,
+    read_labelled,
+    split,
+)
 from triage.errors import DataFileError
 from triage.units import default_catalogue, load_catalogue
 
@@ -140,3 +149,98 @@ def test_every_corpus_call_passes_the_guides_check_and_every_unit_has_twenty_cal
     best = Counter(r.label("unit") for r in data.records)
     assert min(best[u.name] for u in catalogue) >= 20
     assert sum(r.label("scope") != "accepted" for r in data.records) >= 0.15 * len(data)
+
+
+def test_a_low_confidence_line_weighs_every_label_on_it_and_merging_carries_the_weights(write_jsonl):
+    """`confidence: low` (more than one answer is defensible): every label of the line counts LOW_CONFIDENCE_WEIGHT."""
+    data = read_labelled(
+        write_jsonl(
+            [
+                {"id": "a", "text": "老板拖欠工资三个月", "category": "求助", "topic": "劳动和社会保障", "units_ok": ["市人社局"], "confidence": "low"},
+                {"id": "b", "text": "小区门口占道经营", "category": "投诉", "confidence": "high"},
+                {"id": "c", "text": "公积金怎么提取", "category": "咨询"},
+            ]
+        ),
+        catalogue=default_catalogue(),
+    )
+    assert [r.weights for r in data.records] == [
+        {"category": LOW_CONFIDENCE_WEIGHT, "topic": LOW_CONFIDENCE_WEIGHT, "unit": LOW_CONFIDENCE_WEIGHT},
+        {},
+        {},
+    ]
+    labels = write_jsonl(
+        [{"id": "a", "category": "投诉", "confidence": "high"}, {"id": "b", "category": "举报", "confidence": "low"}], name="labels.jsonl"
+    )
+    assert merge_labels(data, labels, strict=True) == 2
+    a, b, c = data.records
+    assert a.labels["category"] == "投诉" and a.weights == {"topic": LOW_CONFIDENCE_WEIGHT, "unit": LOW_CONFIDENCE_WEIGHT}  # a confident label replaces a doubtful one
+    assert b.labels["category"] == "举报" and b.weights == {"category": LOW_CONFIDENCE_WEIGHT}
+    assert c.weights == {}
+
+
+def test_a_bad_label_file_stops_training_with_the_file_the_line_and_the_value(write_jsonl):
+    data = read_labelled(write_jsonl([{"id": "m1", "text": "学校乱收费"}, {"id": "m2", "text": "路灯不亮"}]))
+    unknown = write_jsonl([{"id": "m1", "category": "投诉"}, {"id": "m2", "category": "投拆"}], name="unknown.jsonl")
+    with pytest.raises(DataFileError, match=r"unknown\.jsonl, line 2: unknown category '投拆'"):
+        merge_labels(data, unknown, strict=True)
+    stray = write_jsonl([{"id": "m1", "category": "投诉"}, {"id": "m1", "category": "投诉"}, {"id": "m9", "category": "咨询"}], name="stray.jsonl")
+    with pytest.raises(DataFileError, match=r"stray\.jsonl, line 3: id 'm9' matches no record"):
+        merge_labels(data, stray, strict=True)
+    with pytest.raises(DataFileError, match=r"line 1: unknown confidence 'medium'"):
+        merge_labels(data, write_jsonl([{"id": "m1", "category": "投诉", "confidence": "medium"}], name="c.jsonl"), strict=True)
+    with pytest.raises(DataFileError, match=r"line 1: no `id` field"):
+        merge_labels(data, write_jsonl([{"category": "投诉"}], name="noid.jsonl"), strict=True)
+    # evaluation: each reported with its line, the rest merged
+    assert merge_labels(data, unknown) == 1 and merge_labels(data, stray) == 1
+    assert f"{unknown}:2: unknown category '投拆'" in data.problems[0]
+    assert data.problems[1] == f"{stray}:3: id 'm9' matches no record; its labels are not used"
+    assert data.records[0].labels == {"category": "投诉"} and data.records[1].labels == {}
+
+
+def test_duplicate_ids_in_a_label_file_are_reported_and_the_confident_or_else_the_first_label_wins(write_jsonl):
+    data = read_labelled(write_jsonl([{"id": i, "text": "小区物业乱收费"} for i in ("m1", "m2", "m3")]))
+    labels = write_jsonl(
+        [
+            {"id": "m1", "category": "求助", "confidence": "low"},
+            {"id": "m2", "category": "投诉", "confidence": "high"},
+            {"id": "m1", "category": "投诉", "confidence": "high"},  # confident: wins over line 1
+            {"id": "m2", "category": "求助", "confidence": "high"},  # as confident as line 2: the first wins
+            {"id": "m3", "category": "咨询"},
+            {"id": "m3", "category": "咨询"},  # the same label twice: nothing to report
+        ],
+        name="labels.jsonl",
+    )
+    assert merge_labels(data, labels, strict=True) == 3  # reported and resolved, never a stop
+    assert [(r.labels["category"], r.weights) for r in data.records] == [("投诉", {}), ("投诉", {}), ("咨询", {})]
+    assert data.problems == [
+        f"{labels}:1 and line 3: id 'm1' has different labels (category 求助 (low); category 投诉); line 3's are used"
+        " (a confident label wins, otherwise the first)",
+        f"{labels}:2 and line 4: id 'm2' has different labels (category 投诉; category 求助); line 2's are used"
+        " (a confident label wins, otherwise the first)",
+    ]
+
+
+def test_a_letters_title_is_read_as_the_start_of_its_text(write_jsonl, tmp_path):
+    data = read_labelled(
+        write_jsonl(
+            [
+                {"id": "t", "title": "投诉K8县商户乱摆摊", "text": "最近商户又把商品摆到路中间来卖"},
+                {"id": "q", "title": "能否延长公交线路？", "text": "希望延长5路车"},
+                {"id": "same", "title": "K8县丁字街乱摆摊", "text": "K8县丁字街乱摆摊，严重影响交通"},
+                {"id": "none", "title": None, "text": "路灯不亮"},
+                {"id": "blank", "title": "  ", "text": "路灯不亮"},
+                {"id": "empty", "title": "路灯不亮", "text": ""},  # a title alone is not a message
+            ]
+        )
+    )
+    assert [r.text for r in data.records] == [
+        "投诉K8县商户乱摆摊。最近商户又把商品摆到路中间来卖",
+        "能否延长公交线路？希望延长5路车",
+        "K8县丁字街乱摆摊，严重影响交通",
+        "路灯不亮",
+        "路灯不亮",
+    ]
+    assert "`text`: transcript is empty" in data.problems[0]
+    csv_path = tmp_path / "letters.csv"
+    csv_path.write_text("id,title,text\nc1,咨询公积金提取,怎么提取\n", encoding="utf-8")
+    assert read_labelled(csv_path).records[0].text == "咨询公积金提取。怎么提取"

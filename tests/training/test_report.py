@@ -121,3 +121,36 @@ def test_compare_a_model_with_itself_and_with_a_broken_one(dev, suggestions, def
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["heads"]["unit_top1"]["verdict"] == "no significant difference"
     assert (tmp_path / "comparison.png").stat().st_size > 1000
+
+
+def test_category_per_class_scores_carry_their_n_and_intervals(report_dir: Path) -> None:
+    """Rare classes (批评, 其他) are read with their n and a 95% interval: ten messages give a range, not a number."""
+    metrics = json.loads((report_dir / "metrics.json").read_text(encoding="utf-8"))
+    page = (report_dir / "report.html").read_text(encoding="utf-8")
+    assert "per class, with n and 95% intervals" in page
+    for label, scores in metrics["category"]["per_class"].items():
+        assert {"precision", "recall", "f1", "support"} <= set(scores)  # the old keys stay
+        assert scores["recall_n"] == scores["support"]
+        if scores["support"]:
+            low, high = scores["recall_interval"]
+            assert low <= scores["recall"] <= high
+            assert f'data-key="category|per_class|{label}|recall_interval|0"' in page
+        if scores["precision_n"]:
+            low, high = scores["precision_interval"]
+            assert low <= scores["precision"] <= high
+        else:
+            assert scores["precision_interval"] is None
+
+
+def test_the_ceiling_on_a_known_case() -> None:
+    from sklearn.metrics import cohen_kappa_score
+
+    from training.evaluate import category_ceiling
+
+    first, second, predicted = ["投诉", "投诉", "求助", "求助"], ["投诉", "求助", "求助", "求助"], ["投诉", "投诉", "投诉", "求助"]
+    ceiling = category_ceiling(first, second, predicted)
+    assert ceiling["n"] == 4
+    assert ceiling["agreement"]["rate"] == 0.75 and ceiling["agreement"]["kappa"] == round(cohen_kappa_score(first, second), 4)
+    assert (ceiling["accuracy_first"]["accuracy"], ceiling["accuracy_second"]["accuracy"]) == (0.75, 0.5)
+    assert ceiling["accuracy_agreed"] == {"n": 3, "right": 2, "accuracy": 0.6667, "interval": [0.2077, 0.9385]}
+    assert ceiling["gap"] == 0.0
