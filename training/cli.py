@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from training.args import LOCAL_WEIGHT
 from triage.errors import TriageError
 from triage.resources import DEFAULT_MODEL_DIR
 
@@ -64,7 +65,15 @@ def ensure_model(model: Path | None) -> Path:
 
 
 def _train_run(
-    *, preset: str | None, data: list[Path], labels: list[Path], out: Path, seed: int, config: Path | None, model: dict[str, Any] | None = None
+    *,
+    preset: str | None,
+    data: list[Path],
+    labels: list[Path],
+    out: Path,
+    seed: int,
+    config: Path | None,
+    model: dict[str, Any] | None = None,
+    local: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from training.args import DataArguments, ModelArguments, RunArguments, TrainingArguments
     from training.train import train
@@ -74,7 +83,7 @@ def _train_run(
         run.training.output_dir = str(out)
     else:
         run = RunArguments(
-            DataArguments(preset=preset, data_files=[str(p) for p in data], label_files=[str(p) for p in labels]),  # type: ignore[arg-type]
+            DataArguments(preset=preset, data_files=[str(p) for p in data], label_files=[str(p) for p in labels], **(local or {})),  # type: ignore[arg-type]
             ModelArguments(**(model or {})),
             TrainingArguments(output_dir=str(out), seed=seed),
         )
@@ -88,8 +97,16 @@ def _train_run(
 @app.command("train")
 def train_command(
     out: Annotated[Path, typer.Option("--out", help="bundle folder to write")] = DEFAULT_MODEL_DIR,
-    preset: Annotated[str | None, typer.Option(help="default: data/ only (seconds); full: plus every shared dataset")] = None,
-    data: Annotated[list[Path] | None, typer.Option("--data", help="labelled JSONL/CSV (text + category/topic/unit/district/scope)")] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="default: data/ only (seconds); full: plus every shared dataset; none: the --data files only")
+    ] = None,
+    data: Annotated[
+        list[Path] | None, typer.Option("--data", help="a hotline's labelled orders, JSONL/CSV (text + any of category/topic/unit/units_ok/district/scope), trained beside the preset")
+    ] = None,
+    local_weight: Annotated[float, typer.Option("--local-weight", help="how much each --data row counts beside a preset's rows")] = LOCAL_WEIGHT,
+    adapt_priors: Annotated[
+        Path | None, typer.Option("--adapt-priors", help="unlabelled local calls (JSONL/CSV `text`): re-estimate category/topic/unit priors (EM)")
+    ] = None,
     labels: Annotated[list[Path] | None, typer.Option("--labels", help="extra labels by id (JSONL), merged into --data")] = None,
     seed: Annotated[int, typer.Option(help="seed for splits and models")] = 0,
     config: Annotated[Path | None, typer.Option(help="training_args.json of an earlier run, to reproduce it")] = None,
@@ -101,12 +118,13 @@ def train_command(
     learning_rate: Annotated[float, typer.Option(help="transformer peak learning rate")] = 1e-4,
 ) -> None:
     """Train a model bundle (linear heads; with --model transformer|ensemble also a fine-tuned encoder)."""
-    if preset not in (None, "default", "full"):
-        raise fail(f"unknown preset {preset!r}; use default or full")
+    if preset not in (None, "default", "full", "none"):
+        raise fail(f"unknown preset {preset!r}; use default, full or none")
     if model not in ("linear", "transformer", "ensemble"):
         raise fail(f"unknown model {model!r}; use linear, transformer or ensemble")
-    if preset is None and not data and config is None:
-        preset = "default"
+    if preset == "none" and not data:
+        raise fail("--preset none trains on the --data files only: give at least one")
+    preset = None if preset == "none" else preset or "default"  # local orders train beside the project's data
     options: dict[str, Any] = {"model_type": model, "base_model": base_model}
     if model != "linear":
         options.update(
@@ -115,7 +133,8 @@ def train_command(
         )
     try:
         metrics = _train_run(
-            preset=preset, data=list(data or []), labels=list(labels or []), out=out, seed=seed, config=config, model=options
+            preset=preset, data=list(data or []), labels=list(labels or []), out=out, seed=seed, config=config, model=options,
+            local={"local_weight": local_weight, "adapt_priors": str(adapt_priors) if adapt_priors else None},
         )
     except (TriageError, ValueError) as exc:
         raise fail(str(exc)) from exc

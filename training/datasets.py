@@ -401,11 +401,11 @@ def corpus_files(corpus_dir: Path = CORPUS_DIR) -> list[Path]:
 
 
 def read_many(
-    paths: Iterable[str | Path], *, catalogue: Catalogue | None = None, unknown_units: UnknownUnits = "skip"
+    paths: Iterable[str | Path], *, catalogue: Catalogue | None = None, unknown_units: UnknownUnits = "skip", strict: bool = False
 ) -> Dataset:
     data = Dataset()
     for path in paths:
-        data.extend(read_labelled(path, catalogue=catalogue, unknown_units=unknown_units))
+        data.extend(read_labelled(path, catalogue=catalogue, unknown_units=unknown_units, strict=strict))
     return data
 
 

@@ -29,6 +29,7 @@ from training.datasets import (
     corpus_split,
     fingerprint,
     merge_labels,
+    read_labelled,
     read_many,
     tipdm_annotated_test,
     tipdm_split,
@@ -79,11 +80,19 @@ def load_training_data(args: DataArguments, catalogue: Catalogue, seed: int) -> 
         held["messages"] = tip_held
         sources["tipdm2020c_train"] = {"train": fingerprint(tip_train), "held_out": fingerprint(tip_held)}
     if args.data_files:
-        analyst = read_many(args.data_files, catalogue=catalogue, unknown_units="error")
+        # a hotline's own orders: every bad line stops training (nothing trains on silently dropped rows)
+        analyst = read_many(args.data_files, catalogue=catalogue, unknown_units="error", strict=True)
         for label_file in args.label_files:
             merge_labels(analyst, label_file, catalogue=catalogue, strict=True)
+        if len(analyst) < MIN_LOCAL_ROWS:
+            logger.warning("only %d rows in the data files: what they change will be noisy (at least %d advised)", len(analyst), MIN_LOCAL_ROWS)
+        if args.preset is not None and args.local_weight != 1.0:
+            for record in analyst.records:
+                heads = [h for h in HEADS if record.label(h) is not None or (h == "unit" and record.units_ok)]
+                for head in heads:
+                    record.weights[head] = record.weights.get(head, 1.0) * args.local_weight
         train.extend(analyst)
-        sources["files"] = {"paths": list(args.data_files), "train": fingerprint(analyst)}
+        sources["files"] = {"paths": list(args.data_files), "train": fingerprint(analyst), "local_weight": args.local_weight}
     if args.max_train_samples is not None and len(train) > args.max_train_samples:
         rng = random.Random(seed)
         train.records = rng.sample(train.records, args.max_train_samples)
@@ -94,6 +103,30 @@ def load_training_data(args: DataArguments, catalogue: Catalogue, seed: int) -> 
         train.extend(knowledge)
         sources["catalogue"] = {"train": fingerprint(knowledge)}
     return train, held, sources
+
+
+MIN_LOCAL_ROWS = 20
+PRIOR_HEADS = ("category", "topic", "unit")
+"""Heads whose priors `--adapt-priors` re-estimates; never scope: a new city's traffic must not make refusals likelier."""
+
+
+def adapt_priors(
+    classifier: MultiHeadClassifier, path: str, proba: dict[str, np.ndarray], oof: OutOfFold, labels: dict[str, list[HeadLabel]]
+) -> dict[str, Any]:
+    """EM prior shift on unlabelled local calls. The priors the heads assume are their mean calibrated out-of-fold
+    probabilities over the training rows that have the head's label."""
+    local = read_labelled(path, strict=True)
+    if not local.records:
+        raise LabelError(f"{path}: no calls to adapt the priors on")
+    X = classifier.transform([normalise(t) for t in local.texts()])
+    train_priors = {}
+    for head in PRIOR_HEADS:
+        if head not in proba:
+            continue
+        rows = oof.scored(head) & np.array([v is not None for v in labels[head]])
+        if rows.any():
+            train_priors[head] = np.clip(proba[head][rows].mean(axis=0), 1e-6, None)
+    return {"path": path, "heads": classifier.adapt_priors(X, train_priors)}
 
 
 def build_classifier(args: ModelArguments, seed: int) -> MultiHeadClassifier:
@@ -332,6 +365,12 @@ def train(run: RunArguments, *, step: Step | None = None) -> tuple[Path, dict[st
     if oof is not None and proba is not None:
         tuning = tune(pipeline, train_data, texts, X, proba, oof, run, say)
         metrics["out_of_fold"] = tuning.pop("out_of_fold")
+    priors: dict[str, Any] = {}
+    if run.data.adapt_priors:
+        if oof is None or proba is None:
+            raise LabelError("--adapt-priors needs enough training rows for cross-validation (the priors the heads assume)")
+        say(f"re-estimating class priors on {run.data.adapt_priors}")
+        priors = adapt_priors(classifier, run.data.adapt_priors, proba, oof, labels)
     else:
         say(f"{len(texts)} rows are too few for {run.training.folds}-fold tuning: default thresholds and weights kept")
     for name, held in held_out.items():
@@ -362,6 +401,7 @@ def train(run: RunArguments, *, step: Step | None = None) -> tuple[Path, dict[st
         "refusal_threshold": pipeline.scope.refusal_threshold,
         "recalibration": recalibration,
         "transformer": members,
+        "prior_shift": priors,
     }
     say("saving bundle")
     out = save_bundle(
@@ -440,6 +480,18 @@ def _ceiling_lines(ceiling: dict[str, Any] | None) -> list[str]:
     return [*lines, ""]
 
 
+def _prior_lines(prior_shift: dict[str, Any]) -> list[str]:
+    """The priors `--adapt-priors` found on the local calls, per head, beside those the heads assumed."""
+    if not prior_shift:
+        return []
+    lines = [f"- class priors re-estimated without labels (EM, Saerens et al. 2002) on {prior_shift['path']}; training → local:"]
+    for head, found in prior_shift["heads"].items():
+        moved = sorted(found["priors"].items(), key=lambda kv: -abs(kv[1]["local"] - kv[1]["train"]))[:5]
+        shown = ", ".join(f"{label} {p['train']:.2f}→{p['local']:.2f}" for label, p in moved)
+        lines.append(f"  - {head} ({found['rows']} calls, {found['iterations']} steps): {shown}")
+    return lines
+
+
 def model_card(pipeline: TriagePipeline, training: dict[str, Any], metrics: dict[str, Any]) -> str:
     oof = metrics.get("out_of_fold", {})
     held = {name: metrics[name] for name in ("test", "messages") if name in metrics}
@@ -472,7 +524,9 @@ def model_card(pipeline: TriagePipeline, training: dict[str, Any], metrics: dict
         *members_lines(training.get("transformer") or {}),
         "",
         "## How it was trained",
-        f"- preset: {args['data']['preset']}; files: {args['data']['data_files'] or 'none'}",
+        f"- preset: {args['data']['preset']}; files: {args['data']['data_files'] or 'none'}"
+        + (f" (each row counting {args['data'].get('local_weight')} beside the preset's)" if args["data"]["data_files"] and args["data"]["preset"] else ""),
+        *_prior_lines(training.get("prior_shift") or {}),
         f"- rows: {training['train_rows']} trained on; held out, scored below and never trained or tuned on: {training['test_rows']} calls"
         f" of the own corpus's frozen test split and {training.get('held_out_messages', 0)} unit-labelled real messages",
         f"- tuning: {training['folds'] or 'no'}-fold out-of-fold predictions over every training row (recalibration, ranking weights, refusal threshold, auto thresholds)",

@@ -54,3 +54,51 @@ def test_arguments_are_checked():
         DataArguments(preset=None)
     with pytest.raises(ValueError, match="C must be positive"):
         ModelArguments(C=0)
+
+
+def test_local_orders_train_beside_the_preset_and_count_local_weight(write_jsonl):
+    from training.train import load_training_data
+    from triage.units import default_catalogue
+
+    path = write_jsonl([
+        {"id": "l1", "text": "小区门口的路灯坏了好几天", "category": "投诉"},  # any subset of the labels
+        {"id": "l2", "text": "请问公积金怎么提取", "category": "咨询", "units_ok": ["市住房公积金管理中心"]},
+    ])
+    data, _, sources = load_training_data(DataArguments(preset="default", data_files=[str(path)], local_weight=3.0), default_catalogue(), 0)
+    local = {r.id: r for r in data.records if r.id in ("l1", "l2")}
+    assert len(data) > 2000 and set(local) == {"l1", "l2"}  # the preset's calls are still there
+    assert local["l1"].weights == {"category": 3.0}
+    assert local["l2"].weights == {"category": 3.0, "unit": 3.0}
+    assert sources["files"]["local_weight"] == 3.0
+
+
+def test_a_bad_local_file_stops_training_with_file_line_and_value(write_jsonl):
+    from training.train import load_training_data
+    from triage.errors import DataFileError
+    from triage.units import default_catalogue
+
+    path = write_jsonl([{"id": "l1", "text": "路灯坏了", "category": "投诉"}, {"id": "l2", "text": "噪音扰民", "category": "吐槽"}])
+    with pytest.raises(DataFileError, match=r"line 2: unknown category '吐槽'"):
+        load_training_data(DataArguments(preset="default", data_files=[str(path)]), default_catalogue(), 0)
+    missing = write_jsonl([{"id": "l1", "category": "投诉"}], name="missing.jsonl")
+    with pytest.raises(DataFileError, match=r"missing.jsonl, line 1: no `text`"):
+        load_training_data(DataArguments(preset="default", data_files=[str(missing)]), default_catalogue(), 0)
+    with pytest.raises(ValueError, match="local_weight"):
+        DataArguments(preset="default", data_files=[str(path)], local_weight=0)
+
+
+def test_adapted_priors_follow_a_new_city_s_traffic_and_are_kept_by_the_bundle(pipeline, tmp_path):
+    import copy
+
+    import numpy as np
+
+    classifier = copy.deepcopy(pipeline.classifier)
+    calls = ["我要投诉楼下饭店油烟太大", "投诉工地晚上施工噪音", "我要投诉物业不作为", "投诉出租车绕路"] * 10
+    X = classifier.transform(calls)
+    before = classifier.predict_proba_features(X)["category"][:, list(classifier.classes_["category"]).index("投诉")].mean()
+    classes = classifier.classes_["category"]
+    report = classifier.adapt_priors(X, {"category": np.full(len(classes), 1 / len(classes))})
+    after = classifier.predict_proba_features(X)["category"][:, list(classes).index("投诉")].mean()
+    assert report["category"]["priors"]["投诉"]["local"] > report["category"]["priors"]["投诉"]["train"]
+    assert after > before
+    assert np.allclose(classifier.predict_proba_features(X, shifted=False)["category"].sum(axis=1), 1.0)
