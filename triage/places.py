@@ -1,8 +1,16 @@
 """Places and 属地: find the places a caller names and decide which district the problem is in.
 
-The gazetteer (data/places.yaml) lists 长沙's districts with their streets, towns, roads, landmarks
-and estates. A caller often says where they live as well as where the problem is; mentions inside a
-"我住在…" clause count for little, so the district is the problem's, not the caller's.
+The gazetteer (data/places.yaml) lists 长沙's districts with their streets, towns, communities, villages,
+roads, landmarks and estates. A caller often says where they live as well as where the problem is; mentions
+inside a "我住在…" clause count for little, so the district is the problem's, not the caller's.
+
+Transcripts come from speech recognition or fast typing, so a place may arrive as it sounded (五家岭 for
+伍家岭). Every name is also indexed by its pinyin (pypinyin), and when no place is found as written, a span
+that sounds like a name (tones ignored, at most one syllable with a near initial or final: l/n, z/zh, c/ch,
+s/sh, an/ang, en/eng, in/ing, f/h) is taken for it, but only where the span ends in a place suffix
+(镇, 街道, 路, 岭, 塘 …) or stands in a place frame (在X, X那边, X这边, 我是X的). A match by sound carries
+less confidence, says so in `Location.why`, never overrides a district the caller names, and an exact
+match always wins over one by sound.
 """
 
 from __future__ import annotations
@@ -21,12 +29,14 @@ from triage.errors import DataFileError
 from triage.labels import DISTRICTS
 from triage.resources import PLACES_FILE
 
-PlaceKind = Literal["district", "street", "town", "road", "landmark", "estate", "ambiguous"]
+PlaceKind = Literal["district", "street", "town", "community", "village", "road", "landmark", "estate", "ambiguous"]
 
 KIND_WEIGHT: dict[str, float] = {
     "district": 3.0,
     "street": 2.5,
     "town": 2.5,
+    "community": 2.0,
+    "village": 2.0,
     "estate": 2.0,
     "landmark": 2.0,
     "road": 1.5,
@@ -34,18 +44,71 @@ KIND_WEIGHT: dict[str, float] = {
 }
 RESIDENCE_WEIGHT = 0.15
 """How much a place in a "我住在…" clause counts against one where the problem is."""
-_RESIDENCE_CUE = re.compile(r"(我|我们|我家|本人)(家)?(是)?(住在|住|家在|住的是|户口在|是住在)|我是[^,。!?，]{0,10}的(居民|业主|住户)")
+SOUND_CONFIDENCE = 0.6
+"""`Location.confidence` of a district decided by places matched by sound only (1.0 when matched as written)."""
+_RESIDENCE_CUE = re.compile(
+    r"(我|我们|我家|本人)(家)?(是)?(住在|住|家在|住的是|户口在|是住在)|我是[^,。!?，]{0,10}的(居民|业主|住户)"
+)
 _CLAUSE_END = re.compile(r"[,。!?;，；！？]|但是|可是|不过|反映|投诉|举报")
+
+DISTRICT_RENAMES = {"宁乡市": "宁乡县", "宁乡县": "宁乡市"}
+"""A district the file names by the other of its two names (宁乡县 became 宁乡市 in 2017): both are read as the
+one the labels use, so the file and the labels may each be renamed without breaking the other."""
+
+SOUND_SUFFIXES = frozenset("县市镇乡道路街村区岭塘湖桥港坪冲湾铺洲垅坡山河园苑城寺阁亭场院校学站馆渡")
+"""Last characters of a place name (镇, 乡, 街道, 大道, 路, 街, 村, 社区, 小区, 岭, 塘, 湖 …): a span heard as a
+name counts when it ends in the same one."""
+_FRAME_BEFORE = re.compile(r"在|住|我是|我们是|到|去|从")
+"""A span right after these may be a place heard by sound (在X, 住在X, 我是X的, 到X, 从X)."""
+_FRAME_AFTER = re.compile(r"那边|这边|那里|这里|那个|这个|那一|这一|那块|这块|附近|旁边|一带")
+"""A span right before these may be a place heard by sound (X那边, X这边, X那一片, X附近)."""
+READINGS = 2
+"""How many of a character's readings count, commonest first."""
+_PAUSES = "，,。.!?！？;；:：、 …"
+_LEFT_EDGE = frozenset("在住是到去从们我" + _PAUSES)
+"""What may stand right before a two-character name heard by sound: a pause, a frame (在, 住, 我们是 …) or a
+place found as written (湘江新区洋胡那边)."""
+_RIGHT_EDGE = frozenset("的一上下里开做有买住去来玩要在吵搞被读卖办打" + _PAUSES)
+"""What may stand right after a span heard as a name whose end no suffix or frame fixes, besides the end of the
+text or a frame (那边, 附近 …): a pause or the words that follow a place (的, 一个, 上班, 开了, 买的, 去了 …)."""
+ORDINARY_FREQUENCY = 30
+"""A two-character word jieba's dictionary counts this often is an ordinary word (开会, 大约, 普及), never a place
+heard by sound (开慧, 大瑶, 普迹)."""
+_HAN = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff]+$")
+_NEAR_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("n", "l"), ("h", "f"))
+_NEAR_FINALS = (("ang", "an"), ("eng", "en"), ("ing", "in"))
+_TONES = str.maketrans(
+    {
+        **dict.fromkeys("āáǎà", "a"),
+        **dict.fromkeys("ēéěèê", "e"),
+        **dict.fromkeys("īíǐì", "i"),
+        **dict.fromkeys("ōóǒò", "o"),
+        **dict.fromkeys("ūúǔù", "u"),
+        **dict.fromkeys("üǖǘǚǜ", "v"),
+        **dict.fromkeys("ńňǹ", "n"),
+        **dict.fromkeys("ḿ", "m"),
+    }
+)
+_END = ""
+"""The key under which a trie node keeps the names that end there."""
 
 
 class _DistrictEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
+    source: str = ""
     aliases: list[str] = Field(default_factory=list)
+    former: list[str] = Field(default_factory=list)
     streets: list[str] = Field(default_factory=list)
     towns: list[str] = Field(default_factory=list)
+    communities: list[str] = Field(default_factory=list)
+    villages: list[str] = Field(default_factory=list)
     roads: list[str] = Field(default_factory=list)
     landmarks: list[str] = Field(default_factory=list)
+    schools: list[str] = Field(default_factory=list)
+    hospitals: list[str] = Field(default_factory=list)
+    markets: list[str] = Field(default_factory=list)
+    stations: list[str] = Field(default_factory=list)
     estates: list[str] = Field(default_factory=list)
 
 
@@ -53,13 +116,16 @@ class _AmbiguousEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     districts: list[str] = Field(min_length=2)
+    source: str = ""
 
 
 class _GazetteerFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int
+    sources: dict[str, str] = Field(default_factory=dict)
     districts: list[_DistrictEntry]
     ambiguous: list[_AmbiguousEntry] = Field(default_factory=list)
+    not_places: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -67,6 +133,8 @@ class Place:
     name: str
     kind: PlaceKind
     districts: tuple[str, ...]
+    source: str = ""
+    """Where the name came from: a key of the file's `sources` (empty when the file says nothing)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +143,12 @@ class PlaceMatch:
     start: int
     end: int
     residence: bool
+    heard: str | None = None
+    """The transcript's own characters when the place was matched by sound (五家岭 for 伍家岭); None when exact."""
+
+    @property
+    def by_sound(self) -> bool:
+        return self.heard is not None
 
 
 @dataclass(frozen=True)
@@ -84,16 +158,74 @@ class Location:
     district: str | None
     evidence: tuple[PlaceMatch, ...] = field(default_factory=tuple)
     candidates: tuple[str, ...] = ()
+    confidence: float = 1.0
+    """1.0 when places named as written decided the district, `SOUND_CONFIDENCE` when only places heard by
+    sound did, 0.0 when no district is decided."""
 
     @property
     def places(self) -> list[str]:
         return [m.place.name for m in self.evidence]
 
+    @property
+    def why(self) -> list[str]:
+        """How the places were recognised, where that is worth saying: `按读音匹配：伍家岭（原文“五家岭”）`."""
+        return [f"按读音匹配：{m.place.name}（原文“{m.heard}”）" for m in self.evidence if m.heard is not None]
+
+
+@lru_cache(maxsize=1)
+def _readings() -> dict[int, str]:
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    return pinyin_dict
+
+
+@lru_cache(maxsize=65536)
+def _char_syllables(char: str) -> frozenset[str]:
+    """The usual readings of one character without tones (长: zhang, chang): pypinyin lists the commonest first,
+    and only the first two are taken, so a rare reading (接 shà) makes no match; empty for one without any."""
+    readings = _readings().get(ord(char))
+    if not readings:
+        return frozenset()
+    return frozenset(r.translate(_TONES) for r in readings.split(",")[:READINGS])
+
+
+@lru_cache(maxsize=65536)
+def near(syllable: str) -> str:
+    """A syllable with its near initial and final folded (zhan → zan, ling → lin, hu → fu, nan → lan)."""
+    for long, short in _NEAR_INITIALS:
+        if syllable.startswith(long) and len(syllable) > len(long):
+            syllable = short + syllable[len(long) :]
+            break
+    for long, short in _NEAR_FINALS:
+        if syllable.endswith(long):
+            return syllable[: -len(long)] + short
+    return syllable
+
+
+@lru_cache(maxsize=65536)
+def _char_near(char: str) -> tuple[str, ...]:
+    return tuple(sorted({near(s) for s in _char_syllables(char)}))
+
+
+def _name_syllables(names: list[str]) -> dict[str, tuple[str, ...]]:
+    """Each name's toneless pinyin as pypinyin reads the whole name (长沙 chang sha, 银行 yin hang)."""
+    from pypinyin import Style, lazy_pinyin
+
+    return {name: tuple(lazy_pinyin(name, style=Style.NORMAL, v_to_u=False)) for name in names}
+
+
+@dataclass(frozen=True)
+class _SoundName:
+    place: Place
+    syllables: tuple[str, ...]
+
 
 class Gazetteer:
-    """Place names to districts, with a longest-match scanner."""
+    """Place names to districts, with a longest-match scanner and an index of the names' pinyin."""
 
-    def __init__(self, places: list[Place], source: str = "<memory>") -> None:
+    def __init__(
+        self, places: list[Place], source: str = "<memory>", not_places: list[str] | tuple[str, ...] = ()
+    ) -> None:
         self.source = source
         self._places: dict[str, Place] = {}
         for place in places:
@@ -107,13 +239,39 @@ class Gazetteer:
                     entry=place.name,
                 )
             self._places[place.name] = place
+        # look-alikes: ordinary words that hold a place name (芙蓉王, 小区南门口); the scanner takes them like a
+        # name, so the place inside is not found, and nothing is heard by sound over them either
+        self._not_places = frozenset(not_places) - self._places.keys()
+        scanned: dict[str, Place | None] = dict.fromkeys(self._not_places)
+        scanned.update(self._places)
+        self._scanned = scanned
         # the lengths of the names that start with each two characters, longest first: the scanner tries
         # only those at a position instead of every length of every name
         lengths: dict[str, set[int]] = defaultdict(set)
-        for name in self._places:
+        for name in scanned:
             lengths[name[:2]].add(len(name))
         self._lengths = {start: sorted(ls, reverse=True) for start, ls in lengths.items()}
-        self._first = re.compile("[" + "".join(sorted({re.escape(n[0]) for n in self._places})) + "]")
+        self._first = re.compile("[" + "".join(sorted({re.escape(n[0]) for n in scanned})) + "]") if scanned else None
+        self._build_sound_index()
+
+    def _build_sound_index(self) -> None:
+        """Two tries of the names' folded syllables: read backwards from a span's end, forwards from its start."""
+        heard = [p for p in self._places.values() if len(p.districts) == 1 and _HAN.match(p.name)]
+        syllables = _name_syllables([p.name for p in heard]) if heard else {}
+        self._backward: dict[str, Any] = {}
+        self._forward: dict[str, Any] = {}
+        for place in heard:
+            sound = _SoundName(place, syllables[place.name])
+            if len(sound.syllables) != len(place.name):
+                continue
+            folded = [near(s) for s in sound.syllables]
+            for trie, keys in ((self._backward, reversed(folded)), (self._forward, folded)):
+                node = trie
+                for key in keys:
+                    node = node.setdefault(key, {})
+                node.setdefault(_END, []).append(sound)
+        if any(len(p.name) == 2 for p in heard):
+            _ordinary_words()  # read once here rather than on the first call that needs it
 
     def names(self) -> list[str]:
         return list(self._places)
@@ -121,14 +279,18 @@ class Gazetteer:
     def __len__(self) -> int:
         return len(self._places)
 
+    def place(self, name: str) -> Place | None:
+        return self._places.get(name)
+
     def district_of(self, name: str) -> str | None:
         place = self._places.get(name)
         return place.districts[0] if place and len(place.districts) == 1 else None
 
-    def find(self, text: str) -> list[PlaceMatch]:
-        """Every place named in `text`, longest match first, left to right."""
-        residence_spans = _residence_spans(text)
-        matches: list[PlaceMatch] = []
+    def _scan(self, text: str) -> list[tuple[int, int, Place | None]]:
+        """Names and look-alikes as written, longest first, left to right, without overlaps."""
+        found: list[tuple[int, int, Place | None]] = []
+        if self._first is None:
+            return found
         n, after = len(text), 0  # `after`: the end of the last match; matches do not overlap
         for first in self._first.finditer(text):
             i = first.start()
@@ -136,17 +298,145 @@ class Gazetteer:
             if lengths is None:
                 continue
             for length in lengths:
-                place = self._places.get(text[i : i + length]) if i + length <= n else None
-                if place is not None:
-                    residence = any(s <= i < e for s, e in residence_spans)
-                    matches.append(PlaceMatch(place, i, i + length, residence))
+                if i + length <= n and (name := text[i : i + length]) in self._scanned:
+                    found.append((i, i + length, self._scanned[name]))
                     after = i + length
                     break
-        return matches
+        return found
+
+    def find(self, text: str) -> list[PlaceMatch]:
+        """Every place named in `text` as written, longest match first, left to right."""
+        residence_spans = _residence_spans(text)
+        return [
+            PlaceMatch(place, start, end, _inside(start, residence_spans))
+            for start, end, place in self._scan(text)
+            if place is not None
+        ]
+
+    def find_by_sound(self, text: str) -> list[PlaceMatch]:
+        """Places heard by sound: spans that end in a place suffix or stand in a place frame and sound like a
+        name without being written as it, outside the places and look-alikes found as written."""
+        scanned = self._scan(text)
+        return [m for m, _ in self._heard(text, scanned) if not any(m.start < e and s < m.end for s, e, _ in scanned)]
+
+    def _heard(self, text: str, scanned: list[tuple[int, int, Place | None]]) -> list[tuple[PlaceMatch, int]]:
+        """Every span heard as a name, with its count of near syllables; overlapping spans resolved longest first.
+        A two-character name is heard only as a word of its own: between edges (a pause, a frame, a place found
+        as written), written with one of its characters and no near syllable, and not an ordinary word."""
+        candidates: list[tuple[int, int, _SoundName, int]] = []
+        for end in range(1, len(text) + 1):
+            if text[end - 1] in SOUND_SUFFIXES:
+                self._heard_backward(text, end, candidates, suffix=True)
+        for frame in _FRAME_AFTER.finditer(text):
+            self._heard_backward(text, frame.start(), candidates, suffix=False)
+        for frame in _FRAME_BEFORE.finditer(text):
+            self._heard_forward(text, frame.end(), candidates)
+        if any(len(c[2].place.name) == 2 for c in candidates):
+            ends = {e for _, e, _ in scanned}
+            candidates = [c for c in candidates if len(c[2].place.name) > 2 or _a_word(text, c[0], c[1], c[3], ends)]
+        if not candidates:
+            return []
+        residence_spans = _residence_spans(text)
+        matches: list[tuple[PlaceMatch, int]] = []
+        occupied: list[tuple[int, int]] = []
+        # the longest span first, then the one nearest the name's sound, then the first
+        for start, end, sound, fuzz in sorted(candidates, key=lambda c: (c[0] - c[1], c[3], c[0])):
+            if any(start < e and s < end for s, e in occupied):
+                continue
+            occupied.append((start, end))
+            rivals = {c[2].place.districts for c in candidates if c[0] == start and c[1] == end and c[3] == fuzz}
+            if len(rivals) > 1:
+                continue  # the same sound names places in two districts: neither
+            match = PlaceMatch(sound.place, start, end, _inside(start, residence_spans), text[start:end])
+            matches.append((match, fuzz))
+        return sorted(matches, key=lambda m: m[0].start)
+
+    def _heard_backward(
+        self, text: str, end: int, out: list[tuple[int, int, _SoundName, int]], *, suffix: bool
+    ) -> None:
+        frontier = [(self._backward, end)]
+        while frontier:
+            node, i = frontier.pop()
+            if i == 0:
+                continue
+            for key in _char_near(text[i - 1]):
+                child = node.get(key)
+                if child is None:
+                    continue
+                for sound in child.get(_END, ()):
+                    if not suffix or sound.place.name[-1] == text[end - 1]:
+                        self._judge(text, i - 1, end, sound, out)
+                frontier.append((child, i - 1))
+
+    def _heard_forward(self, text: str, start: int, out: list[tuple[int, int, _SoundName, int]]) -> None:
+        frontier = [(self._forward, start)]
+        n = len(text)
+        while frontier:
+            node, i = frontier.pop()
+            if i >= n:
+                continue
+            for key in _char_near(text[i]):
+                child = node.get(key)
+                if child is None:
+                    continue
+                for sound in child.get(_END, ()):
+                    # the span's end is free here: it must end as the name does, or at an edge (在王城坡，)
+                    if sound.place.name[-1] == text[i] or _right_edge(text, i + 1):
+                        self._judge(text, start, i + 1, sound, out)
+                frontier.append((child, i + 1))
+
+    @staticmethod
+    def _judge(text: str, start: int, end: int, sound: _SoundName, out: list[tuple[int, int, _SoundName, int]]) -> None:
+        """Keep a span that sounds like `sound`: every syllable the same but at most one near one, and at least
+        one character as written (both characters but one of a two-character name, with no near syllable)."""
+        span = text[start:end]
+        name = sound.place.name
+        if span == name:
+            return
+        fuzz = same = 0
+        for char, wanted, syllable in zip(span, name, sound.syllables, strict=True):
+            if char == wanted:
+                same += 1
+            elif syllable not in _char_syllables(char):
+                fuzz += 1
+        if fuzz > 1 or same == 0 or (len(name) == 2 and same != 1):
+            return
+        out.append((start, end, sound, fuzz))
 
     def locate(self, text: str) -> Location:
         """The district the problem is in, or None when no (unambiguous) place is said."""
-        matches = self.find(text)
+        scanned = self._scan(text)
+        residence_spans = _residence_spans(text)
+        # a span heard by sound that holds places found as written inside it and sounds exactly like a longer
+        # name takes their place (雨话经开区 is 雨花经开区, not 经开区), as a longer name wins when written;
+        # one that crosses a place found as written, or a look-alike, is dropped: the written place wins
+        longer: list[PlaceMatch] = []
+        beside: list[PlaceMatch] = []
+        replaced: set[int] = set()
+        for match, fuzz in self._heard(text, scanned) if self._backward else ():
+            inside = [k for k, (s, e, _) in enumerate(scanned) if s < match.end and match.start < e]
+            if not inside:
+                beside.append(match)
+            elif fuzz == 0 and all(
+                scanned[k][2] is not None
+                and match.start <= scanned[k][0]
+                and scanned[k][1] <= match.end
+                and scanned[k][1] - scanned[k][0] < match.end - match.start
+                for k in inside
+            ):
+                longer.append(match)
+                replaced.update(inside)
+        exact = [
+            PlaceMatch(p, s, e, _inside(s, residence_spans))
+            for k, (s, e, p) in enumerate(scanned)
+            if p is not None and k not in replaced
+        ]
+        named = {m.place.districts[0] for m in exact if m.place.kind == "district" and not m.residence}
+        heard = [m for m in longer if not named or m.place.districts[0] in named]
+        if not any(len(m.place.districts) == 1 and not m.residence for m in exact + heard):
+            # nothing as written decides it: places heard by sound may, never against a district the caller names
+            heard += [m for m in beside if not named or m.place.districts[0] in named]
+        matches = sorted(exact + heard, key=lambda m: m.start)
         votes: dict[str, float] = defaultdict(float)
         for match in matches:
             if len(match.place.districts) != 1:
@@ -155,7 +445,7 @@ class Gazetteer:
             votes[match.place.districts[0]] += weight
         candidates = tuple(sorted({d for m in matches for d in m.place.districts}))
         if not votes:
-            return Location(None, tuple(matches), candidates)
+            return Location(None, tuple(matches), candidates, 0.0)
         # ambiguous names break ties between the districts they span
         for match in matches:
             if len(match.place.districts) > 1:
@@ -164,7 +454,39 @@ class Gazetteer:
                         votes[district] += 0.1
         district = max(votes, key=lambda d: votes[d])
         evidence = tuple(m for m in matches if district in m.place.districts)
-        return Location(district, evidence, candidates)
+        by_sound = all(m.by_sound for m in evidence if len(m.place.districts) == 1)
+        return Location(district, evidence, candidates, SOUND_CONFIDENCE if by_sound else 1.0)
+
+
+def _a_word(text: str, start: int, end: int, fuzz: int, ends: set[int]) -> bool:
+    """Whether a span heard as a two-character name stands as a word of its own (see `Gazetteer._heard`)."""
+    if fuzz or (start > 0 and text[start - 1] not in _LEFT_EDGE and start not in ends):
+        return False
+    return _right_edge(text, end) and text[start:end] not in _ordinary_words()
+
+
+def _right_edge(text: str, end: int) -> bool:
+    """Whether a span ending at `end` is followed by the end of the text, a pause, 的 or a frame (那边, 附近 …)."""
+    return end >= len(text) or text[end] in _RIGHT_EDGE or _FRAME_AFTER.match(text, end) is not None
+
+
+@lru_cache(maxsize=1)
+def _ordinary_words() -> frozenset[str]:
+    """Two-character words jieba's dictionary counts at least `ORDINARY_FREQUENCY` times."""
+    import jieba
+
+    words = set()
+    with (Path(jieba.__file__).parent / "dict.txt").open(encoding="utf-8") as handle:
+        for line in handle:
+            if line[2:3] == " ":
+                word, frequency, _ = line.split(" ", 2)
+                if int(frequency) >= ORDINARY_FREQUENCY:
+                    words.add(word)
+    return frozenset(words)
+
+
+def _inside(position: int, spans: list[tuple[int, int]]) -> bool:
+    return any(s <= position < e for s, e in spans)
 
 
 def _residence_spans(text: str) -> list[tuple[int, int]]:
@@ -175,7 +497,20 @@ def _residence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-_KINDS = (("streets", "street"), ("towns", "town"), ("roads", "road"), ("landmarks", "landmark"), ("estates", "estate"))
+_KINDS: tuple[tuple[str, PlaceKind], ...] = (
+    ("streets", "street"),
+    ("towns", "town"),
+    ("communities", "community"),
+    ("villages", "village"),
+    ("roads", "road"),
+    ("landmarks", "landmark"),
+    ("schools", "landmark"),
+    ("hospitals", "landmark"),
+    ("markets", "landmark"),
+    ("stations", "landmark"),
+    ("estates", "estate"),
+)
+"""The file's lists and the kind of place each holds; schools, hospitals, markets and stations are landmarks."""
 
 
 def _describe(raw: Any, loc: tuple[Any, ...]) -> str:
@@ -185,36 +520,73 @@ def _describe(raw: Any, loc: tuple[Any, ...]) -> str:
         return ".".join(str(p) for p in loc)
 
 
+def _label(name: str) -> str | None:
+    """The district label a file's district name stands for (宁乡市 → 宁乡县), or None when it is none."""
+    if name in DISTRICTS:
+        return name
+    other = DISTRICT_RENAMES.get(name)
+    return other if other in DISTRICTS else None
+
+
 def load_gazetteer(path: str | Path = PLACES_FILE) -> Gazetteer:
-    """Read and check a gazetteer: unknown districts, duplicates and malformed entries are refused."""
+    """Read and check a gazetteer: unknown districts and sources, a name under two districts (both entries
+    named) and malformed entries are refused."""
     parsed = validated(_GazetteerFile, read_yaml(path), path, describe=_describe)
     places: list[Place] = []
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, str]] = {}  # name -> (district, "district (list, source)") where it was first listed
+    blocks: set[tuple[str, str]] = set()
+
+    def check_source(source: str, entry: str) -> None:
+        if source and parsed.sources and source not in parsed.sources:
+            raise DataFileError(
+                path, f"unknown source {source!r}; expected one of {', '.join(parsed.sources)}", entry=entry
+            )
+
+    def add(name: str, kind: PlaceKind, district: str, where: str, source: str) -> None:
+        name = name.strip()
+        first = seen.get(name)
+        if first is not None and first[0] != district:
+            raise DataFileError(path, f"listed under both {first[1]} and {where}; move it to `ambiguous`", entry=name)
+        if first is None:
+            seen[name] = (district, where)
+        places.append(Place(name, kind, (district,), source))
+
     for entry in parsed.districts:
-        if entry.name not in DISTRICTS:
+        district = _label(entry.name)
+        if district is None:
             raise DataFileError(path, f"unknown district; expected one of {', '.join(DISTRICTS)}", entry=entry.name)
-        if entry.name in seen:
-            raise DataFileError(path, "district listed twice", entry=entry.name)
-        seen[entry.name] = entry.name
-        places.append(Place(entry.name, "district", (entry.name,)))
-        places.extend(Place(alias, "district", (entry.name,)) for alias in entry.aliases)
+        if (district, entry.source) in blocks:
+            raise DataFileError(
+                path,
+                "district listed twice" + (f" for source {entry.source}" if entry.source else ""),
+                entry=entry.name,
+            )
+        blocks.add((district, entry.source))
+        check_source(entry.source, entry.name)
+        label = f" source {entry.source}" if entry.source else ""
+        other = DISTRICT_RENAMES.get(district)
+        for name in dict.fromkeys((district, entry.name, *((other,) if other else ()), *entry.aliases)):
+            add(name, "district", district, f"{entry.name} (aliases{label})", entry.source)
+        for name in entry.former:
+            kind: PlaceKind = "town" if name.endswith(("镇", "乡")) else "street"
+            add(name, kind, district, f"{entry.name} (former{label})", entry.source)
         for attribute, kind in _KINDS:
             for name in getattr(entry, attribute):
-                name = name.strip()
-                if name in seen and seen[name] != entry.name:
-                    raise DataFileError(
-                        path, f"listed under both {seen[name]} and {entry.name}; move it to `ambiguous`", entry=name
-                    )
-                seen[name] = entry.name
-                places.append(Place(name, kind, (entry.name,)))  # type: ignore[arg-type]
+                add(name, kind, district, f"{entry.name} ({attribute}{label})", entry.source)
     for amb in parsed.ambiguous:
-        unknown = [d for d in amb.districts if d not in DISTRICTS]
+        unknown = [d for d in amb.districts if _label(d) is None]
         if unknown:
             raise DataFileError(path, f"unknown district {unknown[0]!r}", entry=amb.name)
+        check_source(amb.source, amb.name)
         if amb.name in seen:
-            raise DataFileError(path, f"also listed under {seen[amb.name]}", entry=amb.name)
-        places.append(Place(amb.name, "ambiguous", tuple(amb.districts)))
-    return Gazetteer(places, source=str(path))
+            raise DataFileError(path, f"also listed under {seen[amb.name][1]}", entry=amb.name)
+        districts = tuple(dict.fromkeys(_label(d) or d for d in amb.districts))
+        places.append(Place(amb.name, "ambiguous", districts, amb.source))
+    named = {p.name for p in places}
+    for name in parsed.not_places:
+        if name in named:
+            raise DataFileError(path, "listed as a place and under `not_places`", entry=name)
+    return Gazetteer(places, source=str(path), not_places=parsed.not_places)
 
 
 @lru_cache(maxsize=4)

@@ -258,6 +258,7 @@ class UnitRanker:
         if i == target:
             places = "、".join(dict.fromkeys(ev.location.places[:3])) or self.names[i]
             why.append(f"属地：问题发生在{self.names[i]}（{places}）")
+            why.extend(ev.location.why)  # a place matched by its sound says so
         local_mass = ev.local + float(ev.model[self._local].sum())
         if i == representative and local_mass >= 0.1:
             why.append("属地事项：未能确定问题发生的区县，请核实地点后派单")

@@ -81,6 +81,9 @@ class Suggestion(BaseModel):
     units: list[UnitSuggestion]
     district: str | None
     places: list[str] = Field(default_factory=list, description="place names that decided the district")
+    district_by_sound: bool = Field(
+        default=False, description="only places matched by their sound (a misheard or mistyped name) decided the district: a person checks it"
+    )
     scope: ScopeSuggestion
     deadline: DeadlineSuggestion
     keywords: list[str]

@@ -122,14 +122,17 @@ def auto_fields(suggestion: Suggestion, thresholds: ReviewThresholds) -> tuple[A
                 reasons.append("内容过短，请人工确认")
             else:
                 reasons.append("模型建议不予受理，请人工确认")
-    district = suggestion.district is not None
+    district = suggestion.district is not None and not suggestion.district_by_sound
     unit = False
     top = suggestion.units[0] if scope_.accepted and suggestion.units else None
     if top is not None:
         placed = top.placed is not False  # a district or zone only where the place of the problem decided it
-        unit = placed and top.score >= thresholds.unit
+        heard = top.placed is True and suggestion.district_by_sound  # placed by a name matched by its sound
+        unit = placed and not heard and top.score >= thresholds.unit
         if not placed:
             reasons.append("属地事项未定位区县")
+        elif heard:
+            reasons.append("属地按读音匹配，请核实地点")
         elif not unit:
             reasons.append("unit置信度低")
     category = suggestion.category.score >= thresholds.category
@@ -154,6 +157,7 @@ def assemble(parts: SuggestionParts, thresholds: ReviewThresholds, model_version
         topic=parts.topic,
         units=[UnitSuggestion(name=u.name, score=round(u.score, 4), why=u.why, placed=u.placed) for u in units],
         district=parts.location.district,
+        district_by_sound=parts.location.district is not None and parts.location.confidence < 1.0,
         places=list(dict.fromkeys(parts.location.places)),
         scope=ScopeSuggestion(
             **parts.scope.as_dict(),  # type: ignore[arg-type]

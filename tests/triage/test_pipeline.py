@@ -218,3 +218,13 @@ def test_workers_are_restarted_when_what_they_copied_changes(pipeline):
     assert fresh._worker_config() == before
     fresh.thresholds = dataclasses.replace(fresh.thresholds, topic=0.99)
     assert fresh._worker_config() != before
+
+
+def test_a_district_found_only_by_sound_says_so_and_is_checked_by_a_person(pipeline):
+    s = pipeline.suggest("我是五家岭那边的，小区门口天天有人占道经营，路都堵死了")
+    assert (s.district, s.district_by_sound) == ("开福区", True)
+    assert not s.auto.district and s.needs_review
+    assert "属地按读音匹配，请核实地点" in s.review_reasons
+    assert any(w.startswith("按读音匹配：伍家岭") for w in s.units[0].why)
+    written = pipeline.suggest("我是伍家岭那边的，小区门口天天有人占道经营，路都堵死了")
+    assert (written.district, written.district_by_sound) == ("开福区", False)
