@@ -296,7 +296,7 @@ def evaluate_command(
 
         page = write_report(metrics, report)
         err.print(f"report: {page}")
-        metrics = {k: v for k, v in metrics.items() if k not in ("confusion", "calibration", "coverage", "worst")}
+        metrics = {k: v for k, v in metrics.items() if k not in ("confusion", "calibration", "coverage", "worst", "scope_misses")}
     print(json.dumps(metrics, ensure_ascii=False, indent=2))
 
 

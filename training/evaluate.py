@@ -230,13 +230,53 @@ def scope_scores(pairs: list[tuple[str | None, Suggestion]], records: list[Any])
             else None,
         }
     )
+    refusals = [(g, d) for g, d in zip(gold, decided, strict=True) if g != ACCEPTED]
+    if refusals:
+        # the right reason for a call to refuse: what the operator reads to the caller depends on it
+        scores["reason_accuracy"] = round(sum(g == d for g, d in refusals) / len(refusals), 4)
+        scores["n_to_refuse"] = len(refusals)
     emergencies = [(r.label("redirect"), s) for r, (g, s) in zip(records, pairs, strict=True) if g == "emergency" and r.label("redirect")]
     if emergencies:
         scores["emergency_redirect_accuracy"] = round(
             float(np.mean([(not s.scope.accepted) and s.scope.redirect == number for number, s in emergencies])), 4
         )
         scores["n_emergencies"] = len(emergencies)
+        scores["redirect_by_number"] = {
+            number: {
+                "n": sum(1 for g, _ in emergencies if g == number),
+                "right": sum(1 for g, s in emergencies if g == number and not s.scope.accepted and s.scope.redirect == number),
+            }
+            for number in sorted({g for g, _ in emergencies})
+        }
+        scores["emergency_deadline_share"] = round(float(np.mean([s.deadline.deadline_class == "emergency" for _, s in emergencies])), 4)
     return scores
+
+
+def scope_misses(data: Dataset, suggestions: Sequence[Suggestion]) -> list[dict[str, Any]]:
+    """Every scope mistake, for the report: a call wrongly refused, a refusal missed, the wrong reason or number."""
+    out = []
+    for r, s in zip(data.records, suggestions, strict=True):
+        gold = r.label("scope")
+        if gold is None:
+            continue
+        decided = ACCEPTED if s.scope.accepted else str(s.scope.reason)
+        number, redirect = r.label("redirect"), s.scope.redirect
+        if gold == ACCEPTED and decided != ACCEPTED:
+            kind = "wrongly refused"
+        elif gold != ACCEPTED and decided == ACCEPTED:
+            kind = "refusal missed"
+        elif gold != decided:
+            kind = "wrong reason"
+        elif gold == "emergency" and number and redirect != number:
+            kind = "wrong number"
+        else:
+            continue
+        out.append({
+            "id": r.id, "kind": kind, "gold": gold if gold != "emergency" else f"emergency {number or ''}".strip(),
+            "decided": decided if decided != "emergency" else f"emergency {redirect}", "why": s.scope.why or "", "text": s.text,
+        })
+    order = {"wrongly refused": 0, "refusal missed": 1, "wrong number": 2, "wrong reason": 3}
+    return sorted(out, key=lambda row: order[row["kind"]])
 
 
 def unit_scores(pairs: list[tuple[Record, Suggestion]], catalogue: Catalogue) -> dict[str, Any]:
@@ -324,7 +364,8 @@ def auto_rows(data: Dataset, suggestions: Sequence[Suggestion], field: str, thre
         elif field in ("unit", "dispatch") and record.acceptable_units() and record.label("scope") in (None, ACCEPTED):
             top = s.units[0] if s.units and s.scope.accepted else None
             right = top is not None and is_acceptable(top.name, record.acceptable_units(), catalogue)
-            score = -1.0 if top is None or top.placed is False else top.score
+            unplaced = top is None or top.placed is False or (top.placed is True and s.district_by_sound)
+            score = -1.0 if unplaced else top.score  # a local matter is auto only where a place as written decided it
             if field == "dispatch" and top is not None:
                 p = p_accepted(s)
                 score = min(score / max(thresholds.unit, 1e-9), p / max(thresholds.scope, 1e-9)) if score >= 0 else -1.0
@@ -458,4 +499,5 @@ def evaluate_report(
             scores, correct = zip(*rows, strict=True)
             metrics["coverage"][field] = coverage_curve(scores, correct, thresholds[field])  # type: ignore[arg-type]
     metrics["worst"] = worst_examples(data, suggestions, pipeline.knowledge.catalogue)
+    metrics["scope_misses"] = scope_misses(data, suggestions)
     return metrics

@@ -244,6 +244,7 @@ def _summary_rows(metrics: dict[str, Any]) -> Iterable[tuple[str, str]]:
         ("unit top-1 / top-3 / top-5", ["unit|top1_accuracy", "unit|top3_accuracy", "unit|top5_accuracy"]),
         ("scope false refusals / missed refusals", ["scope|false_refusal_rate", "scope|missed_refusal_rate"]),
         ("scope out-of-scope recall / emergency redirects", ["scope|out_of_scope_recall", "scope|emergency_redirect_accuracy"]),
+        ("scope right reason / emergencies given 24 hours", ["scope|reason_accuracy", "scope|emergency_deadline_share"]),
         ("district accuracy where a place is said", ["district|accuracy_where_place_said"]),
         ("deadline-class accuracy", ["deadline|accuracy"]),
         ("share needing review (needs_review)", ["needs_review_share"]),
@@ -377,6 +378,16 @@ def render_html(metrics: dict[str, Any], images: dict[str, bytes], title: str) -
         caption = captions.get(name, name.replace("_", " "))
         encoded = base64.b64encode(data).decode()
         parts.append(f"<figure id='{esc(name)}'><img alt='{esc(name)}' src='data:image/png;base64,{encoded}'><figcaption>{esc(caption)}</figcaption></figure>")
+    misses = metrics.get("scope_misses", [])
+    if misses:
+        parts.append(f"<h2 id='scope-misses'>Scope mistakes ({len(misses)}: wrongly refused first, then refusals missed, wrong numbers, wrong reasons)</h2>")
+        parts.append("<table><tr><th>id</th><th>mistake</th><th>should be</th><th>suggested</th><th>why</th><th>text</th></tr>")
+        for row in misses:
+            parts.append(
+                f"<tr><td>{esc(row['id'])}</td><td>{esc(row['kind'])}</td><td>{esc(row['gold'])}</td><td>{esc(row['decided'])}</td>"
+                f"<td>{esc(row['why'])}</td><td class='text'>{esc(row['text'])}</td></tr>"
+            )
+        parts.append("</table>")
     worst = metrics.get("worst", [])
     if worst:
         parts.append("<h2>Worst-classified examples (most confident mistakes; masked text)</h2>")

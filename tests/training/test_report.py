@@ -154,3 +154,20 @@ def test_the_ceiling_on_a_known_case() -> None:
     assert (ceiling["accuracy_first"]["accuracy"], ceiling["accuracy_second"]["accuracy"]) == (0.75, 0.5)
     assert ceiling["accuracy_agreed"] == {"n": 3, "right": 2, "accuracy": 0.6667, "interval": [0.2077, 0.9385]}
     assert ceiling["gap"] == 0.0
+
+
+def test_the_report_lists_every_scope_mistake_and_scores_refusals_by_reason_and_number(report_dir: Path, dev, suggestions) -> None:
+    metrics = json.loads((report_dir / "metrics.json").read_text(encoding="utf-8"))
+    scope = metrics["scope"]
+    to_refuse = [r for r in dev.records if r.label("scope") != "accepted"]
+    assert scope["n_to_refuse"] == len(to_refuse)
+    right = sum(1 for r, s in zip(dev.records, suggestions, strict=True) if r.label("scope") != "accepted" and s.scope.reason == r.label("scope"))
+    assert scope["reason_accuracy"] == pytest.approx(right / len(to_refuse), abs=1e-4)
+    assert set(scope["redirect_by_number"]) <= {"110", "119", "120", "122"}
+    assert sum(v["n"] for v in scope["redirect_by_number"].values()) == scope["n_emergencies"]
+    misses = metrics["scope_misses"]
+    wrongly_refused = sum(1 for r, s in zip(dev.records, suggestions, strict=True) if r.label("scope") == "accepted" and not s.scope.accepted)
+    assert sum(m["kind"] == "wrongly refused" for m in misses) == wrongly_refused
+    assert [m["kind"] for m in misses] == sorted((m["kind"] for m in misses), key=["wrongly refused", "refusal missed", "wrong number", "wrong reason"].index)
+    page = (report_dir / "report.html").read_text(encoding="utf-8")
+    assert "id='scope-misses'" in page and all(m["id"] in page for m in misses)
