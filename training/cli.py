@@ -8,13 +8,22 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from training.args import LOCAL_WEIGHT
 from triage.errors import TriageError
@@ -193,16 +202,29 @@ def predict_command(
     except (TriageError, ValueError) as exc:
         raise fail(str(exc)) from exc
     if text is not None:
-        from triage.knowledge_base import load_knowledge_base, with_answers
-
         try:
-            suggestion = with_answers(pipeline.suggest(text), load_knowledge_base())
+            suggestion = _answered(pipeline.suggest(text))
         except TriageError as exc:
             raise fail(str(exc)) from exc
         print(json.dumps(suggestion.to_json_dict(), ensure_ascii=False, indent=2))
         return
     assert input is not None
     _predict_file(pipeline, input, output)
+
+
+_knowledge_base: list[Any] = []
+
+
+def _answered(suggestion: Any) -> Any:
+    """The suggestion with the knowledge base's answers where it wants them (a consultation), as the API gives it:
+    the knowledge base is loaded on the first consultation only, and once."""
+    from triage.knowledge_base import load_knowledge_base, wants_answers, with_answers
+
+    if not wants_answers(suggestion):
+        return suggestion
+    if not _knowledge_base:
+        _knowledge_base.append(load_knowledge_base())
+    return with_answers(suggestion, _knowledge_base[0])
 
 
 def _predict_file(pipeline: Any, input: Path, output: Path | None) -> None:
@@ -214,8 +236,10 @@ def _predict_file(pipeline: Any, input: Path, output: Path | None) -> None:
     good = bad = 0
     sink = output.open("w", encoding="utf-8") if output else sys.stdout
     try:
-        with Progress(TextColumn("suggesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err) as progress:
-            task = progress.add_task("suggest", total=len(data.records))
+        columns = (TextColumn("suggesting"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
+        started = time.perf_counter()
+        with Progress(*columns, console=err) as progress:
+            task = progress.add_task("suggest", total=len(data.records), rate="")
             for start in range(0, len(data.records), 256):
                 batch = data.records[start : start + 256]
                 try:  # the fast path: one feature pass for the whole batch
@@ -232,10 +256,11 @@ def _predict_file(pipeline: Any, input: Path, output: Path | None) -> None:
                         line: dict[str, Any] = {"id": record.id, "error": str(result)}
                         bad += 1
                     else:
-                        line = result.to_json_dict()
+                        line = _answered(result).to_json_dict()  # the same answers as one call and the API give
                         good += 1
                     sink.write(json.dumps(line, ensure_ascii=False) + "\n")
-                progress.advance(task, len(batch))
+                done = start + len(batch)
+                progress.update(task, advance=len(batch), rate=f"{done / max(time.perf_counter() - started, 1e-9):,.0f} rows/s")
         for problem in data.problems:
             sink.write(json.dumps({"id": None, "error": problem}, ensure_ascii=False) + "\n")
             err.print(f"[yellow]skipped[/] {problem}", highlight=False)

@@ -252,26 +252,35 @@ class Gazetteer:
             lengths[name[:2]].add(len(name))
         self._lengths = {start: sorted(ls, reverse=True) for start, ls in lengths.items()}
         self._first = re.compile("[" + "".join(sorted({re.escape(n[0]) for n in scanned})) + "]") if scanned else None
-        self._build_sound_index()
+        self._tries: tuple[dict[str, Any], dict[str, Any]] | None = None
+        self._any_heard = any(len(p.districts) == 1 and _HAN.match(p.name) for p in self._places.values())
+        """The sound index, built on the first call that needs it: a gazetteer loaded only for its names (the
+        segmenter's) never pays for pypinyin, and a process that never meets a misheard name neither."""
 
-    def _build_sound_index(self) -> None:
+    def _sound(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        if self._tries is None:
+            self._tries = self._build_sound_index()  # built twice at worst by two threads, the same both times
+        return self._tries
+
+    def _build_sound_index(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """Two tries of the names' folded syllables: read backwards from a span's end, forwards from its start."""
         heard = [p for p in self._places.values() if len(p.districts) == 1 and _HAN.match(p.name)]
         syllables = _name_syllables([p.name for p in heard]) if heard else {}
-        self._backward: dict[str, Any] = {}
-        self._forward: dict[str, Any] = {}
+        backward: dict[str, Any] = {}
+        forward: dict[str, Any] = {}
         for place in heard:
             sound = _SoundName(place, syllables[place.name])
             if len(sound.syllables) != len(place.name):
                 continue
             folded = [near(s) for s in sound.syllables]
-            for trie, keys in ((self._backward, reversed(folded)), (self._forward, folded)):
+            for trie, keys in ((backward, reversed(folded)), (forward, folded)):
                 node = trie
                 for key in keys:
                     node = node.setdefault(key, {})
                 node.setdefault(_END, []).append(sound)
         if any(len(p.name) == 2 for p in heard):
             _ordinary_words()  # read once here rather than on the first call that needs it
+        return backward, forward
 
     def names(self) -> list[str]:
         return list(self._places)
@@ -354,7 +363,7 @@ class Gazetteer:
     def _heard_backward(
         self, text: str, end: int, out: list[tuple[int, int, _SoundName, int]], *, suffix: bool
     ) -> None:
-        frontier = [(self._backward, end)]
+        frontier = [(self._sound()[0], end)]
         while frontier:
             node, i = frontier.pop()
             if i == 0:
@@ -369,7 +378,7 @@ class Gazetteer:
                 frontier.append((child, i - 1))
 
     def _heard_forward(self, text: str, start: int, out: list[tuple[int, int, _SoundName, int]]) -> None:
-        frontier = [(self._forward, start)]
+        frontier = [(self._sound()[1], start)]
         n = len(text)
         while frontier:
             node, i = frontier.pop()
@@ -413,7 +422,7 @@ class Gazetteer:
         longer: list[PlaceMatch] = []
         beside: list[PlaceMatch] = []
         replaced: set[int] = set()
-        for match, fuzz in self._heard(text, scanned) if self._backward else ():
+        for match, fuzz in self._heard(text, scanned) if self._any_heard else ():
             inside = [k for k, (s, e, _) in enumerate(scanned) if s < match.end and match.start < e]
             if not inside:
                 beside.append(match)

@@ -27,6 +27,19 @@ def test_predict_a_file_reports_bad_lines_and_keeps_the_good(default_bundle, wri
     assert "2 suggestions, 2 lines with errors" in result.stderr
 
 
+def test_one_call_and_a_file_give_the_same_answers_for_a_consultation(default_bundle, write_jsonl, tmp_path):
+    question = "我想问一下住房公积金怎么提取，要带什么材料"
+    one = json.loads(runner.invoke(cli.app, ["predict", "--model", str(default_bundle), question]).stdout)
+    assert one["category"]["label"] == "咨询" and one["answers"]
+    out = tmp_path / "out.jsonl"
+    source = write_jsonl([{"id": "q", "text": question}, {"id": "c", "text": "楼下饭店油烟太大，熏得窗户都不敢开"}])
+    result = runner.invoke(cli.app, ["predict", "--model", str(default_bundle), "--input", str(source), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = {line["id"]: line for line in map(json.loads, out.read_text(encoding="utf-8").splitlines())}
+    assert lines["q"]["answers"] == one["answers"]
+    assert not lines["c"].get("answers")  # a complaint is not answered from the knowledge base
+
+
 def test_evaluate_writes_metrics(default_bundle, tmp_path):
     result = runner.invoke(cli.app, ["evaluate", "--model", str(default_bundle), "--split", "test", "--report", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
