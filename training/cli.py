@@ -66,9 +66,20 @@ def ensure_model(model: Path | None) -> Path:
     promoted = Registry.load().current_path()
     if promoted is not None:
         return promoted
-    if (DEFAULT_MODEL_DIR / "manifest.json").is_file():
-        return DEFAULT_MODEL_DIR
-    err.print(f"No model at {DEFAULT_MODEL_DIR}: training the default model from data/ first (seconds).")
+    manifest = DEFAULT_MODEL_DIR / "manifest.json"
+    if manifest.is_file():
+        from triage.bundle import FORMAT_VERSION
+
+        try:
+            version = json.loads(manifest.read_text(encoding="utf-8")).get("format_version")
+        except (OSError, ValueError):
+            version = None
+        if version == FORMAT_VERSION:
+            return DEFAULT_MODEL_DIR
+        # the default model is built by a command from data/: an older format is rebuilt, not refused
+        err.print(f"The default model at {DEFAULT_MODEL_DIR} is of bundle format {version}: training it again from data/ (seconds).")
+    else:
+        err.print(f"No model at {DEFAULT_MODEL_DIR}: training the default model from data/ first (seconds).")
     _train_run(preset="default", data=[], labels=[], out=DEFAULT_MODEL_DIR, seed=0, config=None)
     return DEFAULT_MODEL_DIR
 

@@ -141,3 +141,17 @@ def _predict(bundle, data, tmp_path):
     result = runner.invoke(cli.app, ["predict", "--model", str(bundle), "--input", str(data), "--output", str(out)])
     assert result.exit_code == 0, result.output
     return out.read_text(encoding="utf-8").splitlines()
+
+
+def test_a_default_model_of_an_older_bundle_format_is_rebuilt_not_refused(monkeypatch, tmp_path):
+    from training.registry import Registry
+
+    default = tmp_path / "default"
+    default.mkdir()
+    (default / "manifest.json").write_text(json.dumps({"format_version": 1}), encoding="utf-8")
+    trained = []
+    monkeypatch.setattr(cli, "DEFAULT_MODEL_DIR", default)
+    monkeypatch.setattr(Registry, "current_path", lambda self: None)
+    monkeypatch.setattr(cli, "_train_run", lambda **kwargs: trained.append(kwargs["out"]))
+    assert cli.ensure_model(None) == default
+    assert trained == [default]
