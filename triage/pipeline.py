@@ -36,6 +36,12 @@ from triage.units import LOCAL, Catalogue
 
 logger = logging.getLogger(__name__)
 N_KEYWORDS = 6
+KEYWORD_STOP_WORDS = frozenset(
+    "请问 问下 问一下 想问 一下 带些 多久 多少 好多 很多 一到 一直 每天 现在 这个 那个 这样 那样 怎么 怎么办 怎样 如何 什么 为什么 "
+    "是不是 能不能 可不可以 有没有 可以 能否 是否 还是 已经 然后 但是 因为 所以 如果 麻烦 谢谢 你好 您好 我们 你们 他们 自己 "
+    "时候 东西 事情 问题 情况 一个 几个 这边 那边 一点 有点 还有 就是 而且 或者 只是 不过 的话".split()
+)
+"""Words of asking, of quantity and of talk that a dispatcher should never see highlighted as a call's keywords."""
 MIN_GENERAL_IDF = 7.0
 """Words common in general Chinese (jieba's idf below 7: 电话, 门口, 怎么) say nothing about this call."""
 MIN_ROWS_PER_JOB = 32
@@ -121,8 +127,9 @@ class TriagePipeline:
             keyword_weights = self._keyword_weight_vector()
         self._keyword_weights = keyword_weights
         self._keyword_vocabulary = [str(w) for w in self._word_vocabulary]
-        self._keyword_candidate = [" " not in w and len(w) >= 2 for w in self._keyword_vocabulary]
-        """Word features that can be shown as a keyword: one word (not an n-gram) of two characters or more."""
+        self._keyword_candidate = [" " not in w and len(w) >= 2 and w not in KEYWORD_STOP_WORDS for w in self._keyword_vocabulary]
+        """Word features that can be shown as a keyword: one word (not an n-gram) of two characters or more, not a
+        word of asking or of quantity that says nothing about the matter (请问, 多久, 好多)."""
 
     def _keyword_weight_vector(self) -> np.ndarray:
         """Per word feature: how strongly it pulls any category or topic (max |coefficient|); 0 for common words."""

@@ -28,6 +28,7 @@ SCOPE_CODES: tuple[str, ...] = (
     "not_specific",
 )
 ACCEPTED = "accepted"
+_FOLDING_SPACE = re.compile(r"(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])\s+(?=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef0-9])")
 EMERGENCY_NUMBERS: tuple[str, ...] = ("110", "119", "120", "122")
 
 
@@ -78,6 +79,12 @@ class ScopeReason(_Strict):
     """Words that, anywhere in a call, keep this reason's rules from firing (a veteran's pension is not a military matter)."""
 
     _check = field_validator("patterns", "unless")(_compile_all)
+
+    @field_validator("explanation")
+    @classmethod
+    def _no_folding_spaces(cls, value: str) -> str:
+        """YAML's folded lines join with a space, which Chinese does not have: 申请调解， 也可 → 申请调解，也可."""
+        return _FOLDING_SPACE.sub("", value.strip())
 
     @field_validator("code")
     @classmethod

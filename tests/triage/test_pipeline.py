@@ -228,3 +228,12 @@ def test_a_district_found_only_by_sound_says_so_and_is_checked_by_a_person(pipel
     assert any(w.startswith("按读音匹配：伍家岭") for w in s.units[0].why)
     written = pipeline.suggest("我是伍家岭那边的，小区门口天天有人占道经营，路都堵死了")
     assert (written.district, written.district_by_sound) == ("开福区", False)
+
+
+def test_keywords_are_never_words_of_asking_or_quantity(pipeline):
+    from triage.pipeline import KEYWORD_STOP_WORDS
+
+    s = pipeline.suggest("请问一下，住房公积金提取了多久能到账，好多人说很慢，一到月底就排队")
+    assert s.keywords
+    assert not set(s.keywords) & KEYWORD_STOP_WORDS
+    assert not {"请问", "多久", "好多", "一到"} & set(s.keywords)

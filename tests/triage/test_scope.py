@@ -113,3 +113,10 @@ def test_rules_file_lists_every_reason_and_refuses_a_bad_pattern(tmp_path):
     broken.write_text(source.replace("- (晕倒|昏倒", "- ((晕倒|昏倒", 1), encoding="utf-8")
     with pytest.raises(DataFileError, match="does not compile"):
         load_rules(broken)
+
+
+def test_the_words_read_to_a_caller_have_no_stray_spaces_from_yaml_folding():
+    for reason in default_rules().scope.reasons:
+        text = reason.explanation
+        assert "， " not in text and "。 " not in text and "、 " not in text, (reason.code, text)
+    assert "申请调解，也可" in default_rules().reason("resident_dispute").explanation
