@@ -15,6 +15,7 @@ from triage.classifiers.calibration import expected_calibration_error
 from triage.pipeline import TriagePipeline
 from triage.rules import ACCEPTED
 from triage.schemas import Suggestion
+from triage.suggest import placed_as_written
 from triage.units import LOCAL, Catalogue
 
 
@@ -364,8 +365,7 @@ def auto_rows(data: Dataset, suggestions: Sequence[Suggestion], field: str, thre
         elif field in ("unit", "dispatch") and record.acceptable_units() and record.label("scope") in (None, ACCEPTED):
             top = s.units[0] if s.units and s.scope.accepted else None
             right = top is not None and is_acceptable(top.name, record.acceptable_units(), catalogue)
-            unplaced = top is None or top.placed is False or (top.placed is True and s.district_by_sound)
-            score = -1.0 if unplaced else top.score  # a local matter is auto only where a place as written decided it
+            score = top.score if top is not None and placed_as_written(s, top) else -1.0
             if field == "dispatch" and top is not None:
                 p = p_accepted(s)
                 score = min(score / max(thresholds.unit, 1e-9), p / max(thresholds.scope, 1e-9)) if score >= 0 else -1.0

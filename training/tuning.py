@@ -21,7 +21,7 @@ from triage.routing import Evidence, EvidenceBatch, RankingWeights, UnitRanker
 from triage.rules import ACCEPTED
 from triage.schemas import Suggestion
 from triage.scope import ScopeDecider
-from triage.suggest import ReviewThresholds, choose_threshold
+from triage.suggest import ReviewThresholds, choose_threshold, placed_as_written
 from triage.units import LOCAL, Catalogue
 
 logger = logging.getLogger(__name__)
@@ -208,8 +208,8 @@ def choose_auto_thresholds(
         unit_eligible[i] = True
         top = s.units[0]
         unit_correct[i] = is_acceptable(top.name, g["units"], catalogue)
-        if top.placed is not False and not (top.placed and s.district_by_sound):
-            unit_score[i] = top.score  # a local matter is auto only where a place as written decided its district
+        if placed_as_written(s, top):
+            unit_score[i] = top.score
     values["unit"], measured["unit"] = _field(unit_score, unit_correct, unit_eligible, src, targets["unit"])
 
     scope_known = np.array([bool(g.get("scope")) for g in gold])

@@ -104,6 +104,17 @@ class SuggestionParts:
     """The scope head's probability that the call is in scope (None without a scope head)."""
 
 
+def placed_by_sound(suggestion: Suggestion, unit: UnitSuggestion) -> bool:
+    """A district or zone whose place was decided only by names matched by their sound: a person checks it."""
+    return unit.placed is True and suggestion.district_by_sound
+
+
+def placed_as_written(suggestion: Suggestion, unit: UnitSuggestion) -> bool:
+    """Whether `unit` can be dispatched without a person placing it: a city department needs no place; a district
+    or zone only where a place named as written decided it (not a representative, not a name heard by sound)."""
+    return unit.placed is not False and not placed_by_sound(suggestion, unit)
+
+
 def auto_fields(suggestion: Suggestion, thresholds: ReviewThresholds) -> tuple[AutoFields, list[str]]:
     """Which fields are auto, and why the others are not (in the words the console shows). It reads only the
     suggestion, so training can apply thresholds it has just chosen to suggestions already made."""
@@ -126,12 +137,10 @@ def auto_fields(suggestion: Suggestion, thresholds: ReviewThresholds) -> tuple[A
     unit = False
     top = suggestion.units[0] if scope_.accepted and suggestion.units else None
     if top is not None:
-        placed = top.placed is not False  # a district or zone only where the place of the problem decided it
-        heard = top.placed is True and suggestion.district_by_sound  # placed by a name matched by its sound
-        unit = placed and not heard and top.score >= thresholds.unit
-        if not placed:
+        unit = placed_as_written(suggestion, top) and top.score >= thresholds.unit
+        if top.placed is False:
             reasons.append("属地事项未定位区县")
-        elif heard:
+        elif placed_by_sound(suggestion, top):
             reasons.append("属地按读音匹配，请核实地点")
         elif not unit:
             reasons.append("unit置信度低")
