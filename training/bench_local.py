@@ -29,6 +29,7 @@ from sklearn.metrics import f1_score
 from training.datasets import Record, corpus_split, tipdm_split
 from training.tuning import wilson_interval
 from triage.classifiers import CalibratedLinearClassifier
+from triage.classifiers.priors import PriorShift
 from triage.features import TextFeaturizer
 from triage.normalise import normalise
 from triage.units import default_catalogue
@@ -128,8 +129,6 @@ def run(sizes: Sequence[int], weights: Sequence[float], repeats: int) -> dict[st
                     "home": score(test_y, list(head.predict(featurizer.transform(test_texts)))).as_dict(),
                 }
                 if n == 0:
-                    from triage.classifiers.priors import PriorShift
-
                     proba = head.predict_proba(featurizer.transform([texts[i] for i in held]))
                     train_priors = np.array([np.sum(w[y == c]) for c in head.classes_])
                     shifted = PriorShift().fit(proba, train_priors).transform(proba)

@@ -5,6 +5,7 @@ Heavy modules are imported inside the command that needs them, so `triage --help
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -66,13 +67,12 @@ def ensure_model(model: Path | None) -> Path:
     promoted = Registry.load().current_path()
     if promoted is not None:
         return promoted
-    manifest = DEFAULT_MODEL_DIR / "manifest.json"
-    if manifest.is_file():
-        from triage.bundle import FORMAT_VERSION
+    if (DEFAULT_MODEL_DIR / "manifest.json").is_file():
+        from triage.bundle import FORMAT_VERSION, read_manifest
 
         try:
-            version = json.loads(manifest.read_text(encoding="utf-8")).get("format_version")
-        except (OSError, ValueError):
+            version = read_manifest(DEFAULT_MODEL_DIR).get("format_version")
+        except TriageError:
             version = None
         if version == FORMAT_VERSION:
             return DEFAULT_MODEL_DIR
@@ -223,19 +223,19 @@ def predict_command(
     _predict_file(pipeline, input, output)
 
 
-_knowledge_base: list[Any] = []
+@functools.cache
+def _knowledge_base() -> Any:
+    """The knowledge base, loaded on the first consultation only, and once."""
+    from triage.knowledge_base import load_knowledge_base
+
+    return load_knowledge_base()
 
 
 def _answered(suggestion: Any) -> Any:
-    """The suggestion with the knowledge base's answers where it wants them (a consultation), as the API gives it:
-    the knowledge base is loaded on the first consultation only, and once."""
-    from triage.knowledge_base import load_knowledge_base, wants_answers, with_answers
+    """The suggestion with the knowledge base's answers where it wants them (a consultation), as the API gives it."""
+    from triage.knowledge_base import wants_answers, with_answers
 
-    if not wants_answers(suggestion):
-        return suggestion
-    if not _knowledge_base:
-        _knowledge_base.append(load_knowledge_base())
-    return with_answers(suggestion, _knowledge_base[0])
+    return with_answers(suggestion, _knowledge_base()) if wants_answers(suggestion) else suggestion
 
 
 def _predict_file(pipeline: Any, input: Path, output: Path | None) -> None:
