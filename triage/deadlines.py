@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from triage.datafile import read_yaml, validated
 from triage.errors import DataFileError
 from triage.resources import HOLIDAYS_FILE
-from triage.rules import DeadlineRules, TimeCues, Timing, default_rules
+from triage.rules import DeadlineRules, TimeCues, Timing, alternation, default_rules
 
 TZ = ZoneInfo("Asia/Shanghai")
 DeadlineClass = Literal["emergency", "simple", "help", "standard"]
@@ -128,7 +128,7 @@ class DeadlinePolicy:
         loaded = default_rules() if rules is None or urgent_patterns is None else None
         self.rules = rules or loaded.deadlines  # type: ignore[union-attr]
         patterns = urgent_patterns if urgent_patterns is not None else loaded.urgent.patterns  # type: ignore[union-attr]
-        self._urgent = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
+        self._urgent = alternation(patterns) if patterns else None
         # the patterns one by one say quickly that none matches (most calls): Python's regex engine skips ahead
         # on each pattern's first characters but not on an alternation of them, which tries every branch at every
         # position. A pattern that refers to a group by number or name keeps the alternation alone: no shortcut.

@@ -126,8 +126,8 @@ class TimeCues:
         self.timing = timing
         self.story = past
         cues = [*(timing.past if past else []), *timing.hypothetical, *timing.over] if timing else []
-        self._not_now = _alternation(cues)
-        self._now = _alternation(timing.now) if timing else None
+        self._not_now = alternation(cues)
+        self._now = alternation(timing.now) if timing else None
 
     def not_now(self, text: str, start: int, end: int) -> bool:
         if self.timing is None or self._not_now is None:
@@ -139,7 +139,8 @@ class TimeCues:
         return bool(self._not_now.search(window)) and not now
 
 
-def _alternation(patterns: list[str]) -> re.Pattern[str] | None:
+def alternation(patterns: list[str]) -> re.Pattern[str] | None:
+    """One pattern matching where any of `patterns` does (each kept whole in its own group); None for none."""
     return re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
 
 

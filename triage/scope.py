@@ -13,7 +13,7 @@ from itertools import islice
 from types import EllipsisType
 
 from triage.normalise import remove_fillers
-from triage.rules import ACCEPTED, Rules, ScopeReason, TimeCues
+from triage.rules import ACCEPTED, Rules, ScopeReason, TimeCues, alternation
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 MIN_CONTENT_CHARS = 6
@@ -67,7 +67,7 @@ class ScopeDecider:
                     self._patterns.append((reason, redirect.number, re.compile(pattern)))
             for pattern in reason.patterns:
                 self._patterns.append((reason, None, re.compile(pattern)))
-        self._unless = {r.code: re.compile("|".join(f"(?:{p})" for p in r.unless)) for r in rules.scope.reasons if r.unless}
+        self._unless = {r.code: alternation(r.unless) for r in rules.scope.reasons if r.unless}
         emergency = rules.reason("emergency")
         self._situations = [(r.number, [re.compile(p) for p in r.situations]) for r in emergency.redirects]
         self._default_number = emergency.default_redirect or "110"
