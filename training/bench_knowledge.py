@@ -90,7 +90,7 @@ def predicted_contexts(pipeline: object, rows: list[dict[str, str]]) -> dict[str
 def _model_path(given: str | None) -> Path | None:
     if given is not None:
         return Path(given) if given else None
-    from training.registry import Registry
+    from triage.registry import Registry
 
     promoted = Registry.load().current_path()
     if promoted is not None:

@@ -27,6 +27,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from training.datasets import Record, corpus_split, tipdm_split
+from training.learning_curve import draw
 from training.tuning import wilson_interval
 from triage.classifiers import CalibratedLinearClassifier
 from triage.classifiers.priors import PriorShift
@@ -69,19 +70,6 @@ def new_city() -> tuple[list[Record], list[str]]:
     records = [r for r in [*train.records, *held.records] if r.label("category")]
     labels = [other_city(r.label("category") or "", r.weights.get("category", 1.0) < 1.0) for r in records]
     return records, labels
-
-
-def draw(labels: Sequence[str], pool: Sequence[int], n: int, rng: random.Random) -> list[int]:
-    """n rows of `pool`, stratified by label (each label's share kept, at least one of each where possible)."""
-    by_label: dict[str, list[int]] = {}
-    for i in pool:
-        by_label.setdefault(labels[i], []).append(i)
-    picked: list[int] = []
-    for _label, rows in sorted(by_label.items()):
-        k = max(1, round(n * len(rows) / len(pool))) if n else 0
-        picked.extend(rng.sample(rows, min(k, len(rows))))
-    rng.shuffle(picked)
-    return picked[:n]
 
 
 def run(sizes: Sequence[int], weights: Sequence[float], repeats: int) -> dict[str, object]:

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -62,7 +63,7 @@ def ensure_model(model: Path | None) -> Path:
     from data/ when missing)."""
     if model is not None:
         return model
-    from training.registry import Registry
+    from triage.registry import Registry
 
     promoted = Registry.load().current_path()
     if promoted is not None:
@@ -507,6 +508,53 @@ def bench_command(
     Console(stderr=True).print(bench_table(result))
     print(json.dumps(result, ensure_ascii=False, indent=2))
 
+@app.command("learning-curve")
+def learning_curve_command(
+    data: Annotated[Path, typer.Option("--data", help="a hotline's labelled orders (JSONL/CSV with text and the head's label)")],
+    out: Annotated[Path, typer.Option("--out", help="folder for metrics.json, report.html and the plot")] = Path("reports/lc"),
+    sizes: Annotated[str, typer.Option(help="local rows trained beside the base, comma-separated")] = "50,100,200,400",
+    head: Annotated[str, typer.Option(help="category, topic or scope")] = "category",
+    repeats: Annotated[int, typer.Option(help="draws per size (stratified, seeded)")] = 3,
+    preset: Annotated[str, typer.Option(help="the base: default (data/) or full (plus ../shared/data)")] = "default",
+    local_weight: Annotated[float, typer.Option("--local-weight", help="how much each local row counts beside a base row")] = LOCAL_WEIGHT,
+    scored_share: Annotated[float, typer.Option("--scored-share", help="share of the local rows held out to score every run")] = 0.3,
+    seed: Annotated[int, typer.Option(help="seed for the split and the draws")] = 0,
+) -> None:
+    """How many local orders a new hotline needs: base + n of its rows, scored on its other rows, plotted."""
+    from rich.table import Table
+
+    from training.learning_curve import CurveArguments, learning_curve, write_curve
+
+    if preset not in ("default", "full"):
+        raise fail(f"unknown preset {preset!r}; use default or full")
+    try:
+        args = CurveArguments(
+            data=str(data), head=head, sizes=[int(x) for x in sizes.split(",") if x.strip()], repeats=repeats,
+            scored_share=scored_share, preset=preset, local_weight=local_weight, seed=seed,  # type: ignore[arg-type]
+        )
+    except ValueError as exc:
+        raise fail(f"--sizes {sizes!r}: give whole numbers, e.g. 50,100,200" if "invalid literal" in str(exc) else str(exc)) from exc
+    try:
+        with _spinner() as progress:
+            task = progress.add_task("learning curve", total=None)
+            curve = learning_curve(args, step=lambda m: progress.update(task, description=m))
+    except (TriageError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    page = write_curve(curve, out)
+    table = Table(title=f"{head}: {curve['scored']} local rows scored; majority {curve['majority']['label']} {curve['majority']['accuracy']:.3f}")
+    for column in ("n", "draws", "accuracy (range)", "macro-F1", "home accuracy"):
+        table.add_column(column)
+    for row in curve["summary"]:
+        table.add_row(
+            str(row["n"]), str(row["draws"]), f"{row['accuracy']:.3f} ({row['accuracy_range'][0]:.3f}–{row['accuracy_range'][1]:.3f})",
+            f"{row['macro_f1']:.3f}", f"{row['home_accuracy']:.3f}" if "home_accuracy" in row else "–",
+        )
+    Console(stderr=True).print(table)
+    if curve["sizes_skipped"]:
+        err.print(f"[yellow]skipped sizes larger than the {curve['pool']} rows to draw from: {curve['sizes_skipped']}[/]")
+    err.print(f"report: {page}")
+
+
 @app.command("retrain")
 def retrain_command(
     orders: Annotated[Path | None, typer.Option("--orders", help="labelled-orders JSONL (default: export from the service database)")] = None,
@@ -514,12 +562,17 @@ def retrain_command(
     promote: Annotated[bool, typer.Option("--promote/--no-promote", help="promote the candidate when it passes")] = True,
     model: ModelOption = None,
 ) -> None:
-    """Retrain on the dispatchers' decided orders; promote the candidate only if no head got worse."""
-    from training.registry import Registry
-    from training.retrain import export_orders, retrain
+    """Retrain on the dispatchers' decided orders; promote the candidate only if no head got worse.
+
+    The candidate trains on the current model's preset plus the orders as local rows, as `triage train --data`
+    does; with a deployment signing key configured (TRIAGE_SIGNING_KEY[_FILE]) it is signed before registering."""
+    from api.export import export_orders
+    from training.retrain import BUSY_EXIT, RetrainBusy, retrain
+    from triage.registry import Registry
 
     try:
         base = None if Registry.load().current else ensure_model(model)
+        key = _deployment_key()
         if orders is None:
             import datetime as dt
             import tempfile
@@ -530,11 +583,36 @@ def retrain_command(
             err.print(f"exported {n} decided orders to {orders}")
         with _spinner() as progress:
             task = progress.add_task("retraining", total=None)
-            report = retrain(orders, base_model=base, tolerance=tolerance, promote=promote, step=lambda m: progress.update(task, description=m))
+            report = retrain(
+                orders,
+                base_model=base,
+                tolerance=tolerance,
+                promote=promote,
+                step=lambda m: progress.update(task, description=m),
+                sign=_signer(key),
+            )
+    except RetrainBusy as exc:
+        raise fail(str(exc), code=BUSY_EXIT) from exc
     except (TriageError, ValueError) as exc:
         raise fail(str(exc)) from exc
     print(json.dumps(report, ensure_ascii=False, indent=2))
     err.print(f"[bold]{report['decision']}[/]: {'; '.join(report['reasons'])}")
+
+
+def _deployment_key() -> bytes | None:
+    """The deployment's signing key from the environment (the service's settings), or None."""
+    from api.settings import Settings
+    from api.signing import deployment_key
+
+    return deployment_key(Settings())
+
+
+def _signer(key: bytes | None) -> Callable[[Path], Any] | None:
+    if key is None:
+        return None
+    from api.signing import sign_bundle
+
+    return lambda bundle: sign_bundle(bundle, key)
 
 
 models_app = typer.Typer(help="The model registry (models/registry.json): list, register, promote, roll back.", no_args_is_help=True)
@@ -546,7 +624,7 @@ def models_list() -> None:
     """Registered versions with their headline figures; * marks the current one."""
     from rich.table import Table
 
-    from training.registry import Registry
+    from triage.registry import Registry
 
     registry = Registry.load()
     table = Table(title=f"{registry.root / 'registry.json'}")
@@ -563,7 +641,7 @@ def models_list() -> None:
 @models_app.command("register")
 def models_register(bundle: Annotated[Path, typer.Argument(help="a model bundle folder")]) -> None:
     """Add a bundle to the registry (the first one registered becomes current)."""
-    from training.registry import ensure_registered
+    from triage.registry import ensure_registered
 
     try:
         print(ensure_registered(bundle))
@@ -574,7 +652,7 @@ def models_register(bundle: Annotated[Path, typer.Argument(help="a model bundle 
 @models_app.command("promote")
 def models_promote(version: Annotated[str, typer.Argument(help="a registered version (see `triage models list`)")]) -> None:
     """Make VERSION the current model (its checksums are verified first)."""
-    from training.registry import Registry
+    from triage.registry import Registry
 
     try:
         with Registry.edit() as registry:
@@ -587,7 +665,7 @@ def models_promote(version: Annotated[str, typer.Argument(help="a registered ver
 @models_app.command("rollback")
 def models_rollback() -> None:
     """Make the previously promoted version current again."""
-    from training.registry import Registry
+    from triage.registry import Registry
 
     try:
         with Registry.edit() as registry:

@@ -489,3 +489,57 @@ def fingerprint(data: Dataset) -> dict[str, Any]:
         "sha256": digest.hexdigest(),
         "labels": {name: dict(data.counts(name)) for name in LABEL_FIELDS if data.counts(name)},
     }
+
+
+def same_call_key(text: str) -> str:
+    """The text two records must share to be "the same call": normalised (so PII-masked), punctuation and spaces dropped."""
+    from triage.normalise import normalise
+
+    try:
+        text = normalise(text)
+    except Exception:  # an unreadable line cannot collide with anything
+        pass
+    return re.sub(r"[\W_]+", "", text)
+
+
+@dataclass
+class LocalMerge:
+    """What putting a hotline's own rows beside a preset's did: the counts a model card and a retrain report show."""
+
+    local_rows: int = 0
+    local_used: int = 0
+    local_duplicate_text: int = 0
+    local_held_out_frozen: int = 0
+    base_rows: int = 0
+    base_replaced: int = 0
+    base_contradicted: int = 0
+
+
+def outrank(base: Dataset, local: Dataset, frozen: Iterable[Record] = ()) -> tuple[list[Record], list[Record], LocalMerge]:
+    """(base rows kept, local rows used, counts): a local row outranks every base row with the same normalised text
+    (a hotline's decision wins over the label it contradicts); of local rows repeating a call, the last wins; local
+    rows that repeat a frozen evaluation call are held out, so that the evaluation stays clean."""
+    stats = LocalMerge(local_rows=len(local), base_rows=len(base))
+    frozen_keys = {same_call_key(r.text) for r in frozen}
+    by_key: dict[str, Record] = {}
+    for record in local.records:
+        key = same_call_key(record.text)
+        if key in frozen_keys:
+            stats.local_held_out_frozen += 1
+            continue
+        if key in by_key:
+            stats.local_duplicate_text += 1
+            del by_key[key]  # keep the later decision, in the later position
+        by_key[key] = record
+    kept = []
+    for record in base.records:
+        winner = by_key.get(same_call_key(record.text))
+        if winner is None:
+            kept.append(record)
+            continue
+        stats.base_replaced += 1
+        if any(record.label(f) and winner.label(f) and record.label(f) != winner.label(f) for f in winner.labels):
+            stats.base_contradicted += 1
+    used = list(by_key.values())
+    stats.local_used = len(used)
+    return kept, used, stats

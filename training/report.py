@@ -181,6 +181,57 @@ def bars_figure(title: str, values: dict[str, float | None], ylim: float = 1.05)
     return fig
 
 
+def learning_curve_figure(curve: dict[str, Any]) -> Figure:
+    """Local accuracy and macro-F1 against the number of local rows (mean, band = lowest to highest draw),
+    beside the base alone (n = 0) and the scored rows' majority class."""
+    rows = curve["summary"]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ns = [r["n"] for r in rows]
+    for key, colour, label in (("accuracy", "#1f77b4", "准确率 accuracy"), ("macro_f1", "#d62728", "macro-F1")):
+        ax.plot(ns, [r[key] for r in rows], marker="o", color=colour, label=label)
+        ax.fill_between(ns, [r[f"{key}_range"][0] for r in rows], [r[f"{key}_range"][1] for r in rows], color=colour, alpha=0.15)
+    base = next((r for r in rows if r["n"] == 0), None)
+    if base is not None:
+        ax.axhline(base["accuracy"], color="#1f77b4", linestyle=":", linewidth=1, label=f"base alone {base['accuracy']:.3f}")
+    majority = curve["majority"]
+    ax.axhline(majority["accuracy"], color="grey", linestyle="--", linewidth=1, label=f"majority ({majority['label']}) {majority['accuracy']:.3f}")
+    if any("home_accuracy" in r for r in rows):
+        ax.plot(ns, [r.get("home_accuracy") for r in rows], marker="s", color="#2ca02c", linewidth=1, label="home frozen test accuracy")
+    ax.set_xlabel("local rows trained beside the base (n)")
+    ax.set_ylabel(_name(curve["arguments"]["head"]))
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"learning curve: {curve['scored']} local rows scored")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def learning_curve_html(metrics: dict[str, Any]) -> list[str]:
+    curve = metrics.get("learning_curve")
+    if not curve:
+        return []
+    majority = curve["majority"]
+    parts = [
+        f"<h2 id='learning-curve'>Learning curve ({html.escape(curve['arguments']['head'])})</h2>",
+        f"<p>{curve['local_rows']} local rows: {curve['scored']} held out and scored in every run, {curve['pool']} to draw from;"
+        f" majority class {html.escape(majority['label'])} {majority['accuracy']:.3f}. Each size is drawn"
+        f" {curve['arguments']['repeats']} times (stratified, seeded); a local row counts {curve['arguments']['local_weight']} times.</p>",
+        "<table><tr><th>n</th><th>draws</th><th>accuracy (range)</th><th>macro-F1 (range)</th><th>home accuracy</th></tr>",
+    ]
+    for row in curve["summary"]:
+        parts.append(
+            f"<tr><td>{row['n']}</td><td>{row['draws']}</td><td>{row['accuracy']:.3f} ({row['accuracy_range'][0]:.3f}–{row['accuracy_range'][1]:.3f})</td>"
+            f"<td>{row['macro_f1']:.3f} ({row['macro_f1_range'][0]:.3f}–{row['macro_f1_range'][1]:.3f})</td>"
+            f"<td>{row['home_accuracy']:.3f}</td></tr>" if "home_accuracy" in row else
+            f"<tr><td>{row['n']}</td><td>{row['draws']}</td><td>{row['accuracy']:.3f}</td><td>{row['macro_f1']:.3f}</td><td>–</td></tr>"
+        )
+    parts.append("</table>")
+    if curve.get("sizes_skipped"):
+        parts.append(f"<p>Sizes larger than the pool were skipped: {', '.join(map(str, curve['sizes_skipped']))}.</p>")
+    return parts
+
+
 def unit_topk(metrics: dict[str, Any]) -> dict[str, float]:
     return {f"top-{k}": metrics["unit"][f"top{k}_accuracy"] for k in (1, 3, 5)}
 
@@ -203,6 +254,8 @@ def figures(metrics: dict[str, Any]) -> dict[str, Figure]:
         out["reliability"] = reliability_figure(metrics["calibration"])
     if metrics.get("coverage"):
         out["coverage"] = coverage_figure(metrics["coverage"])
+    if metrics.get("learning_curve"):
+        out["learning_curve"] = learning_curve_figure(metrics["learning_curve"])
     for head in ("category", "topic", "unit", "scope", "deadline"):
         if head in metrics and "per_class" in metrics[head]:
             out[f"per_class_{head}"] = per_class_figure(head, metrics[head])
@@ -345,6 +398,7 @@ def render_html(metrics: dict[str, Any], images: dict[str, bytes], title: str) -
     parts += [f"<tr><td>{esc(label)}</td><td>{cells}</td></tr>" for label, cells in _summary_rows(metrics)]
     parts.append("</table>")
     parts += ceiling_html(metrics)
+    parts += learning_curve_html(metrics)
     parts += per_class_html(metrics, "category")
     thresholds = metrics.get("thresholds")
     if thresholds:
@@ -371,6 +425,7 @@ def render_html(metrics: dict[str, Any], images: dict[str, bytes], title: str) -
         "unit_topk": "承办单位 top-k: a unit a dispatcher would accept among the first k suggested.",
         "scope_errors": "误拒: in-scope calls refused; 漏拒: out-of-scope calls accepted.",
         "reliability": "Reliability: per confidence bin, the accuracy of the top answer against its mean score; ECE weights the gaps by bin size.",
+        "learning_curve": "Learning curve: the head's accuracy and macro-F1 on the scored local rows against the local rows trained beside the base; bands span the draws.",
         "coverage": "Risk-coverage: deciding alone only above a confidence, how many are decided and how many of those are right; ■ is the bundle's threshold.",
     }
     parts.append("<h2>Figures</h2>")

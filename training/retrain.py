@@ -2,10 +2,11 @@
 
 Steps, each recorded in the report:
 1. export the decided orders (what dispatchers confirmed or corrected) from the service database;
-2. merge them with the base model's training data: an order outranks every base record with the same
-   normalised text (a correction wins over the label it contradicts), and orders that repeat a call of
-   the frozen evaluation set are held out so that the evaluation stays clean;
-3. train a candidate with the base model's arguments (tuned on out-of-fold predictions, as every model is);
+2. train a candidate with the base model's arguments on its preset plus the orders as local rows, the same
+   path as `triage train --preset P --data ORDERS` (training.train.load_training_data): an order outranks
+   every base record with the same normalised text (a correction wins over the label it contradicts), counts
+   `local_weight` times, and orders that repeat a call of the frozen evaluation set are held out;
+3. (tuned on out-of-fold predictions, as every model is);
 4. score the current model and the candidate on the frozen evaluation set (the own corpus's frozen test
    split, which neither trained nor tuned on);
 5. promote when no headline figure is worse than the current one's by more than the tolerance.
@@ -13,132 +14,52 @@ Steps, each recorded in the report:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
-import re
-import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from training.args import DataArguments, RunArguments
-from training.datasets import (
-    Dataset,
-    Record,
-    corpus_split,
-    merge_labels,
-    read_labelled,
-    read_many,
-    tipdm_train,
-)
+from training.args import RunArguments
+from training.datasets import Record, corpus_split, read_labelled, same_call_key
 from training.evaluate import evaluate
-from training.registry import HEADLINE, Registry, ensure_registered, headline, models_root
-from triage.bundle import load_bundle
-from triage.normalise import normalise
+from triage.bundle import load_bundle, read_manifest
 from triage.pipeline import TriagePipeline
+from triage.registry import HEADLINE, Registry, ensure_registered, headline, models_root
 from triage.units import default_catalogue
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: one retrain at a time is then the operator's care
+    fcntl = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 Step = Callable[[str], None]
 LOWER_IS_BETTER = {"scope_false_refusal_rate"}
 DEFAULT_TOLERANCE = 0.02
-RUNNING = threading.Lock()
-"""One retrain at a time per process: two would race for the registry and the CPU."""
+BUSY_EXIT = 75
+"""Exit status of `triage retrain` when another retrain holds the lock (EX_TEMPFAIL: try again later)."""
 
 
 class RetrainBusy(RuntimeError):
-    """Another retrain is running in this process."""
+    """Another retrain is running on these models (in this process or another)."""
 
 
-@dataclass
-class MergeStats:
-    orders: int = 0
-    orders_used: int = 0
-    orders_duplicate_text: int = 0
-    orders_held_out_frozen: int = 0
-    base_rows: int = 0
-    base_replaced: int = 0
-    base_contradicted: int = 0
-
-
-def export_orders(sessions: Any, out_file: Path, *, since: dt.datetime | None = None) -> int:
-    """Write the decided orders as JSONL (the format of GET /v1/exports/labelled-orders); returns how many."""
-    from api.queries import labelled_orders
-
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with sessions() as session, out_file.open("w", encoding="utf-8") as sink:
-        for row in labelled_orders(session, since=since):
-            sink.write(json.dumps(row, ensure_ascii=False) + "\n")
-            n += 1
-    return n
-
-
-def _key(text: str) -> str:
-    """The text two records must share to be "the same call": normalised (so PII-masked), punctuation and spaces dropped."""
-    try:
-        text = normalise(text)
-    except Exception:  # an unreadable base line cannot collide with anything
-        pass
-    return re.sub(r"[\W_]+", "", text)
-
-
-def base_data(run: RunArguments) -> Dataset:
-    """The base model's training data as records (never the own corpus's frozen test split)."""
-    catalogue = default_catalogue()
-    data = Dataset()
-    if run.data.preset in ("default", "full"):
-        data.extend(corpus_split(catalogue)[0])
-    if run.data.preset == "full":
-        data.extend(tipdm_train(catalogue))
-    if run.data.data_files:
-        files = read_many(run.data.data_files, catalogue=catalogue, unknown_units="error")
-        for label_file in run.data.label_files:
-            merge_labels(files, label_file, catalogue=catalogue, strict=True)
-        data.extend(files)
-    return data
-
-
-def merge_corrections(base: Dataset, orders: Dataset, frozen: Iterable[Record]) -> tuple[list[Record], list[Record], MergeStats]:
-    """(base records kept, order records used, counts): orders outrank base records with the same normalised text."""
-    stats = MergeStats(orders=len(orders), base_rows=len(base))
-    frozen_texts = {_key(r.text) for r in frozen}
-    by_text: dict[str, Record] = {}
-    for record in orders.records:  # in id order: the latest decision on a repeated call wins
-        key = _key(record.text)
-        if key in frozen_texts:
-            stats.orders_held_out_frozen += 1
-            continue
-        if key in by_text:
-            stats.orders_duplicate_text += 1
-        by_text[key] = record
-    kept = []
-    for record in base.records:
-        order = by_text.get(_key(record.text))
-        if order is None:
-            kept.append(record)
-            continue
-        stats.base_replaced += 1
-        if any(record.label(f) and order.label(f) and record.label(f) != order.label(f) for f in order.labels):
-            stats.base_contradicted += 1
-    used = list(by_text.values())
-    stats.orders_used = len(used)
-    return kept, used, stats
-
-
-def write_jsonl(records: Iterable[Record], path: Path) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with path.open("w", encoding="utf-8") as sink:
-        for record in records:
-            row: dict[str, Any] = {"id": record.id, "text": record.text, "origin": record.origin, **record.labels}
-            if record.units_ok:
-                row["units_ok"] = list(record.units_ok)
-            sink.write(json.dumps(row, ensure_ascii=False) + "\n")
-            n += 1
-    return n
+@contextlib.contextmanager
+def _running(root: Path) -> Iterator[None]:
+    """One retrain at a time per models folder, across processes: two would race for the registry and the CPU."""
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / "retrain.lock").open("w") as handle:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise RetrainBusy("a retrain is already running") from exc
+        yield
 
 
 def gate(current: dict[str, float | None], candidate: dict[str, float | None], tolerance: float) -> tuple[bool, list[dict[str, Any]]]:
@@ -184,14 +105,9 @@ def retrain(
     `base_model` is used when the registry has no current model yet (it is then registered as current);
     `sign` is called on the new bundle before it is registered (a service that loads only signed bundles).
     """
-    if not RUNNING.acquire(blocking=False):
-        raise RetrainBusy("a retrain is already running")
-    try:
-        return _retrain(
-            orders_file, root=root or models_root(), base_model=base_model, tolerance=tolerance, promote=promote, version=version, step=step, sign=sign
-        )
-    finally:
-        RUNNING.release()
+    root = root or models_root()
+    with _running(root):
+        return _retrain(orders_file, root=root, base_model=base_model, tolerance=tolerance, promote=promote, version=version, step=step, sign=sign)
 
 
 def _retrain(
@@ -219,26 +135,31 @@ def _retrain(
     current_dir = registry.path_of(current_version)
     base_run = RunArguments.load(current_dir / "training_args.json")
 
-    say("reading orders and base data")
+    say("reading orders")
     catalogue = default_catalogue()
-    orders = read_labelled(orders_file, catalogue=catalogue, unknown_units="error")
-    base = base_data(base_run)
-    frozen = corpus_split(catalogue)[1]
-    kept, used, stats = merge_corrections(base, orders, frozen.records)
+    read_labelled(orders_file, catalogue=catalogue, unknown_units="error", strict=True)  # a broken export stops here, naming the line
     version = version or f"retrain-{dt.datetime.now(dt.UTC).strftime('%Y%m%d%H%M%S')}"
     work = root / "retrain" / version
-    merged_file = work / "train.jsonl"
-    write_jsonl([*kept, *used], merged_file)
+    work.mkdir(parents=True, exist_ok=True)
+    kept_orders = work / "orders.jsonl"
+    shutil.copyfile(orders_file, kept_orders)  # the candidate's training_args.json must name a file that stays
 
-    say(f"training candidate {version} on {len(kept)} base rows + {len(used)} orders")
+    # the same path as `triage train --preset P --data LOCAL`: the base's preset and files, with the orders as the
+    # latest local file (an export holds every decided order, so an earlier retrain's export is superseded)
+    earlier = [f for f in base_run.data.data_files if not Path(f).resolve().is_relative_to((root / "retrain").resolve())]
     run = RunArguments(
-        DataArguments(preset=None, data_files=[str(merged_file.resolve())], knowledge_rows=base_run.data.knowledge_rows),
+        replace(base_run.data, data_files=[*earlier, str(kept_orders.resolve())]),
         base_run.model,
         replace(base_run.training, output_dir=str((root / version).resolve()), version=version),
     )
+    say(f"training candidate {version} on the {base_run.data.preset or 'no'} preset + {len(earlier)} earlier files + the orders")
     bundle, _ = train(run, step=say)
     if sign is not None:
         sign(bundle)
+    merge = read_manifest(bundle).get("training", {}).get("data", {}).get("files", {}).get("merge", {})
+    frozen = corpus_split(catalogue)[1]
+    frozen_keys = {same_call_key(r.text) for r in frozen.records}
+    used = [r for r in read_labelled(kept_orders, catalogue=catalogue, unknown_units="error").records if same_call_key(r.text) not in frozen_keys]
 
     say(f"scoring current {current_version} and candidate on the frozen evaluation set ({len(frozen)} rows)")
     current_pipeline, candidate_pipeline = load_bundle(current_dir), load_bundle(bundle)
@@ -263,11 +184,11 @@ def _retrain(
         "reasons": reasons,
         "tolerance": tolerance,
         "frozen_set": {"name": "own corpus frozen test split", "rows": len(frozen)},
-        "merge": vars(stats),
+        "merge": merge,
         "headline": table,
         "agreement_with_orders": {"current": _corrected_accuracy(current_pipeline, used), "candidate": _corrected_accuracy(candidate_pipeline, used)},
         "bundle": str(bundle),
-        "training_file": str(merged_file),
+        "training_file": str(kept_orders),
         "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     with Registry.edit(root) as registry:

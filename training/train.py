@@ -29,6 +29,7 @@ from training.datasets import (
     corpus_split,
     fingerprint,
     merge_labels,
+    outrank,
     read_labelled,
     read_many,
     tipdm_annotated_test,
@@ -86,13 +87,17 @@ def load_training_data(args: DataArguments, catalogue: Catalogue, seed: int) -> 
             merge_labels(analyst, label_file, catalogue=catalogue, strict=True)
         if len(analyst) < MIN_LOCAL_ROWS:
             logger.warning("only %d rows in the data files: what they change will be noisy (at least %d advised)", len(analyst), MIN_LOCAL_ROWS)
+        # a local row outranks a preset row with the same normalised text; none repeats a held-out call
+        kept, used, merge = outrank(train, analyst, [r for held_set in held.values() for r in held_set.records])
         if args.preset is not None and args.local_weight != 1.0:
-            for record in analyst.records:
+            for record in used:
                 heads = [h for h in HEADS if record.label(h) is not None or (h == "unit" and record.units_ok)]
                 for head in heads:
                     record.weights[head] = record.weights.get(head, 1.0) * args.local_weight
-        train.extend(analyst)
-        sources["files"] = {"paths": list(args.data_files), "train": fingerprint(analyst), "local_weight": args.local_weight}
+        train.records = [*kept, *used]
+        train.problems.extend(analyst.problems)
+        local = Dataset(records=used)
+        sources["files"] = {"paths": list(args.data_files), "train": fingerprint(local), "local_weight": args.local_weight, "merge": vars(merge)}
     if args.max_train_samples is not None and len(train) > args.max_train_samples:
         rng = random.Random(seed)
         train.records = rng.sample(train.records, args.max_train_samples)

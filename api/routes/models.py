@@ -18,8 +18,11 @@ from pydantic import BaseModel, Field
 
 from api.deps import Admin, Analyst, ModelDep, SettingsDep
 from api.errors import responses
-from training.registry import Registry
+from api.export import export_orders
+from api.jobs import RetrainBusy, RetrainFailed, run_retrain
+from api.settings import Settings
 from triage.errors import TriageError
+from triage.registry import Registry
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -76,30 +79,36 @@ def reload_model(request: Request, settings: SettingsDep, _: Admin) -> Reloaded:
 def retrain_model(request: Request, settings: SettingsDep, _: Analyst, body: RetrainRequest | None = None) -> dict[str, Any]:
     """Export the decided orders, train a candidate, score it against the current model on the frozen set, promote if no head is worse.
 
-    Takes as long as a training (seconds for the default preset, about a minute for the full one). The
-    answer is the retrain report: decision and reasons. A promoted model serves after POST /v1/models/reload.
+    Takes as long as a training (seconds for the default preset, about a minute for the full one), in a child
+    process (api.jobs). The answer is the retrain report: decision and reasons. A promoted model serves after
+    POST /v1/models/reload.
     """
-    from api.signing import deployment_key, sign_bundle
-    from training.retrain import RetrainBusy, export_orders, retrain
-
     body = body or RetrainRequest()
-    key = deployment_key(settings)
     with tempfile.TemporaryDirectory(prefix="triage-orders-") as folder:
         orders = Path(folder) / "orders.jsonl"
         n = export_orders(request.app.state.sessions, orders)
         if n == 0:
             raise HTTPException(status.HTTP_409_CONFLICT, "no decided orders to learn from yet")
         try:
-            report = retrain(
+            report = run_retrain(
                 orders,
                 base_model=request.app.state.model.current.path,
                 tolerance=body.tolerance,
                 promote=body.promote,
-                sign=(lambda bundle: sign_bundle(bundle, key)) if key else None,
+                env=_signing_env(settings),
             )
         except RetrainBusy as exc:
             raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-        except (TriageError, ValueError) as exc:
+        except RetrainFailed as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, f"retraining failed: {exc}") from exc
     report["orders_exported"] = n
     return report
+
+
+def _signing_env(settings: Settings) -> dict[str, str]:
+    """The deployment's signing key for the child that trains, so that the candidate it registers is signed."""
+    if settings.signing_key is not None and settings.signing_key.get_secret_value():
+        return {"TRIAGE_SIGNING_KEY": settings.signing_key.get_secret_value()}
+    if settings.signing_key_file is not None:
+        return {"TRIAGE_SIGNING_KEY_FILE": str(settings.signing_key_file)}
+    return {}

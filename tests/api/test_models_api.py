@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 from api.deps import ModelHolder
+from api.export import export_orders
 from api.settings import Settings
 from tests.api.conftest import CALLS
 from tests.training.bundles import clone_bundle
-from training.registry import Registry, ensure_registered
-from training.retrain import export_orders
+from triage.registry import Registry, ensure_registered
 
 
 @pytest.fixture()
@@ -96,3 +96,14 @@ def test_retrain_needs_an_analyst_and_decided_orders(client, tokens, models_root
     assert client.post("/v1/models/retrain", headers=tokens["operator"]).status_code == 403
     response = client.post("/v1/models/retrain", headers=tokens["analyst"])
     assert response.status_code == 409 and "no decided orders" in response.json()["detail"]
+
+
+def test_a_retrain_while_another_runs_is_409_and_the_training_runs_in_a_child_process(client, tokens, create, models_root) -> None:
+    from training.retrain import _running
+
+    order = create(CALLS["stalls"])
+    body = {"version": order["version"], "unit": "市城管局"}
+    assert client.post(f"/v1/orders/{order['id']}/dispatch", json=body, headers=tokens["dispatcher"]).status_code == 200
+    with _running(models_root):  # another process's retrain holds the models folder
+        response = client.post("/v1/models/retrain", headers=tokens["analyst"])
+    assert response.status_code == 409 and "already running" in response.json()["detail"]

@@ -144,7 +144,7 @@ def _predict(bundle, data, tmp_path):
 
 
 def test_a_default_model_of_an_older_bundle_format_is_rebuilt_not_refused(monkeypatch, tmp_path):
-    from training.registry import Registry
+    from triage.registry import Registry
 
     default = tmp_path / "default"
     default.mkdir()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from training.datasets import Dataset, Record
-from training.registry import Registry
-from training.retrain import gate, merge_corrections, retrain
+import pytest
+
+from training.datasets import Dataset, Record, outrank
+from training.retrain import RetrainBusy, _running, gate, retrain
+from triage.registry import Registry
 
 PLACES = ["五一广场", "梅溪湖", "东塘", "火车站", "橘子洲", "四方坪", "侯家塘", "星沙", "河西大学城", "伍家岭", "高桥", "月湖公园"]
 FORMS = [
@@ -47,7 +49,11 @@ def test_corrections_move_the_unit_and_the_frozen_score_does_not_fall(default_bu
     assert before < 0.3 and after >= 0.8, (before, after)
     assert report["decision"] == "promoted", report["reasons"]
     assert not any(row["worse"] for row in report["headline"])
-    assert report["merge"]["orders_used"] == len(trained)
+    assert report["merge"]["local_used"] == len(trained)
+    # the same path as `triage train --data`: the preset's data plus the orders, which count double
+    args = json.loads((Path(report["bundle"]) / "training_args.json").read_text(encoding="utf-8"))["data"]
+    assert args["preset"] == "default" and args["local_weight"] == 2.0
+    assert args["data_files"] == [str((tmp_path / "models" / "retrain" / "retrain-1" / "orders.jsonl").resolve())]
     assert report["agreement_with_orders"]["candidate"]["unit"] > report["agreement_with_orders"]["current"]["unit"]
     registry = Registry.load(tmp_path / "models")
     assert (registry.current, registry.previous) == ("retrain-1", "test-default")
@@ -65,10 +71,22 @@ def test_a_correction_outranks_the_base_record_it_contradicts_and_frozen_calls_s
         Record("order-2", "公积金怎么提取", {"category": "咨询"}),
     ])
     frozen = [Record("d-1", "公积金怎么提取", {})]
-    kept, used, stats = merge_corrections(base, corrected, frozen)
+    kept, used, stats = outrank(base, corrected, frozen)
     assert [r.id for r in kept] == ["c-2"]
     assert [r.id for r in used] == ["order-1"]
-    assert (stats.base_contradicted, stats.orders_held_out_frozen) == (1, 1)
+    assert (stats.base_contradicted, stats.local_held_out_frozen) == (1, 1)
+
+
+def test_of_two_decisions_on_one_call_the_later_wins() -> None:
+    later = Dataset([Record("o-1", "路灯坏了", {"unit": "开福区"}), Record("o-2", "路灯坏了！", {"unit": "市城管局"})])
+    _, used, stats = outrank(Dataset(), later)
+    assert [r.id for r in used] == ["o-2"] and stats.local_duplicate_text == 1
+
+
+def test_a_second_retrain_on_the_same_models_is_refused_while_one_runs(tmp_path: Path) -> None:
+    with _running(tmp_path / "models"):
+        with pytest.raises(RetrainBusy, match="already running"):
+            retrain(tmp_path / "orders.jsonl", root=tmp_path / "models")
 
 
 def test_the_gate_refuses_a_head_that_got_worse_and_says_why() -> None:

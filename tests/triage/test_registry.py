@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from tests.training.bundles import clone_bundle
 from training import cli
-from training.registry import Registry, RegistryError, ensure_registered
+from triage.registry import Registry, RegistryError, ensure_registered
 
 runner = CliRunner()
 
