@@ -92,6 +92,19 @@ def test_the_scope_model_s_emergency_gets_the_number_for_what_is_happening(decid
     assert decider.emergency_number(normalise("不知道怎么回事")) == "110"  # nothing to go on: the police
 
 
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("地铁车厢里有个男的一直用手碰我,我换了位置他还跟过来", "110"),  # a passenger touching a passenger
+        ("公交车上有人故意蹭我,现在还站在我后面", "110"),
+        ("渣土车刚刚把一个骑电动车的碰倒了,人躺在地上", "122"),
+        ("我被一台小车碰了一下,腿上在流血", "122"),
+    ],
+)
+def test_the_number_follows_who_does_it_not_where_it_happens(decider, text, number):
+    assert decider.emergency_number(normalise(text)) == number
+
+
 def test_a_long_letter_telling_an_old_emergency_is_not_refused_by_a_rule(decider):
     letter = "尊敬的领导:" + "我们小区的物业管理一直很混乱,业主意见很大," * 15 + "有一次电梯突然停了,有人被困电梯一个多小时,物业也不来人。请求有关部门督促整改。"
     assert len(letter) > default_rules().timing.story_chars
