@@ -133,3 +133,20 @@ def test_the_words_read_to_a_caller_have_no_stray_spaces_from_yaml_folding():
         text = reason.explanation
         assert "， " not in text and "。 " not in text and "、 " not in text, (reason.code, text)
     assert "申请调解，也可" in default_rules().reason("resident_dispute").explanation
+
+
+@pytest.mark.parametrize(
+    ("text", "urgent"),
+    [
+        ("山坡下了几天雨，今天开始往下滑泥巴了，已经冲到屋后面了", True),
+        ("小区门口配电箱的门被人撬开了，里面的线都露在外面，小孩子放学都从那里过", True),
+        ("电梯刚才突然往下掉了一层，里面有两个老人", True),
+        ("我们家是土砖房，想问一下农村危房改造补助要什么条件", False),  # a policy question
+    ],
+)
+def test_accepted_urgent_matters_get_24_hours(text, urgent):
+    from triage.deadlines import DeadlinePolicy, default_calendar
+
+    rules = default_rules()
+    policy = DeadlinePolicy(rules.deadlines, rules.urgent.patterns, default_calendar(), timing=rules.timing)
+    assert (policy.classify(normalise(text), "求助") == "emergency") is urgent
