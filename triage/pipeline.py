@@ -232,11 +232,12 @@ class TriagePipeline:
         created_at: dt.datetime | None,
     ) -> list[Suggestion]:
         """One process's share: normalise, featurise and score the batch at once, then assemble row by row."""
-        clean = [_normalise_call(t) for t in texts]
-        if not clean:
+        normalised = [_normalise_call(t) for t in texts]
+        if not normalised:
             return []
+        clean = [text for text, _ in normalised]
         return [
-            self._suggest_one(text, ids[i], addresses[i], row, created_at)
+            self._suggest_one(text, ids[i], addresses[i], row, created_at, fillers_only=normalised[i][1])
             for i, (text, row) in enumerate(zip(clean, self._score(clean), strict=True))
         ]
 
@@ -373,6 +374,8 @@ class TriagePipeline:
         address: str | None,
         row: _Scored,
         created_at: dt.datetime | None,
+        *,
+        fillers_only: bool | None = None,
     ) -> Suggestion:
         proba = row.proba
         category = label_prediction(proba["category"])
@@ -380,7 +383,7 @@ class TriagePipeline:
         location = self.knowledge.gazetteer.locate(text)
         if location.district is None and address:
             location = self.knowledge.gazetteer.locate(normalise(address))
-        scope = self.scope.decide(text, proba.get("scope"))
+        scope = self.scope.decide(text, proba.get("scope"), fillers_only=fillers_only)
         units = self.ranker.rank_evidence(self._evidence(text, location, row))
         deadline_class = self.deadlines.classify(text, category.label, emergency=scope.reason == "emergency")
         deadline = self.deadlines.due(deadline_class, created_at)
@@ -419,13 +422,13 @@ class TriagePipeline:
         return list(dict.fromkeys(found))[:N_KEYWORDS]
 
 
-def _normalise_call(text: str) -> str:
-    """`normalise`, except that a call of fillers only ("喂？喂？") is kept as said: it gets a suggestion
-    (诉求不明确, reviewed) instead of an error, since the operator has a caller on the line."""
+def _normalise_call(text: str) -> tuple[str, bool]:
+    """(`normalise`d text, whether it held fillers only). A call of fillers only ("喂？喂？") is kept as said: it gets
+    a suggestion (诉求不明确, reviewed as too short) instead of an error, since the operator has a caller on the line."""
     try:
-        return normalise(text)
+        return normalise(text), False
     except FillersOnlyError:
-        return unicodedata.normalize("NFKC", validate_transcript(text)).strip()
+        return unicodedata.normalize("NFKC", validate_transcript(text)).strip(), True
 
 
 def _resolve_jobs(n_jobs: int) -> int:

@@ -35,6 +35,7 @@ class ScopeSuggestion(BaseModel):
     explanation: str = Field(description="what the operator reads to the caller")
     by_rule: bool = Field(default=False, description="refused by a rule of data/rules.yaml, not by the scope model")
     why: str | None = Field(default=None, description="what a refusal rests on: the rule's words, the model's confidence, or a call too short")
+    too_short: bool = Field(default=False, description="nothing to act on yet (喂？喂？): reviewed, never refused alone")
     p_accepted: float | None = Field(default=None, description="the scope model's probability that the call is in scope")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from types import EllipsisType
 
@@ -24,7 +24,7 @@ RuleHit = tuple[ScopeReason, str | None, str]
 SHORT_CALL_CHARS = 40
 """A call this short is checked once more without its fillers: the pipeline keeps a call of fillers only as said."""
 TOO_SHORT = "内容过短"
-"""The start of a too-short call's `why`: the review reason says so instead of blaming the model."""
+"""A too-short call's `why` begins with it."""
 ACCEPT_OVERRIDE = 0.85
 """A rule hit is overruled when the scope model is at least this sure the call is in scope."""
 
@@ -39,6 +39,8 @@ class ScopeDecision:
     by_rule: bool = False
     why: str | None = None
     """What the refusal rests on, for the operator: the rule's words, the model's confidence, or a too-short call."""
+    too_short: bool = False
+    """Nothing to act on yet ("喂？喂？"): reviewed as a call too short, never refused alone, never blamed on the model."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -47,6 +49,7 @@ class ScopeDecision:
             "redirect": self.redirect,
             "explanation": self.explanation,
             "why": self.why,
+            "too_short": self.too_short,
         }
 
 
@@ -100,14 +103,20 @@ class ScopeDecider:
                 return number
         return fallback or self._default_number
 
-    def decide(self, text: str, proba: Mapping[str, float] | None = None, *, hit: RuleHit | EllipsisType | None = ...) -> ScopeDecision:
+    def decide(
+        self, text: str, proba: Mapping[str, float] | None = None, *, hit: RuleHit | EllipsisType | None = ..., fillers_only: bool | None = None
+    ) -> ScopeDecision:
         """Decide on a normalised transcript, given the scope model's probabilities if there is one.
 
-        `hit` is `rule_hit(text)` when the caller already has it (tuning decides each call many times).
+        `hit` is `rule_hit(text)` when the caller already has it (tuning decides each call many times);
+        `fillers_only` is what normalising found (the pipeline knows it), else a short call is checked here.
         """
-        if not _has_content(text) or (len(text) <= SHORT_CALL_CHARS and not _has_content(remove_fillers(text, self.rules.fillers))):
+        if fillers_only is None:
+            fillers_only = len(text) <= SHORT_CALL_CHARS and not _has_content(remove_fillers(text, self.rules.fillers))
+        if fillers_only or not _has_content(text):
             # "喂？喂？": nothing to act on yet, but a line that dropped is not a refusal to make alone
-            return self._refuse(self.rules.reason("not_specific"), None, None, by_rule=False, why=f"{TOO_SHORT}（不足{MIN_CONTENT_CHARS}个汉字）")
+            decision = self._refuse(self.rules.reason("not_specific"), None, None, by_rule=False, why=f"{TOO_SHORT}（不足{MIN_CONTENT_CHARS}个汉字）")
+            return replace(decision, too_short=True)
         p_accepted = proba.get(ACCEPTED, 0.0) if proba else 0.0
         hit = self.rule_hit(text) if hit is ... else hit
         # an emergency rule is never overruled: a life may depend on the redirect

@@ -20,7 +20,7 @@ from triage.schemas import (
     Suggestion,
     UnitSuggestion,
 )
-from triage.scope import TOO_SHORT, ScopeDecision
+from triage.scope import ScopeDecision
 
 MIN_UNITS = 3
 
@@ -129,7 +129,7 @@ def auto_fields(suggestion: Suggestion, thresholds: ReviewThresholds) -> tuple[A
         if not scope:
             if scope_.by_rule:
                 reasons.append("规则建议不予受理，请人工确认")
-            elif scope_.why and scope_.why.startswith(TOO_SHORT):
+            elif scope_.too_short:
                 reasons.append("内容过短，请人工确认")
             else:
                 reasons.append("模型建议不予受理，请人工确认")

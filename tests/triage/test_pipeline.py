@@ -61,7 +61,12 @@ def test_a_call_too_short_to_act_on_is_reviewed_never_refused_alone(pipeline, te
     assert (s.scope.accepted, s.scope.reason, s.scope.by_rule) == (False, "not_specific", False)
     assert not s.auto.scope and s.needs_review
     assert s.review_reasons == ["内容过短，请人工确认"]
-    assert s.scope.why.startswith("内容过短")
+    assert s.scope.why.startswith("内容过短") and s.scope.too_short
+
+
+def test_a_short_call_with_content_is_not_taken_for_fillers(pipeline):
+    s = pipeline.suggest("喂，楼下路灯坏了")  # short, but it says what
+    assert not s.scope.too_short and "内容过短，请人工确认" not in s.review_reasons
 
 
 def test_a_rule_refusal_says_which_words_it_rests_on(pipeline):
