@@ -25,7 +25,7 @@ from triage.deadlines import DeadlinePolicy, WorkingCalendar, default_calendar
 from triage.errors import FillersOnlyError
 from triage.normalise import normalise, validate_transcript
 from triage.places import Gazetteer, Location
-from triage.routing import Evidence, RankedUnit, RankingWeights, UnitRanker
+from triage.routing import Evidence, RankedUnit, RankingWeights, UnitRanker, put_first
 from triage.rules import ACCEPTED, Rules
 from triage.schemas import Suggestion
 from triage.scope import ScopeDecider
@@ -100,6 +100,10 @@ class TriagePipeline:
         self.thresholds = thresholds or ReviewThresholds()
         self.version = version
         self.ranker = UnitRanker(knowledge.catalogue, weights)
+        self._redirect_units = {r.number: r.unit for r in knowledge.rules.reason("emergency").redirects if r.unit}
+        unknown = sorted(u for u in self._redirect_units.values() if u not in knowledge.catalogue)
+        if unknown:
+            raise ValueError(f"rules: emergency redirect unit(s) {', '.join(unknown)} not in the unit catalogue")
         self.scope = ScopeDecider(knowledge.rules, refusal_threshold)
         self.deadlines = DeadlinePolicy(
             knowledge.rules.deadlines, knowledge.rules.urgent.patterns, knowledge.calendar or default_calendar(), timing=knowledge.rules.timing
@@ -385,6 +389,9 @@ class TriagePipeline:
             location = self.knowledge.gazetteer.locate(normalise(address))
         scope = self.scope.decide(text, proba.get("scope"), fillers_only=fillers_only)
         units = self.ranker.rank_evidence(self._evidence(text, location, row))
+        if scope.reason == "emergency" and scope.redirect in self._redirect_units:
+            unit = self._redirect_units[scope.redirect]
+            units = put_first(units, unit, f"紧急转{scope.redirect}：{unit}处置")
         deadline_class = self.deadlines.classify(text, category.label, emergency=scope.reason == "emergency")
         deadline = self.deadlines.due(deadline_class, created_at)
         parts = SuggestionParts(

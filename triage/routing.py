@@ -269,3 +269,12 @@ class UnitRanker:
         if j >= 0 and ev.topic_p[j] >= 0.4:
             why.append(f"主题：{self.topics[j]}")
         return why or ["文本与该单位职责描述相近"]
+
+
+def put_first(units: list[RankedUnit], name: str, why: str) -> list[RankedUnit]:
+    """`name` first, at the top unit's score, with `why`; the others after it in their order, as many as before.
+
+    For a call redirected to an emergency number: the unit behind the number acts, whatever the words resemble."""
+    top = units[0].score if units else 1.0
+    rest = [u for u in units if u.name != name]
+    return [RankedUnit(name, top, [why]), *rest[: max(len(units) - 1, 0)]]

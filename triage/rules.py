@@ -52,6 +52,9 @@ class Fillers(_Strict):
 
 class EmergencyRedirect(_Strict):
     number: str
+    unit: str | None = None
+    """The member unit behind the number (119: 市消防支队): first among the units of a call redirected to it, so that a
+    refused order recorded by the operator names who acts, not what the words resemble (烟 is not 烟草)."""
     patterns: list[str]
     situations: list[str] = Field(default_factory=list)
     """Broader words of what is happening (fire, traffic, crime, injury): they choose the number once a call is an

@@ -242,3 +242,17 @@ def test_keywords_are_never_words_of_asking_or_quantity(pipeline):
     assert s.keywords
     assert not set(s.keywords) & KEYWORD_STOP_WORDS
     assert not {"请问", "多久", "好多", "一到"} & set(s.keywords)
+
+
+@pytest.mark.parametrize(
+    ("text", "number", "unit"),
+    [
+        ("喂喂，我家楼下饭店着火了，好大的烟，快来人啊", "119", "市消防支队"),  # 烟 is smoke here, not 烟草
+        ("刚刚有个男的抢了我的包，往地铁站那边跑了", "110", "市公安局"),
+    ],
+)
+def test_a_redirected_emergency_names_the_unit_behind_the_number_first(pipeline, text, number, unit):
+    s = pipeline.suggest(text)
+    assert (s.scope.reason, s.scope.redirect) == ("emergency", number)
+    assert s.units[0].name == unit and s.units[0].why == [f"紧急转{number}：{unit}处置"]
+    assert unit not in [u.name for u in s.units[1:]]
