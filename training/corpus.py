@@ -26,7 +26,7 @@ from sklearn.metrics import cohen_kappa_score
 from training.tuning import is_acceptable
 from triage.labels import CATEGORIES, DEADLINE_CLASSES, DISTRICTS, SCOPES, TOPICS
 from triage.resources import CORPUS_DIR
-from triage.units import LOCAL, Catalogue, default_catalogue
+from triage.units import LOCAL, Catalogue, canonical_district, default_catalogue
 
 REDIRECTS = ("110", "119", "120", "122")
 FIELDS = ("category", "topic", "unit", "units_ok", "district", "scope", "deadline", "redirect")
@@ -48,7 +48,11 @@ def check_call(obj: dict[str, Any], catalogue: Catalogue, *, needs_text: bool = 
         if obj.get(name) not in allowed:
             problems.append(f"`{name}` {obj.get(name)!r} is not one of {' '.join(allowed)}")
     if obj.get("district") is not None and obj["district"] not in DISTRICTS:
-        problems.append(f"`district` {obj['district']!r} is not null or one of {' '.join(DISTRICTS)}")
+        today = canonical_district(obj["district"], catalogue) if isinstance(obj["district"], str) else None
+        if today is not None:
+            problems.append(f"`district` {obj['district']!r} is a former name: write {today}")
+        else:
+            problems.append(f"`district` {obj['district']!r} is not null or one of {' '.join(DISTRICTS)}")
     scope = obj.get("scope")
     unit, units_ok = obj.get("unit"), obj.get("units_ok")
     if not isinstance(units_ok, list):

@@ -28,7 +28,7 @@ from triage.errors import DataFileError, InvalidTranscriptError
 from triage.labels import KNOWN_LABELS
 from triage.normalise import validate_transcript, with_title
 from triage.resources import CORPUS_DIR, SHARED_DATA_DIR
-from triage.units import LOCAL, Catalogue, default_catalogue
+from triage.units import LOCAL, Catalogue, canonical_district, default_catalogue
 
 logger = logging.getLogger(__name__)
 
@@ -219,6 +219,8 @@ def read_labelled(
                 bad = f"`{name}` must be a string, got {type(value).__name__}"
                 break
             value = value.strip()
+            if name == "district":
+                value = canonical_district(value, catalogue) or value  # a former name (宁乡县) is today's label
             known = KNOWN_LABELS.get(name)
             if known is not None and value not in known:
                 bad = f"unknown {name} {value!r}; expected one of {', '.join(known)}"

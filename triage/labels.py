@@ -12,7 +12,9 @@ PROJECT_TOPICS: tuple[str, ...] = ("公共事业", "公安消防")
 TOPICS: tuple[str, ...] = REAL_TOPICS + PROJECT_TOPICS
 SCOPES: tuple[str, ...] = (ACCEPTED, *SCOPE_CODES)
 DEADLINE_CLASSES: tuple[str, ...] = ("emergency", "simple", "help", "standard")
-DISTRICTS: tuple[str, ...] = ("芙蓉区", "天心区", "岳麓区", "开福区", "雨花区", "望城区", "长沙县", "浏阳市", "宁乡县", "高新区")
+DISTRICTS: tuple[str, ...] = ("芙蓉区", "天心区", "岳麓区", "开福区", "雨花区", "望城区", "长沙县", "浏阳市", "宁乡市", "高新区")
+"""The 属地 labels. A former name (宁乡县, 宁乡市 since 2017) is read as its label through the unit catalogue's
+aliases: `triage.units.canonical_district`."""
 HEADS: tuple[str, ...] = ("category", "topic", "scope", "unit")
 """Heads a model can learn. `unit` is learned only where labelled orders name units."""
 

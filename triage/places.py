@@ -1,16 +1,23 @@
 """Places and 属地: find the places a caller names and decide which district the problem is in.
 
 The gazetteer (data/places.yaml) lists 长沙's districts with their streets, towns, communities, villages,
-roads, landmarks and estates. A caller often says where they live as well as where the problem is; mentions
-inside a "我住在…" clause count for little, so the district is the problem's, not the caller's.
+roads, landmarks, offices and estates. A caller often says where they live as well as where the problem is;
+mentions inside a "我住在…" clause count for little, and so do the district they say they come from (我是雨花区的),
+the place they work (我是在五一广场那边上班的) and where a trip goes (到浏阳的城际大巴): the district is the
+problem's, not the caller's. A place taken back at once (经开区……不是,在宁乡经开区) counts for nothing.
 
 Transcripts come from speech recognition or fast typing, so a place may arrive as it sounded (五家岭 for
 伍家岭). Every name is also indexed by its pinyin (pypinyin), and when no place is found as written, a span
 that sounds like a name (tones ignored, at most one syllable with a near initial or final: l/n, z/zh, c/ch,
 s/sh, an/ang, en/eng, in/ing, f/h) is taken for it, but only where the span ends in a place suffix
-(镇, 街道, 路, 岭, 塘 …) or stands in a place frame (在X, X那边, X这边, 我是X的). A match by sound carries
-less confidence, says so in `Location.why`, never overrides a district the caller names, and an exact
-match always wins over one by sound.
+(镇, 街道, 路, 岭, 塘 …) or stands in a place frame (在X, X那边, X这边, 我是X的); a name of four characters or
+more written with one character of the same syllable needs neither (烈士公远), one of three needs a pause or a
+frame on both sides (东风录上), and a character heard that makes a word with the next (长沙现在) is no place.
+A match by sound carries less confidence, says so in `Location.why`, never overrides a district the caller
+names, and an exact match always wins over one by sound.
+
+A wrong district is worse than none: when another district has places nearly as strong as the winner's
+(`MARGIN`), whether written or heard by sound beside places written, the call gets no district.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from triage.datafile import read_yaml, validated
 from triage.errors import DataFileError
 from triage.labels import DISTRICTS
 from triage.resources import PLACES_FILE
+from triage.units import canonical_district, default_catalogue
 
 PlaceKind = Literal["district", "street", "town", "community", "village", "road", "landmark", "estate", "ambiguous"]
 
@@ -46,14 +54,22 @@ RESIDENCE_WEIGHT = 0.15
 """How much a place in a "我住在…" clause counts against one where the problem is."""
 SOUND_CONFIDENCE = 0.6
 """`Location.confidence` of a district decided by places matched by sound only (1.0 when matched as written)."""
+MARGIN = 0.75
+"""A district is decided only when no other has places weighing this share of its own (a tie, a district named
+against two landmarks elsewhere, a street against a landmark heard elsewhere): no district rather than a wrong one."""
 _RESIDENCE_CUE = re.compile(
     r"(我|我们|我家|本人)(家)?(是)?(住在|住|家在|住的是|户口在|是住在)|我是[^,。!?，]{0,10}的(居民|业主|住户)"
 )
+_IDENTITY = re.compile(r"(我|我们|我家|我们家|本人)是$")
+"""Before a district name followed by 的: the caller says where they come from (我是雨花区的)."""
+_ASIDE_CUE = re.compile(
+    r"(我|我们|本人)(是)?在[^,。!?，；]{1,14}?(上班|工作|打工)"
+    r"|(?<![看想遇收找得听])(到|去|往)[^,。!?，；在从买坐]{1,8}?的?(城际|大巴|班车|车票|汽车票|高铁|火车|动车|长途|客车|航班|机票|飞机)"
+)
+"""Where the caller works and where a trip goes: they count as little as a residence."""
+_CORRECTION = re.compile(r"[,，.。…、 ]*(不是|不对|说错了|讲错了)[,，.。…、!！ ]")
+"""A place the caller takes back at once (经开区……不是,在宁乡经开区; 桔子州,不是,橘子洲大桥) counts for nothing."""
 _CLAUSE_END = re.compile(r"[,。!?;，；！？]|但是|可是|不过|反映|投诉|举报")
-
-DISTRICT_RENAMES = {"宁乡市": "宁乡县", "宁乡县": "宁乡市"}
-"""A district the file names by the other of its two names (宁乡县 became 宁乡市 in 2017): both are read as the
-one the labels use, so the file and the labels may each be renamed without breaking the other."""
 
 SOUND_SUFFIXES = frozenset("县市镇乡道路街村区岭塘湖桥港坪冲湾铺洲垅坡山河园苑城寺阁亭场院校学站馆渡")
 """Last characters of a place name (镇, 乡, 街道, 大道, 路, 街, 村, 社区, 小区, 岭, 塘, 湖 …): a span heard as a
@@ -109,6 +125,7 @@ class _DistrictEntry(BaseModel):
     hospitals: list[str] = Field(default_factory=list)
     markets: list[str] = Field(default_factory=list)
     stations: list[str] = Field(default_factory=list)
+    offices: list[str] = Field(default_factory=list)
     estates: list[str] = Field(default_factory=list)
 
 
@@ -220,6 +237,19 @@ class _SoundName:
     syllables: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class _SoundIndex:
+    backward: dict[str, Any]
+    """A trie of the names' folded syllables, last first: spans are read back from a suffix or a frame after."""
+    forward: dict[str, Any]
+    """The same, first first: spans are read on from a frame before."""
+    anchors: dict[str, list[tuple[int, _SoundName]]]
+    """Names of three characters or more by their first two characters and (unless they end in a place suffix)
+    their last two, with the offset of the pair in the name."""
+    gapped: dict[str, list[tuple[str, _SoundName]]]
+    """Three-character names that end in no place suffix by their first character, with their last."""
+
+
 class Gazetteer:
     """Place names to districts, with a longest-match scanner and an index of the names' pinyin."""
 
@@ -252,22 +282,25 @@ class Gazetteer:
             lengths[name[:2]].add(len(name))
         self._lengths = {start: sorted(ls, reverse=True) for start, ls in lengths.items()}
         self._first = re.compile("[" + "".join(sorted({re.escape(n[0]) for n in scanned})) + "]") if scanned else None
-        self._tries: tuple[dict[str, Any], dict[str, Any]] | None = None
+        self._tries: _SoundIndex | None = None
         self._any_heard = any(len(p.districts) == 1 and _HAN.match(p.name) for p in self._places.values())
         """The sound index, built on the first call that needs it: a gazetteer loaded only for its names (the
         segmenter's) never pays for pypinyin, and a process that never meets a misheard name neither."""
 
-    def _sound(self) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _sound(self) -> _SoundIndex:
         if self._tries is None:
             self._tries = self._build_sound_index()  # built twice at worst by two threads, the same both times
         return self._tries
 
-    def _build_sound_index(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Two tries of the names' folded syllables: read backwards from a span's end, forwards from its start."""
+    def _build_sound_index(self) -> _SoundIndex:
+        """Two tries of the names' folded syllables, read backwards from a span's end and forwards from its start;
+        and the names of three characters or more by two of their characters (see `_SoundIndex.anchors`)."""
         heard = [p for p in self._places.values() if len(p.districts) == 1 and _HAN.match(p.name)]
         syllables = _name_syllables([p.name for p in heard]) if heard else {}
         backward: dict[str, Any] = {}
         forward: dict[str, Any] = {}
+        anchors: dict[str, list[tuple[int, _SoundName]]] = defaultdict(list)
+        gapped: dict[str, list[tuple[str, _SoundName]]] = defaultdict(list)
         for place in heard:
             sound = _SoundName(place, syllables[place.name])
             if len(sound.syllables) != len(place.name):
@@ -278,9 +311,19 @@ class Gazetteer:
                 for key in keys:
                     node = node.setdefault(key, {})
                 node.setdefault(_END, []).append(sound)
-        if any(len(p.name) == 2 for p in heard):
+            name = place.name
+            if len(name) >= 3:
+                # one character written otherwise leaves the first two or the last two as written, or else (the
+                # middle one of three) the first and the last; a name whose last character is a place suffix,
+                # when that is as written, is found from the suffix already
+                anchors[name[:2]].append((0, sound))
+                if name[-1] not in SOUND_SUFFIXES:
+                    anchors[name[-2:]].append((len(name) - 2, sound))
+                    if len(name) == 3:
+                        gapped[name[0]].append((name[2], sound))
+        if heard:
             _ordinary_words()  # read once here rather than on the first call that needs it
-        return backward, forward
+        return _SoundIndex(backward, forward, dict(anchors), dict(gapped))
 
     def names(self) -> list[str]:
         return list(self._places)
@@ -315,10 +358,11 @@ class Gazetteer:
 
     def find(self, text: str) -> list[PlaceMatch]:
         """Every place named in `text` as written, longest match first, left to right."""
-        residence_spans = _residence_spans(text)
+        scanned = self._scan(text)
+        residence_spans = _residence_spans(text, scanned)
         return [
             PlaceMatch(place, start, end, _inside(start, residence_spans))
-            for start, end, place in self._scan(text)
+            for start, end, place in scanned
             if place is not None
         ]
 
@@ -331,7 +375,8 @@ class Gazetteer:
     def _heard(self, text: str, scanned: list[tuple[int, int, Place | None]]) -> list[tuple[PlaceMatch, int]]:
         """Every span heard as a name, with its count of near syllables; overlapping spans resolved longest first.
         A two-character name is heard only as a word of its own: between edges (a pause, a frame, a place found
-        as written), written with one of its characters and no near syllable, and not an ordinary word."""
+        as written, an ordinary word before it), written with one of its characters and no near syllable, and
+        not an ordinary word."""
         candidates: list[tuple[int, int, _SoundName, int]] = []
         for end in range(1, len(text) + 1):
             if text[end - 1] in SOUND_SUFFIXES:
@@ -340,12 +385,13 @@ class Gazetteer:
             self._heard_backward(text, frame.start(), candidates, suffix=False)
         for frame in _FRAME_BEFORE.finditer(text):
             self._heard_forward(text, frame.end(), candidates)
+        self._heard_anywhere(text, scanned, candidates)
         if any(len(c[2].place.name) == 2 for c in candidates):
             ends = {e for _, e, _ in scanned}
             candidates = [c for c in candidates if len(c[2].place.name) > 2 or _a_word(text, c[0], c[1], c[3], ends)]
         if not candidates:
             return []
-        residence_spans = _residence_spans(text)
+        residence_spans = _residence_spans(text, scanned)
         matches: list[tuple[PlaceMatch, int]] = []
         occupied: list[tuple[int, int]] = []
         # the longest span first, then the one nearest the name's sound, then the first
@@ -363,7 +409,7 @@ class Gazetteer:
     def _heard_backward(
         self, text: str, end: int, out: list[tuple[int, int, _SoundName, int]], *, suffix: bool
     ) -> None:
-        frontier = [(self._sound()[0], end)]
+        frontier = [(self._sound().backward, end)]
         while frontier:
             node, i = frontier.pop()
             if i == 0:
@@ -378,7 +424,7 @@ class Gazetteer:
                 frontier.append((child, i - 1))
 
     def _heard_forward(self, text: str, start: int, out: list[tuple[int, int, _SoundName, int]]) -> None:
-        frontier = [(self._sound()[1], start)]
+        frontier = [(self._sound().forward, start)]
         n = len(text)
         while frontier:
             node, i = frontier.pop()
@@ -393,6 +439,50 @@ class Gazetteer:
                     if sound.place.name[-1] == text[i] or _right_edge(text, i + 1):
                         self._judge(text, start, i + 1, sound, out)
                 frontier.append((child, i + 1))
+
+    def _heard_anywhere(
+        self, text: str, scanned: list[tuple[int, int, Place | None]], out: list[tuple[int, int, _SoundName, int]]
+    ) -> None:
+        """Names of three characters or more written with one character of the same syllable (tones aside) and the
+        rest as written, without a suffix or frame: 烈士公远 for 烈士公园 anywhere, a three-character one between
+        edges only (东风录上 for 东风路, 就是太平届里面 for 太平街)."""
+        index = self._sound()
+        anchors, gapped = index.anchors, index.gapped
+        n = len(text)
+        hits: list[tuple[int, int, _SoundName]] = []
+        # the text's pairs of characters that begin or end a name: a set intersection, then each pair's positions
+        for key in {text[i : i + 2] for i in range(n - 1)} & anchors.keys():
+            i = text.find(key)
+            while i >= 0:
+                hits += [(i, offset, sound) for offset, sound in anchors[key]]
+                i = text.find(key, i + 1)
+        for first in set(text) & gapped.keys():
+            i = text.find(first)
+            while 0 <= i < n - 2:
+                hits += [(i, 0, sound) for last, sound in gapped[first] if text[i + 2] == last]
+                i = text.find(first, i + 1)
+        ends: set[int] | None = None
+        for i, offset, sound in hits:
+            name = sound.place.name
+            start = i - offset
+            end = start + len(name)
+            if start < 0 or end > n:
+                continue
+            # one character differs at most: a name anchored at its start keeps one of its last two characters,
+            # one anchored at its end one of its first two (a quick test before the full one)
+            if offset == 0:
+                if text[end - 1] != name[-1] and text[end - 2] != name[-2]:
+                    continue
+            elif text[start] != name[0] and text[start + 1] != name[1]:
+                continue
+            if not _one_homophone(text, start, name, sound.syllables):
+                continue
+            if len(name) == 3:
+                if ends is None:
+                    ends = {e for _, e, _ in scanned}
+                if not (_left_edge(text, start, ends) and _right_edge(text, end)):
+                    continue
+            out.append((start, end, sound, 0))
 
     @staticmethod
     def _judge(text: str, start: int, end: int, sound: _SoundName, out: list[tuple[int, int, _SoundName, int]]) -> None:
@@ -415,7 +505,7 @@ class Gazetteer:
     def locate(self, text: str) -> Location:
         """The district the problem is in, or None when no (unambiguous) place is said."""
         scanned = self._scan(text)
-        residence_spans = _residence_spans(text)
+        residence_spans = _residence_spans(text, scanned)
         # a span heard by sound that holds places found as written inside it and sounds exactly like a longer
         # name takes their place (雨话经开区 is 雨花经开区, not 经开区), as a longer name wins when written;
         # one that crosses a place found as written, or a look-alike, is dropped: the written place wins
@@ -438,40 +528,79 @@ class Gazetteer:
         exact = [
             PlaceMatch(p, s, e, _inside(s, residence_spans))
             for k, (s, e, p) in enumerate(scanned)
-            if p is not None and k not in replaced
+            if p is not None and k not in replaced and not _CORRECTION.match(text, e)
         ]
+        longer = [m for m in longer if not _CORRECTION.match(text, m.end)]
+        beside = [m for m in beside if not _CORRECTION.match(text, m.end)]
         named = {m.place.districts[0] for m in exact if m.place.kind == "district" and not m.residence}
         heard = [m for m in longer if not named or m.place.districts[0] in named]
-        if not any(len(m.place.districts) == 1 and not m.residence for m in exact + heard):
-            # nothing as written decides it: places heard by sound may, never against a district the caller names
-            heard += [m for m in beside if not named or m.place.districts[0] in named]
+        # places heard by sound never count against a district the caller names
+        beside = [m for m in beside if not named or m.place.districts[0] in named]
+        written = any(len(m.place.districts) == 1 and not m.residence for m in exact + heard)
+        if not written:
+            heard += beside  # nothing as written decides it: places heard by sound may
         matches = sorted(exact + heard, key=lambda m: m.start)
-        votes: dict[str, float] = defaultdict(float)
-        for match in matches:
-            if len(match.place.districts) != 1:
-                continue
-            weight = KIND_WEIGHT[match.place.kind] * (RESIDENCE_WEIGHT if match.residence else 1.0)
-            votes[match.place.districts[0]] += weight
+        votes = _votes(matches)
         candidates = tuple(sorted({d for m in matches for d in m.place.districts}))
         if not votes:
             return Location(None, tuple(matches), candidates, 0.0)
-        # ambiguous names break ties between the districts they span
-        for match in matches:
-            if len(match.place.districts) > 1:
-                for district in match.place.districts:
-                    if district in votes:
-                        votes[district] += 0.1
         district = max(votes, key=lambda d: votes[d])
+        # a wrong district is worse than none: when another district has places nearly as strong (`MARGIN`),
+        # written or, beside places written, heard by sound, the call is unsure and gets none; a place heard
+        # never wins over places written, but it may make them unsure (五家岭那边,桐梓坡路上)
+        rivals = dict(votes)
+        if written:
+            for other, weight in _votes([m for m in beside if m.place.districts[0] != district]).items():
+                rivals[other] = rivals.get(other, 0.0) + weight
+        if any(weight >= MARGIN * votes[district] for other, weight in rivals.items() if other != district):
+            return Location(None, tuple(matches), tuple(sorted({*candidates, *rivals})), 0.0)
         evidence = tuple(m for m in matches if district in m.place.districts)
         by_sound = all(m.by_sound for m in evidence if len(m.place.districts) == 1)
         return Location(district, evidence, candidates, SOUND_CONFIDENCE if by_sound else 1.0)
 
 
+def _votes(matches: list[PlaceMatch] | tuple[PlaceMatch, ...]) -> dict[str, float]:
+    """Each district's weight of evidence: the places in it by kind, far less in a residence clause; names that
+    span districts add a little to those of them already voted for, to break ties."""
+    votes: dict[str, float] = defaultdict(float)
+    for match in matches:
+        if len(match.place.districts) == 1:
+            weight = KIND_WEIGHT[match.place.kind] * (RESIDENCE_WEIGHT if match.residence else 1.0)
+            votes[match.place.districts[0]] += weight
+    for match in matches:
+        if len(match.place.districts) > 1:
+            for district in match.place.districts:
+                if district in votes:
+                    votes[district] += 0.1
+    return dict(votes)
+
+
 def _a_word(text: str, start: int, end: int, fuzz: int, ends: set[int]) -> bool:
     """Whether a span heard as a two-character name stands as a word of its own (see `Gazetteer._heard`)."""
-    if fuzz or (start > 0 and text[start - 1] not in _LEFT_EDGE and start not in ends):
+    if fuzz or not _left_edge(text, start, ends):
         return False
     return _right_edge(text, end) and text[start:end] not in _ordinary_words()
+
+
+def _left_edge(text: str, start: int, ends: set[int]) -> bool:
+    """Whether a span starting at `start` follows the start of the text, a pause, a frame, a place found as
+    written (`ends`) or an ordinary two-character word (举报榔粒那边, 靠近懂塘: the span starts a word)."""
+    if start == 0 or text[start - 1] in _LEFT_EDGE or start in ends:
+        return True
+    return start >= 2 and text[start - 2 : start] in _ordinary_words()
+
+
+def _one_homophone(text: str, start: int, name: str, syllables: tuple[str, ...]) -> bool:
+    """Whether the span of `text` at `start` is `name` with exactly one character written as another of the same
+    syllable (tones aside), and that character, at an end of the span, makes no word with the one beside it
+    (长沙现在 is 现在, not 长沙县)."""
+    differ = [k for k in range(len(name)) if text[start + k] != name[k]]
+    if len(differ) != 1 or syllables[differ[0]] not in _char_syllables(text[start + differ[0]]):
+        return False
+    k, end = differ[0], start + len(name)
+    if k == len(name) - 1 and end < len(text) and text[end - 1 : end + 1] in _ordinary_words():
+        return False
+    return not (k == 0 and start > 0 and text[start - 1 : start + 1] in _ordinary_words())
 
 
 def _right_edge(text: str, end: int) -> bool:
@@ -498,11 +627,19 @@ def _inside(position: int, spans: list[tuple[int, int]]) -> bool:
     return any(s <= position < e for s, e in spans)
 
 
-def _residence_spans(text: str) -> list[tuple[int, int]]:
-    spans = []
+def _residence_spans(text: str, scanned: list[tuple[int, int, Place | None]] | tuple[()] = ()) -> list[tuple[int, int]]:
+    """Where the text speaks of the caller's home, work or trip rather than of the problem: a residence clause
+    (我住在…, to the clause's end), a district the caller says they come from (我是雨花区的), the place of their
+    work (我是在五一广场那边上班的) and the destination of a trip (到浏阳的城际大巴)."""
+    spans = [
+        (s, e)
+        for s, e, p in scanned
+        if p is not None and p.kind == "district" and text.startswith("的", e) and _IDENTITY.search(text, 0, s)
+    ]
     for cue in _RESIDENCE_CUE.finditer(text):
         end_match = _CLAUSE_END.search(text, cue.end())
         spans.append((cue.start(), end_match.start() if end_match else len(text)))
+    spans += [m.span() for m in _ASIDE_CUE.finditer(text)]
     return spans
 
 
@@ -517,9 +654,11 @@ _KINDS: tuple[tuple[str, PlaceKind], ...] = (
     ("hospitals", "landmark"),
     ("markets", "landmark"),
     ("stations", "landmark"),
+    ("offices", "landmark"),
     ("estates", "estate"),
 )
-"""The file's lists and the kind of place each holds; schools, hospitals, markets and stations are landmarks."""
+"""The file's lists and the kind of place each holds; schools, hospitals, markets, stations and offices are
+landmarks."""
 
 
 def _describe(raw: Any, loc: tuple[Any, ...]) -> str:
@@ -530,11 +669,15 @@ def _describe(raw: Any, loc: tuple[Any, ...]) -> str:
 
 
 def _label(name: str) -> str | None:
-    """The district label a file's district name stands for (宁乡市 → 宁乡县), or None when it is none."""
-    if name in DISTRICTS:
-        return name
-    other = DISTRICT_RENAMES.get(name)
-    return other if other in DISTRICTS else None
+    """The district label a file's district name stands for, read through the unit catalogue's aliases (宁乡县,
+    its name until 2017, → 宁乡市), or None when it is none."""
+    return canonical_district(name)
+
+
+def _unit_names(district: str) -> tuple[str, ...]:
+    """The catalogue's names of a district's unit: its aliases, a former name among them (宁乡县)."""
+    catalogue = default_catalogue()
+    return catalogue.get(district).aliases if district in catalogue else ()
 
 
 def load_gazetteer(path: str | Path = PLACES_FILE) -> Gazetteer:
@@ -573,8 +716,8 @@ def load_gazetteer(path: str | Path = PLACES_FILE) -> Gazetteer:
         blocks.add((district, entry.source))
         check_source(entry.source, entry.name)
         label = f" source {entry.source}" if entry.source else ""
-        other = DISTRICT_RENAMES.get(district)
-        for name in dict.fromkeys((district, entry.name, *((other,) if other else ()), *entry.aliases)):
+        # the district is also known by its unit's names in the catalogue (宁乡县 for 宁乡市, 芙蓉区政府)
+        for name in dict.fromkeys((district, entry.name, *_unit_names(district), *entry.aliases)):
             add(name, "district", district, f"{entry.name} (aliases{label})", entry.source)
         for name in entry.former:
             kind: PlaceKind = "town" if name.endswith(("镇", "乡")) else "street"

@@ -205,6 +205,8 @@ class UnitRanker:
         if ev.zone >= 0:
             return ev.zone
         district = ev.location.district
+        if district and district not in self._index:  # a catalogue of before a rename knows it by an alias (宁乡县)
+            district = self.catalogue.resolve(district)
         i = self._index.get(district, -1) if district else -1
         return i if i >= 0 and self._local[i] else -1
 

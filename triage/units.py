@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from triage.datafile import read_yaml, validated
 from triage.errors import DataFileError
-from triage.labels import TOPICS
+from triage.labels import DISTRICTS, TOPICS
 from triage.resources import UNITS_FILE
 
 UnitKind = Literal["district", "zone", "department", "enterprise"]
@@ -141,3 +141,14 @@ def load_catalogue(path: str | Path = UNITS_FILE) -> Catalogue:
 def default_catalogue(path: str = str(UNITS_FILE)) -> Catalogue:
     """The catalogue of the project's data folder, loaded once per process."""
     return load_catalogue(path)
+
+
+def canonical_district(name: str, catalogue: Catalogue | None = None) -> str | None:
+    """The district label (`triage.labels.DISTRICTS`) a name stands for, or None: the label itself, or a name or
+    alias of the catalogue's unit of that label, so a former name is read as today's (宁乡县 → 宁乡市). Labels
+    files and the gazetteer read district names through this; `catalogue` defaults to the project's."""
+    name = name.strip()
+    if name in DISTRICTS:
+        return name
+    resolved = (catalogue if catalogue is not None else default_catalogue()).resolve(name)
+    return resolved if resolved in DISTRICTS else None

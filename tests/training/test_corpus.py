@@ -25,6 +25,12 @@ def test_the_guides_rules_are_checked() -> None:
     assert "a refused call has `unit` null and `units_ok` []" in check_call({**refused, "redirect": "120", "unit": "开福区"}, catalogue)
 
 
+
+def test_the_check_asks_for_ningxiangs_name_since_2017() -> None:
+    catalogue = default_catalogue()
+    assert check_call({**GOOD, "district": "宁乡市"}, catalogue) == []
+    assert check_call({**GOOD, "district": "宁乡县"}, catalogue) == ["`district` '宁乡县' is a former name: write 宁乡市"]
+
 def _write(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 

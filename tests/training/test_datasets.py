@@ -120,6 +120,13 @@ def test_a_renamed_unit_is_found_under_its_old_name(tmp_path, write_jsonl):
     assert row.units_ok == ("长沙市政务服务和大数据中心", "市人社局")
 
 
+def test_labels_written_with_ningxiangs_former_name_still_load(write_jsonl):
+    """宁乡县 became 宁乡市 in 2017: older label files say 宁乡县 as district and unit, and read as 宁乡市."""
+    path = write_jsonl([{"text": "宁乡县玉潭街道的路灯不亮", "district": "宁乡县", "unit": "宁乡县", "units_ok": ["宁乡县", "市城管局"]}])
+    [row] = read_labelled(path, catalogue=default_catalogue(), unknown_units="error").records
+    assert (row.label("district"), row.label("unit"), row.units_ok) == ("宁乡市", "宁乡市", ("宁乡市", "市城管局"))
+
+
 def _catalogue_file(tmp_path, units):
     import yaml
 

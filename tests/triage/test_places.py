@@ -6,8 +6,9 @@ import yaml
 
 from triage.errors import DataFileError, InvalidTranscriptError
 from triage.normalise import normalise
-from triage.places import SOUND_CONFIDENCE, Location, default_gazetteer, load_gazetteer, near
+from triage.places import _KINDS, SOUND_CONFIDENCE, Location, default_gazetteer, load_gazetteer, near
 from triage.resources import PLACES_FILE
+from triage.units import canonical_district
 
 
 @pytest.mark.parametrize(
@@ -18,7 +19,7 @@ from triage.resources import PLACES_FILE
         ("开福区伍家岭那个菜市场很脏", "开福区"),
         ("星沙那边公交太少了", "长沙县"),
         ("浏阳市大瑶镇有个厂子排污", "浏阳市"),
-        ("宁乡的灰汤那边路坏了", "宁乡县"),
+        ("宁乡的灰汤那边路坏了", "宁乡市"),
         ("麓谷街道晚上渣土车很吵", "高新区"),
     ],
 )
@@ -38,16 +39,46 @@ def test_no_place_gives_no_district():
 
 def test_gazetteer_names_every_district_and_many_places():
     gazetteer = default_gazetteer()
-    assert len(gazetteer) >= 1100
+    assert len(gazetteer) >= 2000
     assert gazetteer.district_of("橘子洲") == "岳麓区"
+
+
+@pytest.mark.parametrize(
+    ("name", "district"),
+    [
+        ("长龙街道", "长沙县"),  # a street of the 2017 division
+        ("玉潭镇", "宁乡市"),  # the former name of 玉潭街道
+        ("东岸乡", "芙蓉区"),
+        ("火星派出所", "芙蓉区"),  # an office named after its street, though the bare 火星 is no place
+        ("东塘街道办事处", "雨花区"),
+        ("跳马镇卫生院", "雨花区"),
+        ("灵官渡站", "岳麓区"),
+        ("南湖大市场", "天心区"),
+    ],
+)
+def test_streets_towns_offices_and_stations_added_for_issue_20(name, district):
+    gazetteer = default_gazetteer()
+    assert gazetteer.district_of(name) == district
+    assert gazetteer.place(name).source in {"division", "offices", "metro", "own"}
+
+
+def test_every_street_and_town_has_its_offices_in_its_district():
+    gazetteer = default_gazetteer()
+    streets = [n for n in gazetteer.names() if gazetteer.place(n).kind == "street" and n.endswith("街道")]
+    towns = [n for n in gazetteer.names() if gazetteer.place(n).kind == "town" and n.endswith(("镇", "乡"))]
+    assert len(streets) >= 95 and len(towns) >= 90  # towns count the former ones too
+    offices = [(n, n + "办事处") for n in streets] + [(n, n + "人民政府") for n in towns]
+    found = [(n, o) for n, o in offices if gazetteer.place(o) is not None]
+    assert len(found) >= 160
+    assert all(gazetteer.place(o).districts == gazetteer.place(n).districts for n, o in found)
 
 
 @pytest.mark.parametrize(
     ("text", "district"),
     [
-        ("宁乡市玉潭街道有个厂晚上排污", "宁乡县"),
-        ("宁乡县玉潭街道有个厂晚上排污", "宁乡县"),
-        ("我是宁乡的,我们镇上的路灯不亮", "宁乡县"),
+        ("宁乡市玉潭街道有个厂晚上排污", "宁乡市"),
+        ("宁乡县玉潭街道有个厂晚上排污", "宁乡市"),
+        ("我是宁乡的,我们镇上的路灯不亮", "宁乡市"),
         ("以前星沙镇那个老菜市场要拆了", "长沙县"),
         ("望城县那时候的老粮站", "望城区"),
         ("㮾梨街道有个化工厂", "长沙县"),
@@ -62,8 +93,8 @@ def test_a_file_may_call_the_district_by_either_of_its_names(tmp_path):
     for name in ("宁乡县", "宁乡市"):
         data = {"version": 2, "districts": [{"name": name, "towns": ["灰汤镇"]}]}
         gazetteer = load_gazetteer(_write(tmp_path, data))
-        assert gazetteer.locate("灰汤镇的温泉").district == "宁乡县"
-        assert gazetteer.locate("宁乡市").district == gazetteer.locate("宁乡县").district == "宁乡县"
+        assert gazetteer.locate("灰汤镇的温泉").district == "宁乡市"
+        assert gazetteer.locate("宁乡市").district == gazetteer.locate("宁乡县").district == "宁乡市"
 
 
 # --- look-alikes: ordinary words that hold or sound like a place name ---
@@ -81,6 +112,12 @@ def test_a_file_may_call_the_district_by_either_of_its_names(tmp_path):
         "我在开会,晚点再说",
         "我是文员,在公司上班",
         "他大约三点钟到的",
+        "长沙现在房价涨了没有",  # 长沙现 sounds like 长沙县, but 现在 is a word
+        "派出所的民警态度很差",
+        "街道办的人说这个不归他们管",
+        "我去卫生院打针要排好久",
+        "我在大学成长了很多",  # 大学成 sounds like 大学城
+        "这个车站的厕所太脏了",
     ],
 )
 def test_ordinary_words_are_not_taken_for_places(text):
@@ -111,6 +148,27 @@ def test_a_place_written_as_it_sounded_is_found_and_says_so(text, name, district
     assert match.by_sound and match.heard != name
     assert location.why == [f"按读音匹配：{name}（原文“{match.heard}”）"]
     assert location.confidence == SOUND_CONFIDENCE
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "district"),
+    [
+        ("问一下,烈士公远现在晚上几点关门", "烈士公园", "开福区"),  # four characters or more: anywhere
+        ("东风录上那个大广告牌被风吹下来了", "东风路", "开福区"),  # three: between edges
+        ("就是太平届里面有家卖臭豆腐的", "太平街", "天心区"),
+        ("东汤派出所的民警不出警", "东塘派出所", "雨花区"),
+    ],
+)
+def test_a_long_name_with_one_character_of_the_same_sound_needs_no_suffix_or_frame(text, name, district):
+    location = default_gazetteer().locate(text)
+    assert (location.district, location.places) == (district, [name])
+    assert location.evidence[0].by_sound
+
+
+def test_a_two_character_name_heard_after_a_word():
+    # 举报 is a word of its own, so 榔粒 starts one: heard as 榔梨 (长沙县)
+    location = default_gazetteer().locate("我举报榔粒那边一个化工厂晚上偷排废气")
+    assert (location.district, location.places) == ("长沙县", ["榔梨"])
 
 
 def test_a_longer_name_heard_by_sound_wins_over_the_shorter_one_written_inside_it():
@@ -144,13 +202,43 @@ def test_a_district_named_only_as_where_the_caller_lives_does_not_stop_the_place
 
 def test_exact_beats_sound():
     gazetteer = default_gazetteer()
-    # a place written as it is decides; one heard elsewhere in the call does not count against it
-    location = gazetteer.locate("五家岭那边,桐梓坡路上有个大坑")
-    assert (location.district, location.places, location.why) == ("岳麓区", ["桐梓坡路"], [])
+    # places written as they are decide; one heard elsewhere in the call, weaker than they are, does not count
+    location = gazetteer.locate("五家岭那边,桐梓坡路上有个大坑,岳麓山下面")
+    assert (location.district, location.places, location.why) == ("岳麓区", ["桐梓坡路", "岳麓山"], [])
     # a name written as it is is never read as another that sounds the same (洋 may be read xiang: 湘湖)
     location = gazetteer.locate("洋湖那边的安置小区电动车进电梯")
     assert (location.district, location.places) == ("岳麓区", ["洋湖"])
     assert not location.evidence[0].by_sound
+
+
+def test_a_place_heard_elsewhere_as_strong_as_the_places_written_leaves_the_district_open():
+    """A wrong district is worse than none: a heard place never wins over one written, but it may make it unsure."""
+    location = default_gazetteer().locate("五家岭那边,桐梓坡路上有个大坑")  # 伍家岭 (开福区) against 桐梓坡路 (岳麓区)
+    assert location.district is None and location.confidence == 0.0
+    assert {"开福区", "岳麓区"} <= set(location.candidates)
+
+
+def test_two_districts_as_strongly_named_give_none():
+    location = default_gazetteer().locate("伍家岭那个菜市场的货都是从侯家塘那个菜市场拉过来的")
+    assert location.district is None and location.candidates == ("开福区", "雨花区")
+
+
+def test_a_place_taken_back_at_once_does_not_count():
+    location = default_gazetteer().locate("我们在经开区……不是,在宁乡经开区,办个施工许可要十几个材料")
+    assert (location.district, location.places) == ("宁乡市", ["宁乡经开区"])
+    assert default_gazetteer().locate("伍家岭,不对,四方坪那边").places == ["四方坪"]
+
+
+@pytest.mark.parametrize(
+    ("text", "district"),
+    [
+        ("我想问下长沙南站到浏阳的城际大巴末班车是几点", "雨花区"),  # 浏阳 is where the bus goes
+        ("我是在五一广场那边上班的,湘春路那边一个水表抄错了", "开福区"),  # where the caller works
+        ("我是雨花区的,现在在复蓉区八一路这里,有棵树倒了", "芙蓉区"),  # the district the caller comes from
+    ],
+)
+def test_where_the_caller_comes_from_works_or_travels_to_counts_little(text, district):
+    assert default_gazetteer().locate(text).district == district
 
 
 def test_a_sound_match_counts_for_little_in_a_residence_clause():
@@ -226,6 +314,30 @@ def test_an_unknown_source_is_refused(tmp_path):
     data = {"version": 2, "sources": {"a": "x"}, "districts": [{"name": "芙蓉区", "source": "b", "roads": ["朝阳路"]}]}
     with pytest.raises(DataFileError, match="unknown source 'b'"):
         load_gazetteer(_write(tmp_path, data))
+
+
+def test_an_ambiguous_name_also_listed_under_a_district_is_refused(tmp_path):
+    data = {
+        "version": 2,
+        "districts": [{"name": "芙蓉区", "roads": ["人民路"]}],
+        "ambiguous": [{"name": "人民路", "districts": ["芙蓉区", "雨花区"]}],
+    }
+    with pytest.raises(DataFileError, match=r"entry '人民路': also listed under 芙蓉区 \(roads\)"):
+        load_gazetteer(_write(tmp_path, data))
+
+
+def test_the_project_gazetteer_has_no_name_under_two_districts():
+    """The loader refuses one; this says which names would be, should the file be read without it."""
+    raw = yaml.safe_load(PLACES_FILE.read_text(encoding="utf-8"))
+    lists = ("aliases", "former", *(attribute for attribute, _ in _KINDS))
+    where: dict[str, set[str]] = {}
+    for entry in raw["districts"]:
+        label = canonical_district(entry["name"])
+        for key in lists:
+            for name in entry.get(key, []):
+                where.setdefault(name, set()).add(label)
+    assert {name: ds for name, ds in where.items() if len(ds) > 1} == {}
+    assert not {a["name"] for a in raw["ambiguous"]} & where.keys()
 
 
 def test_a_look_alike_listed_as_a_place_too_is_refused(tmp_path):

@@ -69,3 +69,15 @@ def test_a_local_matter_without_a_place_is_one_candidate_that_says_the_district_
     assert local[0] is ranked[0] and local[0].placed is False
     assert "属地事项：未能确定问题发生的区县，请核实地点后派单" in local[0].why
     assert sum(u.score for u in local[1:]) < 0.1  # the other districts do not crowd the list
+
+
+def test_a_place_in_ningxiang_goes_to_its_unit_under_either_name_of_the_catalogue() -> None:
+    """宁乡县 became 宁乡市 in 2017; a bundle's catalogue from before the rename still gets the matter."""
+    for name, alias in (("宁乡市", "宁乡县"), ("宁乡县", "宁乡市")):
+        units = [
+            Unit(name=name, aliases=(alias,), kind="district", topics=("城乡建设",), duties=("占道经营",)),
+            Unit(name="市城管局", kind="department", topics=("城乡建设",), duties=("渣土车",)),
+        ]
+        ranker = UnitRanker(Catalogue(units))
+        [top, *_] = ranker.rank_evidence(_evidence(ranker, "宁乡玉潭街道那边小区门口占道经营", local=0.8))
+        assert (top.name, top.local, top.placed) == (name, True, True)

@@ -6,7 +6,7 @@ import yaml
 from triage.errors import DataFileError
 from triage.labels import DISTRICTS
 from triage.resources import UNITS_FILE
-from triage.units import default_catalogue, load_catalogue
+from triage.units import canonical_district, default_catalogue, load_catalogue
 
 REQUIRED = ["市公安局", "市城管局", "市交通运输局", "市住建委", "市工商局", "市人社局", "市环保局", "市消防支队", "物价局", "高新区"]
 
@@ -66,3 +66,17 @@ def test_broken_yaml_names_the_line(tmp_path):
 
 def test_the_shipped_file_is_the_default():
     assert default_catalogue().source == str(UNITS_FILE)
+
+
+def test_ningxiang_is_named_as_since_2017_and_its_former_name_still_resolves():
+    catalogue = default_catalogue()
+    assert "宁乡市" in DISTRICTS and "宁乡县" not in DISTRICTS
+    assert catalogue.get("宁乡县").name == catalogue.get("宁乡市").name == "宁乡市"
+    assert catalogue.resolve("宁乡县人民政府") == "宁乡市"
+
+
+def test_a_district_name_is_read_through_the_catalogue_aliases():
+    assert canonical_district("宁乡县") == canonical_district(" 宁乡市 ") == "宁乡市"
+    assert canonical_district("芙蓉区") == "芙蓉区"
+    assert canonical_district("市公安局") is None  # a unit, not a district
+    assert canonical_district("朝阳区") is None
