@@ -1,7 +1,9 @@
 """The knowledge base as the service keeps it: data/'s answers, overlaid by the versions analysts wrote.
 
 Every version is a row in `knowledge_versions`, so nothing an analyst writes is lost and every worker
-process sees the same answers: each one reloads when the table has rows it has not seen.
+process sees the same answers: each one reloads when the table has rows it has not seen. An edit names the
+version it was based on, checked under the database's write lock, so of two analysts editing one answer the
+second is told (`StaleEdit`) instead of silently undoing the first one's change.
 """
 
 from __future__ import annotations
@@ -15,9 +17,28 @@ from sqlalchemy.orm import Session
 
 from api.db import begin_write
 from api.models import KnowledgeVersion, User
+from api.schemas import KnowledgeHit, beijing_today
 from triage.knowledge_base import KnowledgeBase, KnowledgeEntry, load_knowledge_base, wants_answers, with_answers
 from triage.schemas import Suggestion
 from triage.units import Catalogue
+
+
+class StaleEdit(Exception):
+    """An edit of an existing answer based on a version that is not the current one (or on none); nothing
+    was written. `status` is the HTTP status: 409 for a stale version, 428 for a missing one."""
+
+    def __init__(self, current: KnowledgeEntry, based_on: int | None) -> None:
+        self.current = current
+        self.status = 428 if based_on is None else 409
+        if based_on is None:
+            detail = f"editing {current.id} needs the version you edited (`version`); it is now at version {current.version}"
+        else:
+            detail = (
+                f"{current.id} was changed since you read it (you edited version {based_on}, it is now at version "
+                f"{current.version}): merge your change into the current answer and send version {current.version}"
+            )
+        super().__init__(detail)
+        self.detail = detail
 
 
 class KnowledgeService:
@@ -55,10 +76,30 @@ class KnowledgeService:
             return suggestion
         return with_answers(suggestion, self.current(session))
 
-    def write(self, session: Session, changes: dict[str, Any], user: User) -> KnowledgeEntry:
-        """Add or edit an entry (validated, next version) and store it; raises InvalidEntryError on bad input."""
+    def search(self, session: Session, query: str, k: int) -> list[KnowledgeHit]:
+        """The best answers for a question, each flagged when its review date has passed."""
+        base = self.current(session)
+        today = beijing_today()
+        hits = []
+        for hit in base.search(query, k):
+            entry = base.get(hit.id)
+            hits.append(KnowledgeHit(**hit.model_dump(), valid_until=entry.valid_until, overdue=entry.is_overdue(today)))
+        return hits
+
+    def overdue(self, session: Session) -> list[KnowledgeEntry]:
+        """Answers past their review date (Beijing date), longest overdue first: the analysts' review list."""
+        return self.current(session).overdue(beijing_today())
+
+    def write(self, session: Session, changes: dict[str, Any], user: User, *, based_on: int | None = None) -> KnowledgeEntry:
+        """Add or edit an entry (validated, next version) and store it. Raises InvalidEntryError on bad input,
+        StaleEdit when an existing entry is edited without its current version; nothing is written then."""
         begin_write(session)
         knowledge = self._load(session)  # under the write lock: the versions it sees are final
+        entry_id = changes.get("id")
+        if entry_id and entry_id in knowledge:
+            current = knowledge.get(entry_id)
+            if based_on != current.version:
+                raise StaleEdit(current, based_on)
         entry = knowledge.upsert(changes)
         session.add(KnowledgeVersion(entry_id=entry.id, version=entry.version, body=entry.model_dump(mode="json"), author=user.name))
         session.commit()

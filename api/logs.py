@@ -7,9 +7,14 @@ blanked, whatever the caller logged. The request log is a plain ASGI middleware 
 *template* (`/v1/orders/{order_id}`), the order id, the status and the duration: no query text, no body,
 no headers.
 
-`triage serve` runs `create_app`, whose start-up calls `configure(settings.log_format)`: `json` (default)
-sends the root logger and uvicorn's own loggers through `JsonFormatter` on stderr; `text` keeps a plain
-human-readable format for a developer's terminal.
+One configuration, `logging_config(fmt, level)`, says all of it: one redacting handler on stderr at INFO by
+default, on the root logger, and every library's logger (uvicorn, bm25s, jieba, SQLAlchemy, httpx ...) sending
+its records there instead of to handlers of its own. `triage serve` gives it to uvicorn (`log_config=`), so even
+uvicorn's first lines, before the application starts, are JSON; the application's start-up applies it again
+(`configure`), which also removes the handler jieba adds to itself on import. The handler's own level is what
+keeps DEBUG out: bm25s and jieba set their loggers to DEBUG when imported, after any configuration.
+`json` (default) formats with `JsonFormatter`; `text` keeps a plain human-readable format for a developer's
+terminal.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import logging.config
 import re
 import sys
 import time
@@ -30,7 +36,8 @@ LogFormat = Literal["json", "text"]
 ACCESS_LOGGER = "api.access"
 _TOKEN = re.compile(r"tri_[A-Za-z0-9_\-]{8,}")
 _BEARER = re.compile(r"(?i)(bearer\s+)\S+")
-_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName", "color_message"}
+"""Record attributes that are not `extra=` fields; uvicorn's `color_message` is its message with terminal colours."""
 _MARK = "_triage_handler"
 _PLAIN_PATHS = frozenset({"/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"})
 
@@ -68,8 +75,12 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Looks up sys.stderr at each record, so a replaced stderr (tests, daemons) never gets a closed stream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        setattr(self, _MARK, True)
 
     @property  # type: ignore[override]
     def stream(self) -> Any:
@@ -80,25 +91,59 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def configure(fmt: LogFormat = "json", level: int = logging.INFO) -> None:
-    """Route the root logger (and, for JSON, uvicorn's loggers) through one redacting handler; idempotent."""
+LIBRARY_LOGGERS: dict[str, int | None] = {
+    "uvicorn": None,
+    "uvicorn.error": None,
+    "uvicorn.asgi": None,
+    "bm25s": None,
+    "jieba": None,
+    "alembic": None,
+    "httpx": None,
+    "httpcore": None,
+    "sqlalchemy": logging.WARNING,  # at INFO, SQLAlchemy logs every statement with its parameters
+    "multipart": logging.WARNING,
+    "python_multipart": logging.WARNING,
+}
+"""Libraries whose loggers get no handler of their own and pass their records to the service's one; the level
+each is held at (None: the configured level)."""
+OFF_LOGGERS = ("uvicorn.access",)
+"""Silenced: `RequestLog` (api.access) replaces uvicorn's access line, which would carry query strings (a
+knowledge-base search's `q` is the caller's words)."""
+
+
+def logging_config(fmt: LogFormat = "json", level: int | str = logging.INFO) -> dict[str, Any]:
+    """The service's one logging configuration, for `logging.config.dictConfig` and uvicorn's `log_config`."""
+    level = logging.getLevelName(level) if isinstance(level, int) else level.upper()
+    formatters: dict[str, dict[str, Any]] = {
+        "json": {"()": JsonFormatter},
+        "text": {"()": RedactingFormatter, "fmt": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    }
+    loggers: dict[str, dict[str, Any]] = {
+        name: {"level": logging.getLevelName(held) if held else level, "handlers": [], "propagate": True}
+        for name, held in LIBRARY_LOGGERS.items()
+    }
+    loggers.update({name: {"handlers": ["null"], "propagate": False} for name in OFF_LOGGERS})
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {fmt: formatters[fmt]},
+        "handlers": {
+            "service": {"()": StderrHandler, "formatter": fmt, "level": level},
+            "null": {"class": "logging.NullHandler"},
+        },
+        "root": {"level": level, "handlers": ["service"]},
+        "loggers": loggers,
+    }
+
+
+def configure(fmt: LogFormat = "json", level: int | str = logging.INFO) -> None:
+    """Apply `logging_config`; idempotent. Handlers that others put on the root logger (a test harness, an
+    application embedding the service) are kept: the service replaces only its own and the libraries'."""
     root = logging.getLogger()
-    handler = next((h for h in root.handlers if getattr(h, _MARK, False)), None)
-    if handler is None:
-        handler = _StderrHandler()
-        setattr(handler, _MARK, True)
+    foreign = [h for h in root.handlers if not getattr(h, _MARK, False)]
+    logging.config.dictConfig(logging_config(fmt, level))
+    for handler in foreign:
         root.addHandler(handler)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-        for name in ("uvicorn", "uvicorn.error"):
-            uvicorn_logger = logging.getLogger(name)
-            uvicorn_logger.handlers.clear()
-            uvicorn_logger.propagate = True
-    else:
-        handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger("uvicorn.access").disabled = True  # RequestLog below replaces it, without query strings
-    if root.level > level or root.level == logging.NOTSET:
-        root.setLevel(level)
 
 
 class RequestLog:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
 from triage.labels import CATEGORIES, DEADLINE_CLASSES, DISTRICTS, SCOPES, TOPICS
 from triage.normalise import MAX_CHARS
@@ -22,6 +23,26 @@ Channel = Literal["phone", "web", "wechat", "app", "letter", "other"]
 Satisfaction = Literal["满意", "基本满意", "不满意"]
 RoleName = Literal["operator", "dispatcher", "analyst", "admin"]
 StatusName = Literal["pending", "difficult", "dispatched", "replied", "closed", "refused"]
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def in_beijing(value: dt.datetime) -> dt.datetime:
+    """The same instant in Beijing time. The database hands datetimes back in UTC (SQLite keeps no zone at
+    all), so without this one conversion a deadline read back after a dispatch changed from +08:00 to Z."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)  # the database's convention (api.models.UTCDateTime): naive is UTC
+    return value.astimezone(BEIJING)
+
+
+BeijingTime = Annotated[dt.datetime, AfterValidator(in_beijing)]
+"""Every datetime of every response body: ISO 8601 with an explicit +08:00, whatever zone it was stored in."""
+
+
+def beijing_today() -> dt.date:
+    """Today's date on the hotline's calendar (a review date falls due at Beijing midnight, not UTC's)."""
+    return dt.datetime.now(BEIJING).date()
+
 
 Transcript = Field(min_length=1, max_length=MAX_CHARS, description=f"the call transcript, at most {MAX_CHARS} characters")
 
@@ -81,7 +102,7 @@ class Held(BaseModel):
 
 
 class Event(BaseModel):
-    at: dt.datetime
+    at: BeijingTime
     kind: str = Field(
         description="created | scope_overridden | dispatched | refused | bounced | difficult | replied | visited | auto_dispatched | ..."
     )
@@ -93,7 +114,7 @@ class DeadlineOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     deadline_class: str = Field(alias="class")
-    due_at: dt.datetime
+    due_at: BeijingTime
 
 
 class OrderOut(BaseModel):
@@ -102,7 +123,7 @@ class OrderOut(BaseModel):
     id: int
     version: int = Field(description="send it back (If-Match or `version`) with a decision; a stale one gets 409")
     status: StatusName
-    created_at: dt.datetime
+    created_at: BeijingTime
     created_by: str
     channel: str
     text: str = Field(description="the masked, normalised transcript")
@@ -114,16 +135,16 @@ class OrderOut(BaseModel):
     )
     decision: Decision
     held: dict[str, Held] | None = Field(description="per head: whether the suggestion's top-1 / top-3 held")
-    dispatched_at: dt.datetime | None
+    dispatched_at: BeijingTime | None
     dispatched_by: str | None
     bounce_count: int
     difficult: bool = Field(description="bounced too often: waits in the difficult-order queue (疑难工单)")
     deadline: DeadlineOut
     overdue: bool = Field(description="past its deadline without a reply, or replied late")
     reply: str | None
-    replied_at: dt.datetime | None
+    replied_at: BeijingTime | None
     satisfaction: str | None
-    visited_at: dt.datetime | None
+    visited_at: BeijingTime | None
     incident_id: str | None = Field(description="the incident (hot spot) this order was linked to")
     auto_ready: bool = Field(description="accepted, and every field a dispatch depends on is auto: it may be confirmed as suggested")
     auto_dispatched: bool = Field(description="its current dispatch was made by the system (TRIAGE_AUTO_DISPATCH=on)")
@@ -277,7 +298,7 @@ class ModelInfo(BaseModel):
     members: list[str] = Field(description="`linear`, plus `transformer` where the bundle mixes one in")
     blend: dict[str, float] = Field(description="per head, the transformer's share of the probabilities (chosen on dev)")
     metrics: dict[str, Any]
-    created_at: str | None
+    created_at: BeijingTime | None = Field(description="when the bundle was trained")
     path: str
 
 
@@ -318,8 +339,8 @@ class IncidentOut(BaseModel):
     id: str
     order_ids: list[int]
     count: int
-    first_seen: dt.datetime
-    last_seen: dt.datetime
+    first_seen: BeijingTime
+    last_seen: BeijingTime
     last_24h: int
     previous_24h: int
     daily: list[int] = Field(description="orders per 24 hours, oldest first, the last ending now")
@@ -331,17 +352,31 @@ class IncidentOut(BaseModel):
 
 
 class KnowledgeEdit(BaseModel):
-    """A new standard answer (no id), or the fields of an existing one to change (with its id)."""
+    """A new standard answer (no id), or the fields of an existing one to change (with its id and the version
+    the edit was based on: two analysts editing one answer must not silently overwrite each other)."""
 
     model_config = ConfigDict(extra="forbid")
 
     id: str | None = Field(default=None, pattern=r"^[a-z]+-\d{4,}$")
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="editing an existing answer: the version you edited (required); if it is no longer the current "
+        "one the edit is refused with 409 and the current version",
+    )
     question: str | None = Field(default=None, max_length=200)
     variants: list[str] | None = Field(default=None, max_length=20)
     answer: str | None = Field(default=None, max_length=2000)
     unit: str | None = Field(default=None, max_length=100)
     topic: Topic | None = None
+    basis: str | None = Field(
+        default=None, min_length=4, max_length=300, description="the law, regulation or policy document the answer rests on"
+    )
     reviewed: dt.date | None = None
+    valid_until: dt.date | None = Field(
+        default=None, description="the date the answer must be checked again by; default: the review date plus the answer's review period"
+    )
 
 
 class KnowledgeEntryOut(BaseModel):
@@ -351,14 +386,40 @@ class KnowledgeEntryOut(BaseModel):
     answer: str
     unit: str
     topic: str
+    basis: str | None = Field(default=None, description="the policy document the answer rests on (versions stored before it existed lack it)")
     reviewed: dt.date
+    valid_until: dt.date | None = Field(default=None, description="the date the answer must be checked again by")
     version: int
+
+    @computed_field(description="past its valid_until (Beijing date): check the answer before reading it to a caller")  # type: ignore[prop-decorator]
+    @property
+    def overdue(self) -> bool:
+        return self.valid_until is not None and self.valid_until < beijing_today()
+
+
+class KnowledgeHit(BaseModel):
+    """A search hit: the standard answer, how well it matches, and whether its review date has passed."""
+
+    id: str
+    question: str
+    answer: str
+    unit: str
+    score: float = Field(ge=0.0, le=1.0, description="0-1, comparable across queries")
+    valid_until: dt.date | None
+    overdue: bool = Field(description="past its valid_until: check the answer before reading it to a caller")
+
+
+class KnowledgeConflict(BaseModel):
+    """An edit of a version that is no longer current (409), or of an existing answer without its version (428)."""
+
+    detail: str
+    current: KnowledgeEntryOut = Field(description="the answer as it is now: merge your change into it and send its version")
 
 
 class KnowledgeVersionOut(BaseModel):
     version: int
     author: str
-    at: dt.datetime
+    at: BeijingTime
     entry: KnowledgeEntryOut
 
 

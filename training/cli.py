@@ -385,6 +385,7 @@ def serve_command(
 
     import uvicorn
 
+    from api.logs import logging_config
     from api.security import first_admin
 
     try:
@@ -405,7 +406,10 @@ def serve_command(
         err.print("Add staff with `triage users add NAME --role operator|dispatcher|analyst|admin`.")
     err.print(f"API docs: http://{host}:{port}/docs")
     logging.getLogger().handlers.clear()  # the service logs through its own handler (TRIAGE_LOG_FORMAT), once
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run(
+        "api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info",
+        log_config=logging_config(settings.log_format),
+    )
 
 
 # --- evaluators and analysts: compare two models, retrain on decided orders, the model registry ---

@@ -27,6 +27,13 @@ _SPACE_NEAR_CJK = re.compile(r"(?<=[^\x00-\x7f\[\]]) | (?=[^\x00-\x7f\[\]])|(?<=
 # lone surrogates (valid in JSON escapes, not in UTF-8) would make every later encode fail
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff\ud800-\udfff]")
 _PAUSE = "，。！？、；：,.!?;:\\s…—~"
+# Emoji and other pictographs (Unicode category So) say how a caller feels, not what the call is about, and a
+# model can still read them as words: an angry complaint about a barbecue shop with a 🔥 in it went to the fire
+# brigade. They are dropped, with what only glues them together (variation selectors, the keycap mark, skin
+# tones, tag characters); the degree sign and the CJK symbol blocks (radicals, 〒, 〓) are text and stay.
+_NOT_ASCII_OR_HAN = re.compile(r"[^\x00-\x7f\u3400-\u4dbf\u4e00-\u9fff]")
+_EMOJI_GLUE = re.compile(r"[\ufe0e\ufe0f\u20e3\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f]")
+_SYMBOLS_KEPT = re.compile(r"[\u00b0\u2e80-\u33ff\u4dc0-\u4dff]")
 
 # Digits may be spoken in groups: 138 7311 2345, 138-7311-2345.
 _SEP = r"[\s\-]?"
@@ -99,6 +106,22 @@ def with_title(title: object, text: str) -> str:
     return title + ("" if title.endswith(tuple(_SENTENCE_END)) else "。") + text
 
 
+def _pictograph_to_space(match: re.Match[str]) -> str:
+    char = match.group()
+    if _EMOJI_GLUE.match(char) or (unicodedata.category(char) == "So" and not _SYMBOLS_KEPT.match(char)):
+        return " "  # a space, not nothing: 138🔥7311🔥2345 is still a phone number to mask
+    return char
+
+
+def drop_pictographs(text: str) -> str:
+    """Emoji and other pictographs (category So) as spaces: what the classifier reads is the caller's words.
+
+    >>> drop_pictographs("烧烤店营业到半夜🔥，30°的天😡")
+    '烧烤店营业到半夜 ，30°的天 '
+    """
+    return _NOT_ASCII_OR_HAN.sub(_pictograph_to_space, text)
+
+
 def mask_pii(text: str) -> str:
     """Replace phone, ID-card and bank-card numbers with placeholders."""
     for placeholder, pattern in PII_MASKS:
@@ -138,7 +161,8 @@ def remove_fillers(text: str, fillers: Fillers | None = None) -> str:
 
 
 def normalise(text: str, *, fillers: Fillers | None = None) -> str:
-    """Validate, then NFKC + full-width to half-width, traditional to simplified, whitespace, PII, fillers.
+    """Validate, then NFKC + full-width to half-width, emoji dropped, traditional to simplified, whitespace,
+    PII, fillers.
 
     >>> normalise("喂，你好，嗯，我電話是 138 7311 2345，那個小區門口的路燈壞了")
     '我电话是[电话],那个小区门口的路灯坏了'
@@ -146,6 +170,7 @@ def normalise(text: str, *, fillers: Fillers | None = None) -> str:
     text = validate_transcript(text)
     text = unicodedata.normalize("NFKC", text)
     text = _CONTROL.sub("", text)
+    text = drop_pictographs(text)
     text = _converter().convert(text)
     text = _SPACE.sub(" ", text).strip()
     text = mask_pii(text)

@@ -87,7 +87,9 @@ def test_analysts_add_and_edit_answers_with_versions(client, tokens) -> None:
     assert hits[0]["id"] == entry["id"]
 
     edited = client.post(
-        "/v1/knowledge", json={"id": entry["id"], "answer": "城市书房开放到晚上21点30分，节假日照常开放。"}, headers=tokens["analyst"]
+        "/v1/knowledge",
+        json={"id": entry["id"], "version": 1, "answer": "城市书房开放到晚上21点30分，节假日照常开放。"},
+        headers=tokens["analyst"],
     ).json()
     assert edited["version"] == 2 and edited["question"] == new["question"]
     detail = client.get(f"/v1/knowledge/{entry['id']}", headers=tokens["dispatcher"]).json()
@@ -98,3 +100,65 @@ def test_analysts_add_and_edit_answers_with_versions(client, tokens) -> None:
     assert bad.status_code == 422 and "火星局" in bad.json()["detail"]
     assert client.post("/v1/knowledge", json=new, headers=tokens["operator"]).status_code == 403
     assert client.get("/v1/knowledge/kb-9999", headers=tokens["operator"]).status_code == 404
+
+
+BOOKS = {
+    "question": "城市书房夜间开放到几点？",
+    "answer": "本市城市书房一般开放到晚上22点，部分24小时书房凭身份证或读者证刷卡入内。",
+    "unit": "市文旅广电局",
+    "topic": "教育文体",
+    "basis": "《长沙市公共图书馆服务规范》",
+}
+
+
+def test_an_answer_past_its_review_date_is_flagged_overdue(client, tokens) -> None:
+    """Basis and review date go in and come out; an answer past `valid_until` is flagged wherever it is read."""
+    old = {**BOOKS, "reviewed": "2020-01-01", "valid_until": "2021-01-01"}
+    written = client.post("/v1/knowledge", json=old, headers=tokens["analyst"])
+    assert written.status_code == 200, written.text
+    entry = written.json()
+    assert (entry["basis"], entry["valid_until"], entry["overdue"]) == (BOOKS["basis"], "2021-01-01", True)
+    assert client.get(f"/v1/knowledge/{entry['id']}", headers=tokens["operator"]).json()["entry"]["overdue"] is True
+    listed = client.get("/v1/knowledge/overdue", headers=tokens["analyst"]).json()
+    assert entry["id"] in [e["id"] for e in listed] and all(e["overdue"] for e in listed)
+    hits = client.get("/v1/knowledge", params={"q": "城市书房晚上几点关门"}, headers=tokens["operator"]).json()
+    assert hits[0]["id"] == entry["id"] and hits[0]["overdue"] is True and hits[0]["valid_until"] == "2021-01-01"
+
+    # reviewed again, with a new date: no longer overdue, and off the list
+    renewed = client.post(
+        "/v1/knowledge",
+        json={"id": entry["id"], "version": 1, "reviewed": "2026-01-01", "valid_until": "2099-12-31", "basis": "《长沙市公共图书馆条例》"},
+        headers=tokens["analyst"],
+    ).json()
+    assert (renewed["version"], renewed["overdue"], renewed["basis"]) == (2, False, "《长沙市公共图书馆条例》")
+    assert entry["id"] not in [e["id"] for e in client.get("/v1/knowledge/overdue", headers=tokens["analyst"]).json()]
+    fresh = client.post("/v1/knowledge", json={**BOOKS, "question": "城市书房怎么办读者证？"}, headers=tokens["analyst"]).json()
+    assert fresh["overdue"] is False and fresh["valid_until"] > fresh["reviewed"]  # reviewed today, due in a year
+    backwards = client.post("/v1/knowledge", json={**BOOKS, "question": "书房能带小孩吗？", "reviewed": "2026-01-01", "valid_until": "2025-01-01"}, headers=tokens["analyst"])
+    assert backwards.status_code == 422 and "valid_until" in backwards.json()["detail"]
+
+
+def test_a_concurrent_edit_of_one_answer_is_refused_with_the_current_version(client, tokens, app) -> None:
+    from api.security import add_user
+
+    with app.state.sessions() as session:
+        _, token = add_user(session, "analyst-2", "analyst")
+    first, second = tokens["analyst"], {"Authorization": f"Bearer {token}"}
+    entry = client.post("/v1/knowledge", json=BOOKS, headers=first).json()
+    assert entry["version"] == 1
+    # both analysts read version 1; the first saves, then the second
+    mine = client.post("/v1/knowledge", json={"id": entry["id"], "version": 1, "answer": "城市书房开放到晚上21点30分，节假日照常开放。"}, headers=first)
+    assert mine.status_code == 200 and mine.json()["version"] == 2
+    theirs = client.post("/v1/knowledge", json={"id": entry["id"], "version": 1, "unit": "市教育局"}, headers=second)
+    assert theirs.status_code == 409
+    body = theirs.json()
+    assert "version 2" in body["detail"]
+    assert body["current"]["version"] == 2 and body["current"]["answer"].startswith("城市书房开放到晚上21点30分")
+    assert body["current"]["unit"] == "市文旅广电局"  # nothing of the refused edit was written
+    blind = client.post("/v1/knowledge", json={"id": entry["id"], "unit": "市教育局"}, headers=second)
+    assert blind.status_code == 428 and blind.json()["current"]["version"] == 2
+    merged = client.post("/v1/knowledge", json={"id": entry["id"], "version": 2, "unit": "市教育局"}, headers=second)
+    assert merged.status_code == 200, merged.text
+    assert merged.json()["version"] == 3 and merged.json()["answer"].startswith("城市书房开放到晚上21点30分")
+    history = client.get(f"/v1/knowledge/{entry['id']}", headers=first).json()["history"]
+    assert [(v["version"], v["author"]) for v in history] == [(1, "analyst-1"), (2, "analyst-1"), (3, "analyst-2")]

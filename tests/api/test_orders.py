@@ -234,3 +234,16 @@ def test_the_operators_corrections_become_the_working_values(client, tokens) -> 
     assert dispatched["decision"]["category"] == "建议" and dispatched["decision"]["district"] == "天心区"
     assert dispatched["held"]["district"]["top1"] is False  # the model said 岳麓区
     assert client.get("/v1/orders", params={"district": "天心区"}, headers=tokens["dispatcher"]).json()["total"] == 1
+
+
+def test_emoji_change_nothing_the_model_sees(client, tokens) -> None:
+    """A 🔥 in an angry complaint about a barbecue shop is not a fire: the suggestion is the one for the words."""
+    words = "楼下那家烧烤店天天烤到半夜，油烟熏得窗户都打不开，投诉多少次了没人管"
+    angry = "😡😡楼下那家烧烤店天天烤到半夜🔥🔥🔥，油烟熏得窗户都打不开👎，投诉多少次了没人管😤"
+    plain, with_emoji = (
+        client.post("/v1/suggestions", json={"text": text}, headers=tokens["operator"]).json() for text in (words, angry)
+    )
+    assert with_emoji["text"] == plain["text"] and "🔥" not in with_emoji["text"]
+    for head in ("category", "topic"):
+        assert with_emoji[head] == plain[head]
+    assert with_emoji["units"] == plain["units"] and with_emoji["scope"] == plain["scope"]

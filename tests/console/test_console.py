@@ -325,3 +325,102 @@ def test_console_page_is_self_contained(server: str) -> None:
         assert script.status_code == 200, module
         assert "innerHTML" not in script.text and "insertAdjacentHTML" not in script.text, module
     assert httpx.get(f"{server}/", follow_redirects=False).headers["location"] == "/console"
+
+
+FORM_FIELDS = ("#op-category", "#op-topic", "#op-district", "#op-scope-select", "#op-deadline")
+
+
+def test_an_empty_operator_form_suggests_nothing(new_page: Callable[[], Page], sign_in: Callable[[Page, str], None]) -> None:
+    """Before the operator types, no field may read as a suggestion (the first options 咨询 / 城乡建设 /
+    紧急（24小时） did); after a call is cleared, none may keep the last call's values."""
+    page = new_page()
+    sign_in(page, "operator")
+
+    def assert_blank() -> None:
+        for field in FORM_FIELDS:
+            expect(page.locator(field)).to_have_value("")
+            shown = page.locator(field).evaluate("s => s.selectedOptions[0].textContent")
+            assert shown == "— 待识别 —", (field, shown)
+        expect(page.locator("#op-form .suggested").filter(has_text=re.compile(r"\S"))).to_have_count(0)
+        expect(page.locator("#op-units li")).to_have_count(0)
+        expect(page.locator("#op-due")).to_have_text("—")
+
+    assert_blank()
+    page.locator("#op-text").fill(STALLS)
+    expect(page.locator("#op-status")).to_contain_text("已自动填写")
+    expect(page.locator("#op-category")).to_have_value(re.compile(".+"))
+    expect(page.locator("#op-form .suggested").first).to_contain_text("建议：")
+    page.locator("#op-text").fill("")
+    expect(page.locator("#op-category")).to_have_value("")
+    assert_blank()
+    page.locator("#op-text").fill(LIGHTS)
+    expect(page.locator("#op-district")).to_have_value("岳麓区")
+    page.click("#op-reset")
+    assert_blank()
+
+
+def test_the_dispatcher_sees_what_the_operator_confirmed(
+    new_page: Callable[[], Page], sign_in: Callable[[Page, str], None], http: Callable[[str], httpx.Client]
+) -> None:
+    """The operator's corrections are what the dispatcher reads (and starts a correction from); the model's
+    values stay visible beside them, struck through."""
+    operator_api = http("operator")
+    model = operator_api.post("/v1/suggestions", json={"text": STALLS}).json()
+    category = "建议" if model["category"]["label"] != "建议" else "咨询"
+    topic = "交通运输" if model["topic"]["label"] != "交通运输" else "城乡建设"
+    district = "芙蓉区" if model["district"] != "芙蓉区" else "雨花区"
+    response = operator_api.post("/v1/orders", json={"text": STALLS, "category": category, "topic": topic, "district": district})
+    assert response.status_code == 201, response.text
+    order = response.json()
+    assert (order["working"]["category"], order["working"]["topic"], order["working"]["district"]) == (category, topic, district)
+
+    plain = create(operator_api, LIGHTS)
+
+    page = new_page()
+    sign_in(page, "dispatcher")
+    # an order the operator did not correct shows the model's values, with nothing struck through
+    open_order(page, plain["id"])
+    expect(page.locator('#d-labels dd[data-field="category"] strong')).to_have_text(plain["suggestion"]["category"]["label"])
+    expect(page.locator("#d-labels del")).to_have_count(0)
+    page.fill("#q-search", "")
+    page.locator(f'#q-list [data-id="{order["id"]}"]').click()
+    expect(page.locator("#d-title")).to_contain_text(f'#{order["id"]}')
+    for field, confirmed, suggested in (
+        ("category", category, model["category"]["label"]),
+        ("topic", topic, model["topic"]["label"]),
+        ("district", district, model["district"] or "未识别"),
+    ):
+        row = page.locator(f'#d-labels dd[data-field="{field}"]')
+        expect(row.locator("strong")).to_have_text(confirmed)
+        expect(row.locator("del.model-value")).to_contain_text(suggested)
+        expect(row.locator("strong")).to_have_attribute("title", re.compile(f"模型建议：{suggested}"))
+    expect(page.locator(f'#q-list [data-id="{order["id"]}"] .q-route')).to_contain_text(category)
+    page.keyboard.press("c")
+    expect(page.locator("#d-category")).to_have_value(category)
+    expect(page.locator("#d-topic")).to_have_value(topic)
+    expect(page.locator("#d-district")).to_have_value(district)
+
+
+def test_the_analyst_sees_answers_past_their_review_date_flagged(
+    new_page: Callable[[], Page], sign_in: Callable[[Page, str], None], http: Callable[[str], httpx.Client]
+) -> None:
+    stale = {
+        "question": "城市书房夜间开放到几点？",
+        "answer": "本市城市书房一般开放到晚上22点，部分24小时书房凭身份证或读者证刷卡入内。",
+        "unit": "市文旅广电局",
+        "topic": "教育文体",
+        "basis": "《长沙市公共图书馆服务规范》",
+        "reviewed": "2020-01-01",
+        "valid_until": "2021-01-01",
+    }
+    response = http("analyst").post("/v1/knowledge", json=stale)
+    assert response.status_code == 200, response.text
+    entry = response.json()
+    assert entry["overdue"] is True
+    page = new_page()
+    sign_in(page, "analyst")
+    row = page.locator(f'#a-knowledge tr[data-id="{entry["id"]}"]')
+    expect(row).to_be_visible()
+    expect(row).to_contain_text(stale["question"])
+    expect(row).to_contain_text(stale["basis"])
+    expect(row.locator(".badge.overdue")).to_contain_text("逾期")

@@ -60,3 +60,33 @@ def test_licence_plates_house_numbers_and_amounts_are_kept():
 def test_unusable_transcripts_are_refused_with_a_reason(bad, message):
     with pytest.raises(InvalidTranscriptError, match=message):
         normalise(bad)
+
+
+BARBECUE = "气死我了😡😡楼下那家烧烤店天天烤到半夜🔥🔥🔥，油烟熏得窗户都打不开👎，投诉多少次了没人管😤"
+
+
+def test_emoji_and_pictographs_are_dropped_from_what_the_classifier_reads():
+    """An angry call about a barbecue shop went to the fire brigade because of its 🔥."""
+    clean = normalise(BARBECUE)
+    assert clean == "气死我了楼下那家烧烤店天天烤到半夜,油烟熏得窗户都打不开,投诉多少次了没人管"
+    assert "火" not in clean and "🔥" not in clean
+    assert normalise("家里着火了🔥🔥快来人") == "家里着火了快来人"  # a real fire still says so in words
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1️⃣号楼👍🏽电梯坏了", "1号楼电梯坏了"),  # keycap mark, variation selector, skin tone
+        ("🇨🇳国旗被人扯坏了", "国旗被人扯坏了"),  # regional indicators
+        ("小区KTV🎤party吵到半夜", "小区KTV party吵到半夜"),  # between Latin words a space stays
+        ("♻️垃圾分类点★满了", "垃圾分类点满了"),
+        ("室内温度40℃，空调坏了", "室内温度40°C,空调坏了"),  # the degree sign is text
+        ("邮编〒410000的信没收到", "邮编〒410000的信没收到"),
+    ],
+)
+def test_only_pictographs_go(text, expected):
+    assert normalise(text) == expected
+
+
+def test_a_phone_number_split_by_emoji_is_still_masked():
+    assert normalise("我电话138📞7311📞2345") == "我电话[电话]"

@@ -1,6 +1,7 @@
 // The analyst's figures from GET /v1/stats: shares as tables with CSS bars, and the model's unit
 // acceptance by day as a small SVG line chart, and the hot spots (incidents of several orders) with
-// a bar sparkline of orders per day each (no chart library, nothing fetched from outside).
+// a bar sparkline of orders per day each, and the standard answers past their review date (no chart library,
+// nothing fetched from outside).
 
 import { api } from "./api.js";
 import { $, fill, h, percent, svg, when } from "./dom.js";
@@ -225,6 +226,53 @@ async function loadHotspots() {
   }
 }
 
+const MAX_OVERDUE = 12;
+const beijingDate = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai" }); // YYYY-MM-DD
+const DAY_MS = 24 * 3600 * 1000;
+
+// standard answers past their review date (GET /v1/knowledge/overdue, longest overdue first), each flagged
+function overdueTable(entries) {
+  if (!entries.length) return h("p", { class: "muted" }, "没有过期未复核的标准答案");
+  const today = Date.parse(beijingDate.format(new Date()));
+  const rows = entries.slice(0, MAX_OVERDUE).map((e) =>
+    h(
+      "tr",
+      { class: "overdue", dataset: { id: e.id } },
+      h("th", { scope: "row" }, e.id),
+      h("td", {}, e.question),
+      h("td", {}, e.unit),
+      h("td", { class: "muted" }, e.basis || "未注明依据"),
+      h(
+        "td",
+        { class: "num" },
+        e.valid_until,
+        " ",
+        h("span", { class: "badge overdue", title: "已过复核日期，答复前请核实" }, `逾期 ${Math.max(1, Math.round((today - Date.parse(e.valid_until)) / DAY_MS))} 天`),
+      ),
+    ),
+  );
+  const rest = entries.length - MAX_OVERDUE;
+  return h(
+    "div",
+    {},
+    h(
+      "table",
+      { class: "shares knowledge" },
+      h("thead", {}, h("tr", {}, h("th", {}, "编号"), h("th", {}, "问题"), h("th", {}, "承办单位"), h("th", {}, "依据"), h("th", { class: "num" }, "复核截止"))),
+      h("tbody", {}, rows),
+    ),
+    h("p", { class: "muted" }, `共 ${entries.length} 条${rest > 0 ? `，另有 ${rest} 条未列出` : ""}`),
+  );
+}
+
+async function loadOverdue() {
+  try {
+    fill($("#a-knowledge"), overdueTable(await api("/v1/knowledge/overdue")));
+  } catch (error) {
+    fill($("#a-knowledge"), h("p", { class: "error" }, `知识库复核清单加载失败：${error.message}`));
+  }
+}
+
 function kpi(label, value, extra) {
   return h("div", { class: "kpi card" }, h("span", { class: "muted" }, label), h("strong", {}, value), extra ? h("small", { class: "muted" }, extra) : null);
 }
@@ -235,7 +283,7 @@ export function analystView() {
     status.textContent = "加载中…";
     const since = $("#a-since").value;
     const until = $("#a-until").value;
-    const hotspots = loadHotspots();
+    const hotspots = Promise.all([loadHotspots(), loadOverdue()]);
     let stats;
     try {
       stats = await api("/v1/stats", {

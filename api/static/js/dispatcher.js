@@ -26,12 +26,32 @@ const SORTS = {
 // What accepting as suggested decides: the suggestion with the operator's corrections (a service without
 // `working` gives the suggestion's own scope).
 const workingScope = (o) => (o.working ? o.working.scope : o.suggestion.scope.accepted ? "accepted" : o.suggestion.scope.reason);
+// What the operator confirmed for category, topic and district: the suggestion with the operator's
+// corrections (`working`), which is also what accepting as suggested decides.
+const confirmed = (o) =>
+  o.working
+    ? { category: o.working.category, topic: o.working.topic, district: o.working.district }
+    : { category: o.suggestion.category.label, topic: o.suggestion.topic.label, district: o.suggestion.district };
 // An emergency refusal still standing: accepting the order overrides it, which takes a note.
 const emergencyToOverride = (order) => workingScope(order) === "emergency";
 const overridden = (order) => [...order.events].reverse().find((e) => e.kind === "scope_overridden");
 
 // "topic置信度低" → "领域置信度低": the pipeline names its heads in English
 const reviewReason = (reason) => reason.replace(/^[a-z_]+/, (head) => HEADS[head] || head);
+
+// A label as the operator confirmed it; where the operator changed the model's value, the model's is kept
+// beside it, struck through (and in the tooltip), so the dispatcher sees both and which one counts.
+function labelValue(value, model, score) {
+  const scored = (label) => (score === undefined ? label || "未识别" : `${label || "未识别"} ${percent(score)}`);
+  if ((value || null) === (model || null)) return [h("strong", {}, value || "未识别"), score === undefined ? "" : ` ${percent(score)} `];
+  return [
+    h("strong", { class: "confirmed", title: `接线员更正；模型建议：${scored(model)}` }, value || "未识别"),
+    " ",
+    h("del", { class: "model-value", title: "模型建议" }, scored(model)),
+    " ",
+    h("span", { class: "tag edited" }, "接线员更正"),
+  ];
+}
 
 export function dispatcherView() {
   const list = $("#q-list");
@@ -95,8 +115,8 @@ export function dispatcherView() {
       String(o.id) === q.replace(/^#/, "") ||
       o.text.toLowerCase().includes(q) ||
       o.suggestion.units.some((u) => u.name.toLowerCase().includes(q)) ||
-      o.suggestion.category.label.includes(q) ||
-      (o.suggestion.district || "").includes(q);
+      confirmed(o).category.includes(q) ||
+      (confirmed(o).district || "").includes(q);
     state.shown = state.orders.filter((o) => match(o) && (!autoOnly.checked || o.auto_ready)).sort(SORTS[sort.value]);
     const ready = state.shown.filter((o) => o.auto_ready);
     confirmAll.hidden = !autoOnly.checked || !ready.length;
@@ -117,7 +137,7 @@ export function dispatcherView() {
           h(
             "div",
             { class: "q-route" },
-            `${o.suggestion.category.label} · ${workingScope(o) === "accepted" ? (o.working ? o.working.unit : o.suggestion.units[0]?.name) || "—" : `不予受理（${name(SCOPES, workingScope(o))}）`}`,
+            `${confirmed(o).category} · ${workingScope(o) === "accepted" ? (o.working ? o.working.unit : o.suggestion.units[0]?.name) || "—" : `不予受理（${name(SCOPES, workingScope(o))}）`}`,
           ),
           h("div", { class: "q-text" }, o.text),
         ),
@@ -181,14 +201,16 @@ export function dispatcherView() {
     $("#d-units-note").hidden = scopeNow === "accepted"; // a refused call keeps its ranking, for a dispatcher who accepts it after all
     const alternatives = (p) =>
       h("span", { class: "alts" }, p.alternatives.slice(0, 3).map((a) => h("span", { class: "chip" }, `${a.label} ${percent(a.score)}`)));
+    const places = s.places.length ? h("span", { class: "muted" }, `（${s.places.join("、")}）`) : null;
+    const c = confirmed(order);
     fill(
       $("#d-labels"),
       h("dt", {}, "类别"),
-      h("dd", {}, h("strong", {}, s.category.label), ` ${percent(s.category.score)} `, alternatives(s.category)),
+      h("dd", { dataset: { field: "category" } }, labelValue(c.category, s.category.label, s.category.score), alternatives(s.category)),
       h("dt", {}, "领域"),
-      h("dd", {}, h("strong", {}, s.topic.label), ` ${percent(s.topic.score)} `, alternatives(s.topic)),
+      h("dd", { dataset: { field: "topic" } }, labelValue(c.topic, s.topic.label, s.topic.score), alternatives(s.topic)),
       h("dt", {}, "属地"),
-      h("dd", {}, h("strong", {}, s.district || "未识别"), s.places.length ? h("span", { class: "muted" }, `（${s.places.join("、")}）`) : null),
+      h("dd", { dataset: { field: "district" } }, labelValue(c.district, s.district), places),
       h("dt", {}, "时限"),
       h("dd", {}, s.deadline.explanation),
       s.needs_review ? h("dt", {}, "复核") : null,
@@ -376,9 +398,10 @@ export function dispatcherView() {
     const order = state.selected;
     if (!order) return;
     const s = order.suggestion;
-    $("#d-category").value = s.category.label;
-    $("#d-topic").value = s.topic.label;
-    $("#d-district").value = s.district || "";
+    const c = confirmed(order); // a correction starts from what the operator confirmed
+    $("#d-category").value = c.category;
+    $("#d-topic").value = c.topic;
+    $("#d-district").value = c.district || "";
     state.chosen = s.units[0]?.name || null;
     unitSearch.value = "";
     filterUnits(false);

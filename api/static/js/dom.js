@@ -77,9 +77,12 @@ export function highlighted(text, groups) {
   return out;
 }
 
-export function options(select, entries, { blank } = {}) {
+// `blank`: a first option with no value that may be chosen ("未识别"); `placeholder`: one shown while nothing is
+// chosen yet (a form before any suggestion), which cannot be picked back.
+export function options(select, entries, { blank, placeholder } = {}) {
   const items = [];
   if (blank !== undefined) items.push(h("option", { value: "" }, blank));
+  else if (placeholder !== undefined) items.push(h("option", { value: "", disabled: true }, placeholder));
   for (const [value, label] of entries) items.push(h("option", { value }, label));
   fill(select, items);
 }

@@ -8,6 +8,7 @@ import { $, fill, h, options, percent, toast, when } from "./dom.js";
 import { CATEGORIES, CHANNELS, DEADLINES, DISTRICTS, EMERGENCY_NUMBERS, SCOPES, TOPICS, name } from "./labels.js";
 
 const DEBOUNCE_MS = 350;
+const PLACEHOLDER = "— 待识别 —";
 
 export function operatorView() {
   const text = $("#op-text");
@@ -25,12 +26,16 @@ export function operatorView() {
   const state = { key: newIdempotencyKey(), touched: new Set(), suggestion: null, seq: 0, timer: null, controller: null, created: null };
   let creatable = null; // the fields POST /v1/orders accepts, read from the service's OpenAPI schema
 
+  // Before any suggestion every field shows a placeholder: a first option (咨询, 城乡建设, 紧急) would read as
+  // if the system had suggested it.
   options($("#op-channel"), Object.entries(CHANNELS));
-  options(fields.category, CATEGORIES.map((c) => [c, c]));
-  options(fields.topic, TOPICS.map((t) => [t, t]));
-  options(fields.district, DISTRICTS.map((d) => [d, d]), { blank: "未识别" });
-  options(fields.scope, Object.entries(SCOPES));
-  options(fields.deadline_class, Object.entries(DEADLINES));
+  options(fields.category, CATEGORIES.map((c) => [c, c]), { placeholder: PLACEHOLDER });
+  options(fields.topic, TOPICS.map((t) => [t, t]), { placeholder: PLACEHOLDER });
+  options(fields.district, DISTRICTS.map((d) => [d, d]), { blank: PLACEHOLDER });
+  options(fields.scope, Object.entries(SCOPES), { placeholder: PLACEHOLDER });
+  options(fields.deadline_class, Object.entries(DEADLINES), { placeholder: PLACEHOLDER });
+  // the district's empty option is a choice too: "未识别" once a suggestion found none, a placeholder before
+  const labelNoDistrict = () => (fields.district.options[0].textContent = state.suggestion ? "未识别" : PLACEHOLDER);
 
   for (const [field, select] of Object.entries(fields)) {
     select.addEventListener("change", () => {
@@ -154,8 +159,9 @@ export function operatorView() {
 
   function clearSuggestion() {
     state.suggestion = null;
+    labelNoDistrict();
     for (const [field, select] of Object.entries(fields)) {
-      if (!state.touched.has(field)) select.selectedIndex = 0; // nothing left from the previous call
+      if (!state.touched.has(field)) select.value = ""; // the placeholder: nothing left from the previous call
       describeField(field);
     }
     $("#op-scope").hidden = true;
@@ -168,6 +174,7 @@ export function operatorView() {
 
   function render(s) {
     state.suggestion = s;
+    labelNoDistrict();
     for (const field of Object.keys(fields)) {
       if (!state.touched.has(field)) fields[field].value = suggestedValue(field);
       describeField(field);
