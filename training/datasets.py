@@ -545,3 +545,24 @@ def outrank(base: Dataset, local: Dataset, frozen: Iterable[Record] = ()) -> tup
     used = list(by_key.values())
     stats.local_used = len(used)
     return kept, used, stats
+
+
+ELEMENTS_DIR = CORPUS_DIR / "elements"
+
+
+def caller_state_rows() -> list[dict[str, str]]:
+    """Labelled caller states of the training pool, never of the frozen test split: the adjudicated reference
+    (`elements/final.jsonl`) first, then the extractor author's own labels of other pool calls."""
+    texts = {r.id: r.text for r in read_many(corpus_files()).records}
+    rows: dict[str, dict[str, str]] = {}
+    for name in ("final.jsonl", "caller_state_author.jsonl"):
+        path = ELEMENTS_DIR / name
+        if not path.is_file():
+            continue
+        with path.open(encoding="utf-8") as handle:
+            for row in map(json.loads, filter(str.strip, handle)):
+                rid = row.get("id")
+                if not rid or is_test(rid) or rid in rows or rid not in texts or not row.get("caller_state"):
+                    continue
+                rows[rid] = {"id": rid, "text": texts[rid], "caller_state": row["caller_state"]}
+    return list(rows.values())

@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score, precision_recall_fscore_support
 
 from training.datasets import Dataset, Record
+from training.elements_eval import draft_scores
 from training.tuning import is_acceptable, p_accepted, wilson_interval
 from triage.classifiers.calibration import expected_calibration_error
 from triage.pipeline import TriagePipeline
@@ -180,6 +181,10 @@ def evaluate(
     if deadline_pairs:
         gold, pred = zip(*deadline_pairs, strict=True)
         metrics["deadline"] = head_scores(gold, pred)  # type: ignore[arg-type]
+
+    draft = draft_scores([r.id for r in records], suggestions)
+    if draft is not None:
+        metrics["order_draft"] = draft
 
     reviewed = [s.needs_review for s in suggestions]
     metrics["needs_review_share"] = round(float(np.mean(reviewed)), 4) if reviewed else 0.0

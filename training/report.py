@@ -232,6 +232,39 @@ def learning_curve_html(metrics: dict[str, Any]) -> list[str]:
     return parts
 
 
+def order_draft_html(metrics: dict[str, Any]) -> list[str]:
+    """The order draft against the reference elements: per element, the summary's coverage, the caller's state."""
+    draft = metrics.get("order_draft")
+    if not draft:
+        return []
+    parts = [
+        f"<h2 id='order-draft'>Order draft ({draft['n']} calls with reference elements)</h2>",
+        "<table><tr><th>element</th><th>said</th><th>exact (95% CI)</th><th>overlap F1</th><th>overlap F1 where said</th>"
+        "<th>found where said</th><th>found where not said</th></tr>",
+    ]
+    for name, row in draft["elements"].items():
+        parts.append(
+            f"<tr><td>{html.escape(name)}</td><td>{row['said']}</td><td>{row['exact']:.3f} ({row['exact_ci95'][0]:.3f}–{row['exact_ci95'][1]:.3f})</td>"
+            f"<td>{row['overlap_f1']:.3f}</td><td>{_value(f'order_draft|elements|{name}|overlap_f1_where_said', row['overlap_f1_where_said'])}</td>"
+            f"<td>{_value(f'order_draft|elements|{name}|found_where_said', row['found_where_said'])}</td>"
+            f"<td>{row['found_where_not_said']}</td></tr>"
+        )
+    parts.append("</table>")
+    summary = draft["summary"]
+    parts.append(
+        f"<p>Summary: {summary['within_limit']} of {summary['n']} within 60 characters; it holds the reference address for"
+        f" {_value('order_draft|summary|address|covered', summary['address']['covered'])} (n={summary['address']['n']}) and the ask for"
+        f" {_value('order_draft|summary|ask|covered', summary['ask']['covered'])} (n={summary['ask']['n']}).</p>"
+    )
+    state = draft.get("caller_state")
+    if state:
+        parts.append(
+            f"<p>Caller state: accuracy {state['accuracy']:.3f} ({state['accuracy_ci95'][0]:.3f}–{state['accuracy_ci95'][1]:.3f}, n={state['n']}),"
+            f" macro-F1 {state['macro_f1']:.3f}, recall of 求救 {_value('order_draft|caller_state|rescue_recall', state['rescue_recall'])} (n={state['rescue_n']}).</p>"
+        )
+    return parts
+
+
 def unit_topk(metrics: dict[str, Any]) -> dict[str, float]:
     return {f"top-{k}": metrics["unit"][f"top{k}_accuracy"] for k in (1, 3, 5)}
 
@@ -399,6 +432,7 @@ def render_html(metrics: dict[str, Any], images: dict[str, bytes], title: str) -
     parts.append("</table>")
     parts += ceiling_html(metrics)
     parts += learning_curve_html(metrics)
+    parts += order_draft_html(metrics)
     parts += per_class_html(metrics, "category")
     thresholds = metrics.get("thresholds")
     if thresholds:

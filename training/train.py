@@ -25,6 +25,7 @@ from training.args import DataArguments, ModelArguments, RunArguments
 from training.crossval import OutOfFold, fit_with_out_of_fold
 from training.datasets import (
     Dataset,
+    caller_state_rows,
     catalogue_rows,
     corpus_split,
     fingerprint,
@@ -38,6 +39,7 @@ from training.datasets import (
 from training.evaluate import ceiling_rows, ceiling_scores, evaluate, predict_all
 from training.tuning import choose_auto_thresholds, tune_ranking, tune_refusal_threshold
 from triage.bundle import save_bundle
+from triage.caller_state import CallerState
 from triage.classifiers import CalibratedLinearClassifier, MultiHeadClassifier
 from triage.classifiers.calibration import ProbabilityCalibrator
 from triage.classifiers.ensemble import choose_weights
@@ -356,6 +358,10 @@ def train(run: RunArguments, *, step: Step | None = None) -> tuple[Path, dict[st
     name = Path(run.training.output_dir).name
     version = run.training.version or f"{name}-{dt.datetime.now(dt.UTC).strftime('%Y%m%d%H%M%S')}"
     pipeline = TriagePipeline(classifier, knowledge, version=version)
+    state_rows = caller_state_rows() if run.data.preset is not None else []
+    if state_rows:
+        say(f"fitting the caller-state head on {len(state_rows)} labelled calls of the training pool")
+        pipeline.caller_state = CallerState.from_rows(state_rows)
     metrics: dict[str, Any] = {}
     recalibration: dict[str, Any] = {}
     members: dict[str, Any] = {}
@@ -407,6 +413,7 @@ def train(run: RunArguments, *, step: Step | None = None) -> tuple[Path, dict[st
         "recalibration": recalibration,
         "transformer": members,
         "prior_shift": priors,
+        "caller_state_rows": len(state_rows),
     }
     say("saving bundle")
     out = save_bundle(

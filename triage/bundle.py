@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from triage.deadlines import WorkingCalendar, default_calendar
+from triage.elements import ELEMENTS_FILE, load_element_rules
 from triage.errors import BundleError
 from triage.pipeline import Knowledge, TriagePipeline
 from triage.places import load_gazetteer
@@ -41,7 +42,7 @@ CLASSIFIER_FILE = "classifier.pkl"
 ARRAYS_FILE = "arrays.bin"
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
-KNOWLEDGE = {"units.yaml": UNITS_FILE, "places.yaml": PLACES_FILE, "rules.yaml": RULES_FILE}
+KNOWLEDGE = {"units.yaml": UNITS_FILE, "places.yaml": PLACES_FILE, "rules.yaml": RULES_FILE, "elements.yaml": ELEMENTS_FILE}
 TRANSFORMER_DIR = "transformer"
 FORMAT_VERSION = 2
 """2: objects pickled with their arrays out of band in `arrays.bin`, mapped at load. 1: one compressed joblib."""
@@ -110,7 +111,7 @@ def save_bundle(
     if tmp.exists():
         shutil.rmtree(tmp)
     (tmp / "knowledge").mkdir(parents=True)
-    layout = _dump_model({"classifier": pipeline.classifier, **pipeline.precomputed()}, tmp)
+    layout = _dump_model({"classifier": pipeline.classifier, "caller_state": pipeline.caller_state, **pipeline.precomputed()}, tmp)
     for name, source in (knowledge_files or KNOWLEDGE).items():
         shutil.copyfile(source, tmp / "knowledge" / name)
     if pipeline.transformer is not None:
@@ -243,9 +244,11 @@ def load_bundle(bundle_dir: str | Path, *, calendar: WorkingCalendar | None = No
         gazetteer=load_gazetteer(knowledge_dir / "places.yaml"),
         rules=load_rules(knowledge_dir / "rules.yaml"),
         calendar=calendar or default_calendar(),
+        elements=load_element_rules(knowledge_dir / "elements.yaml") if (knowledge_dir / "elements.yaml").is_file() else None,
     )
     payload = _load_model(bundle_dir, config.get("arrays", []))
     classifier = payload.pop("classifier")
+    caller_state = payload.pop("caller_state", None)
     transformer = None
     if "transformer" in config.get("members", []):
         from triage.transformer import TransformerHeads
@@ -264,4 +267,5 @@ def load_bundle(bundle_dir: str | Path, *, calendar: WorkingCalendar | None = No
         transformer=transformer,
         blend=config.get("blend"),
         precomputed=payload,
+        caller_state=caller_state,
     )

@@ -19,9 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from triage.caller_state import CallerState, StateResult
 from triage.classifiers import MultiHeadClassifier
 from triage.classifiers.ensemble import mix
 from triage.deadlines import DeadlinePolicy, WorkingCalendar, default_calendar
+from triage.elements import ElementRules, extract_elements
 from triage.errors import FillersOnlyError
 from triage.normalise import normalise, validate_transcript
 from triage.places import Gazetteer, Location
@@ -31,6 +33,7 @@ from triage.schemas import Suggestion
 from triage.scope import ScopeDecider
 from triage.segment import default_segmenter, general_idf
 from triage.suggest import ReviewThresholds, SuggestionParts, assemble, label_prediction
+from triage.summary import summarise
 from triage.transformer import TransformerHeads
 from triage.units import LOCAL, Catalogue
 
@@ -46,6 +49,11 @@ MIN_GENERAL_IDF = 7.0
 """Words common in general Chinese (jieba's idf below 7: 电话, 门口, 怎么) say nothing about this call."""
 MIN_ROWS_PER_JOB = 32
 """Below this many transcripts per process a batch runs in this process: shipping it costs more than it saves."""
+
+
+RESCUE_NUMBERS = ("119", "120")
+"""A call redirected to these is a danger to life or body now, so its caller's state is 求救 whatever the words;
+a theft for 110 or a collision nobody was hurt in for 122 is urgent, not a cry for help (data/corpus/elements/GUIDE.md)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,8 @@ class Knowledge:
     gazetteer: Gazetteer
     rules: Rules
     calendar: WorkingCalendar | None = None
+    elements: ElementRules | None = None
+    """data/elements.yaml as the bundle was built with (the project's when None)."""
 
 
 class TriagePipeline:
@@ -86,6 +96,7 @@ class TriagePipeline:
         transformer: TransformerHeads | None = None,
         blend: dict[str, float] | None = None,
         precomputed: dict[str, Any] | None = None,
+        caller_state: CallerState | None = None,
     ) -> None:
         """`precomputed`: what `precomputed()` gave when the bundle was saved (keyword weights, the units' duty
         lists as features), so that loading does no work that training already did."""
@@ -95,6 +106,8 @@ class TriagePipeline:
         self.blend = dict(blend or {})
         """Per head, the transformer's share of the probabilities (chosen on validation)."""
         self.n_jobs = n_jobs
+        self.caller_state = caller_state or CallerState()
+        """The caller's state: cue rules and, when training had labelled calls, a small learned head on them."""
         """Processes `suggest_many` uses by default (1: this one only; -1: one per core)."""
         self.knowledge = knowledge
         self.thresholds = thresholds or ReviewThresholds()
@@ -394,6 +407,11 @@ class TriagePipeline:
             units = put_first(units, unit, f"紧急转{scope.redirect}：{unit}处置")
         deadline_class = self.deadlines.classify(text, category.label, emergency=scope.reason == "emergency")
         deadline = self.deadlines.due(deadline_class, created_at)
+        keywords = self._keywords(row.words, text, units)
+        elements = extract_elements(text, location, rules=self.knowledge.elements)
+        state = self.caller_state.assess([text])[0]
+        if scope.reason == "emergency" and scope.redirect in RESCUE_NUMBERS and state.state != "求救":
+            state = StateResult("求救", 1.0, (*state.cues, f"紧急转{scope.redirect}"))
         parts = SuggestionParts(
             id=id,
             text=text,
@@ -403,8 +421,11 @@ class TriagePipeline:
             location=location,
             scope=scope,
             deadline=deadline,
-            keywords=self._keywords(row.words, text, units),
+            keywords=keywords,
             p_accepted=proba["scope"].get(ACCEPTED) if "scope" in proba else None,
+            elements=elements,
+            summary=summarise(text, elements, keywords),
+            caller_state=state,
         )
         return assemble(parts, self.thresholds, self.version)
 

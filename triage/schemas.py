@@ -70,6 +70,28 @@ class KnowledgeAnswer(BaseModel):
     score: float = Field(ge=0.0, le=1.0, description="0-1, comparable across queries")
 
 
+class ElementSpan(BaseModel):
+    text: str
+    start: int = Field(description="offset into the suggestion's `text`: text[start:end] is the span")
+    end: int
+
+
+class OrderElements(BaseModel):
+    """The work order's elements (工单要素), each a span of the transcript or null: nothing is invented."""
+
+    address: ElementSpan | None = Field(default=None, description="the most specific place said")
+    time: ElementSpan | None = Field(default=None, description="when it happens or since when")
+    object: ElementSpan | None = Field(default=None, description="who or what it is about")
+    ask: ElementSpan | None = Field(default=None, description="what the caller wants done")
+    contact_ok: bool | None = Field(default=None, description="the caller agreed to (true) or refused (false) a call back, if said")
+
+
+class CallerStateSuggestion(BaseModel):
+    label: str = Field(description="平静 | 焦急 | 愤怒 | 求救; never changes a category, unit or scope")
+    score: float
+    cues: list[str] = Field(default_factory=list, description="the cues that spoke for it")
+
+
 class Suggestion(BaseModel):
     """One transcript's dispatch suggestion."""
 
@@ -95,6 +117,9 @@ class Suggestion(BaseModel):
     answers: list[KnowledgeAnswer] = Field(
         default_factory=list, description="for consultations: the best standard answers of the knowledge base"
     )
+    elements: OrderElements = Field(default_factory=OrderElements)
+    summary: str = Field(default="", description="the order's one line, at most 60 characters: 来电人反映：…；诉求：…")
+    caller_state: CallerStateSuggestion | None = None
 
     def to_json_dict(self) -> dict[str, object]:
         return self.model_dump(by_alias=True)

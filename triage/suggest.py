@@ -8,14 +8,18 @@ from typing import Any
 
 import numpy as np
 
+from triage.caller_state import StateResult
 from triage.deadlines import Deadline
+from triage.elements import Elements
 from triage.places import Location
 from triage.routing import RankedUnit
 from triage.schemas import (
     Alternative,
     AutoFields,
+    CallerStateSuggestion,
     DeadlineSuggestion,
     LabelPrediction,
+    OrderElements,
     ScopeSuggestion,
     Suggestion,
     UnitSuggestion,
@@ -102,6 +106,9 @@ class SuggestionParts:
     keywords: list[str] = field(default_factory=list)
     p_accepted: float | None = None
     """The scope head's probability that the call is in scope (None without a scope head)."""
+    elements: Elements | None = None
+    summary: str = ""
+    caller_state: StateResult | None = None
 
 
 def placed_by_sound(suggestion: Suggestion, unit: UnitSuggestion) -> bool:
@@ -175,6 +182,11 @@ def assemble(parts: SuggestionParts, thresholds: ReviewThresholds, model_version
         ),
         deadline=DeadlineSuggestion.model_validate(parts.deadline.as_dict()),
         keywords=parts.keywords,
+        elements=OrderElements.model_validate(parts.elements.as_dict()) if parts.elements else OrderElements(),
+        summary=parts.summary,
+        caller_state=None
+        if parts.caller_state is None
+        else CallerStateSuggestion(label=parts.caller_state.state, score=round(parts.caller_state.score, 4), cues=list(parts.caller_state.cues)),
         needs_review=True,
         model_version=model_version,
     )

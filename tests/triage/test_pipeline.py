@@ -256,3 +256,20 @@ def test_a_redirected_emergency_names_the_unit_behind_the_number_first(pipeline,
     assert (s.scope.reason, s.scope.redirect) == ("emergency", number)
     assert s.units[0].name == unit and s.units[0].why == [f"紧急转{number}：{unit}处置"]
     assert unit not in [u.name for u in s.units[1:]]
+
+
+def test_the_suggestion_drafts_the_order_from_spans_of_the_call(pipeline):
+    s = pipeline.suggest("你好，我住在开福区四方坪那边，楼下烧烤店每天晚上十一点以后还在营业，油烟和噪音太大了，希望相关部门管一管。")
+    spans = {name: getattr(s.elements, name) for name in ("address", "time", "object", "ask")}
+    for span in spans.values():
+        if span is not None:
+            assert s.text[span.start : span.end] == span.text  # offsets into the text the suggestion shows
+    assert "四方坪" in spans["address"].text and spans["time"].text == "每天晚上十一点以后"
+    assert spans["ask"].text.startswith("希望相关部门")
+    assert len(s.summary) <= 60 and s.summary.startswith("来电人反映：") and "四方坪" in s.summary and "诉求：" in s.summary
+    assert s.caller_state is not None and s.caller_state.label in ("平静", "焦急", "愤怒", "求救")
+
+
+def test_a_caller_in_a_fire_is_in_need_of_rescue_whatever_the_words(pipeline):
+    s = pipeline.suggest("喂，我们楼道里好多烟，好像是楼下着火了")
+    assert s.scope.redirect == "119" and s.caller_state.label == "求救"

@@ -1,0 +1,37 @@
+"""Scoring the order draft: span overlap, summary coverage and caller state, and the model card that reports them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training.elements_eval import overlap_f1, score_spans, score_states, summary_coverage
+from triage.bundle import load_bundle
+
+
+def test_spans_score_by_overlap_with_a_null_matching_only_a_null() -> None:
+    assert overlap_f1(None, None) == 1.0 and overlap_f1("四方坪", None) == 0.0 and overlap_f1(None, "四方坪") == 0.0
+    assert overlap_f1("四方坪那边", "四方坪") == pytest.approx(2 * 0.6 * 1.0 / 1.6)
+    scores = score_spans([{"address": "四方坪，", "ask": None}], [{"address": "四方坪,", "ask": None}])
+    assert scores["address"]["exact"] == 1.0  # full-width punctuation folds as normalising folds it
+    assert scores["ask"]["exact"] == 1.0 and scores["ask"]["said"] == 0
+
+
+def test_summary_coverage_and_states() -> None:
+    gold = [{"address": "四方坪", "ask": "派人来抓一下"}, {"address": None, "ask": None}]
+    cover = summary_coverage(["来电人反映：四方坪流浪狗；诉求：派人来抓一下", "来电人反映：噪音"], gold)
+    assert cover["address"] == {"n": 1, "covered": 1.0, "ci95": cover["address"]["ci95"]} and cover["within_limit"] == 2
+    states = score_states(["求救", "平静", "焦急"], ["求救", "焦急", "焦急"])
+    assert states["rescue_recall"] == 1.0 and states["accuracy"] == pytest.approx(0.6667, abs=1e-4)
+
+
+def test_the_model_card_scores_the_draft_on_the_frozen_reference_and_the_state_head_survives_loading(default_bundle: Path) -> None:
+    manifest = json.loads((default_bundle / "manifest.json").read_text(encoding="utf-8"))
+    draft = manifest["metrics"]["test"]["order_draft"]
+    assert draft["n"] == 225 and set(draft["elements"]) == {"address", "time", "object", "ask"}
+    assert draft["caller_state"]["rescue_n"] > 0
+    assert manifest["training"]["caller_state_rows"] > 200
+    pipeline = load_bundle(default_bundle)
+    assert hasattr(pipeline.caller_state, "model_")  # the learned head, not the bare rules

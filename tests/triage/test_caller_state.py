@@ -1,0 +1,133 @@
+"""The caller's state: rules over the cues untrained, a small learned head once trained; 求救 is never missed."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.metrics import f1_score, recall_score
+from sklearn.model_selection import StratifiedKFold
+
+from triage.caller_state import CallerState, StateResult, cue_hits, cue_totals, rule_state
+from triage.elements import CALLER_STATES
+from triage.errors import LabelError
+
+DEV = Path(__file__).resolve().parents[2] / "data" / "corpus" / "elements" / "caller_state_author.jsonl"
+"""160 pool calls labelled by the extractor's author (not the issue's reference labels): a development check."""
+
+
+@pytest.fixture(scope="module")
+def dev_rows() -> list[dict[str, str]]:
+    return [json.loads(line) for line in DEV.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def fitted(dev_rows) -> CallerState:
+    return CallerState.from_rows(dev_rows)
+
+
+EMERGENCIES = [
+    "喂，我们楼道里有台电动车烧起来了，好大的烟，我们在六楼下不去，快点快点！",
+    "喂，我爸爸在卫生间摔了一跤，后脑勺在流血，叫他他只是哼，不怎么应我，怎么办啊。",
+    "有个男的拿着刀在追另外一个人，大家都在跑，快点派警察。",
+    "救命啊，有人掉到水里了！",
+    "我被困在电梯里面了，电梯卡在十二楼和十三楼中间，里面还有个老人。",
+    "我家小孩两岁，刚刚吞了一个纽扣电池，现在一直在哭。",
+    "后厨天然气管子接口那里漏气了，嘶嘶响，味道很大，客人还在吃饭。",
+]
+
+
+@pytest.mark.parametrize("text", EMERGENCIES)
+def test_emergencies_are_求救_untrained_and_trained(text, fitted):
+    assert CallerState().predict([text]) == ["求救"]
+    assert fitted.predict([text]) == ["求救"]
+
+
+@pytest.mark.parametrize(
+    ("text", "state"),
+    [
+        ("这个物业太过分了，收了钱不办事，再不解决我就找媒体曝光！", "愤怒"),
+        ("我打了第三次了，你们就知道踢皮球，凭什么不给我们办。", "愤怒"),
+        ("我孩子明天就要入学了，证明还没开出来，急死了，能不能快点。", "焦急"),
+        ("你好，我想问一下公积金提取要带什么材料。", "平静"),
+    ],
+)
+def test_the_rule_scorer_follows_the_guide(text, state):
+    result = CallerState().assess([text])[0]
+    assert isinstance(result, StateResult) and result.state == state
+    assert 0.0 < result.score <= 1.0
+    if state != "平静":
+        assert result.cues  # the cues that spoke for it are named
+
+
+def test_a_danger_told_as_past_is_not_求救():
+    totals = cue_totals("我爸去年中风了，现在想申请一个护理补贴，要什么材料。")
+    assert rule_state(totals) != "求救"
+    assert CallerState().predict(["上个月被人抢了手机，报了警到现在冇消息，想问一下进展。"]) != ["求救"]
+
+
+def test_cue_hits_point_into_the_text():
+    text = "快点！着火了，救命！！"
+    for hit in cue_hits(text):
+        assert 0 <= hit.start < hit.end <= len(text) and hit.state in CALLER_STATES
+
+
+def test_untrained_probabilities_follow_the_state_order():
+    proba = CallerState().predict_proba(["你好，问一下", "救命，着火了"])
+    assert proba.shape == (2, 4) and np.allclose(proba.sum(axis=1), 1.0)
+    assert CALLER_STATES[int(proba[1].argmax())] == "求救"
+    assert CallerState().predict([]) == [] and CallerState().predict_proba([]).shape == (0, 4)
+
+
+def test_fitting_sets_classes_and_probabilities_match_scikit_learn(fitted, dev_rows):
+    assert set(fitted.classes_) == set(CALLER_STATES)
+    texts = [r["text"] for r in dev_rows[:40]] + ["ABC  def  喂!!", "x"]
+    raw = clone(fitted).set_params(emergency_floor=None).fit([r["text"] for r in dev_rows], [r["caller_state"] for r in dev_rows])
+    cues, _ = raw._cue_matrix(texts, raw._rules())
+    expected = raw.model_.predict_proba(sp.hstack([raw.vectorizer_.transform(texts), sp.csr_matrix(cues)]).tocsr())
+    assert np.allclose(raw.predict_proba(texts), expected, atol=1e-8)  # the fast path is the same model
+
+
+def test_the_emergency_floor_overrides_the_learned_head():
+    texts = ["今天天气很好，想问一下公园几点开门"] * 6 + ["救命，着火了，快来人"] + ["我要投诉，太过分了"] * 3
+    labels = ["平静"] * 6 + ["平静"] + ["愤怒"] * 3  # a head that never learned 求救 …
+    floor = CallerState(emergency_floor=3.0).fit([*texts, "有人晕倒了"], [*labels, "求救"])
+    assert floor.predict(["救命，着火了，快来人"]) == ["求救"]  # … is overruled by a strong 求救 cue
+
+
+def test_bad_labels_are_refused():
+    with pytest.raises(LabelError):
+        CallerState().fit(["a", "b"], ["平静", "生气"])
+    with pytest.raises(LabelError):
+        CallerState().fit(["a", "b"], ["平静", "平静"])
+    with pytest.raises(LabelError):
+        CallerState().fit(["a"], ["平静", "焦急"])
+    with pytest.raises(TypeError):
+        CallerState().predict("一个字符串")  # type: ignore[arg-type]
+
+
+def test_it_clones_and_pickles(fitted):
+    assert clone(fitted).get_params() == fitted.get_params()
+    again = pickle.loads(pickle.dumps(fitted))
+    assert again.predict(EMERGENCIES[:2]) == fitted.predict(EMERGENCIES[:2])
+
+
+def test_self_made_dev_check(dev_rows):
+    """Five folds over the author's own 160 labels: 求救 recall at least 0.95, macro-F1 at least 0.70, for the
+    rules alone and for the learned head. Not the issue's measure (the frozen calls, two labellers)."""
+    texts = [r["text"] for r in dev_rows]
+    y = np.array([r["caller_state"] for r in dev_rows])
+    rules = CallerState().predict(texts)
+    assert recall_score(y, rules, labels=["求救"], average="macro") >= 0.95
+    assert f1_score(y, rules, average="macro") >= 0.70
+    learned = np.empty(len(y), dtype=object)
+    for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(texts, y):
+        model = CallerState().fit([texts[i] for i in train], y[train])
+        learned[test] = model.predict([texts[i] for i in test])
+    assert recall_score(y, list(learned), labels=["求救"], average="macro") >= 0.95
+    assert f1_score(y, list(learned), average="macro") >= 0.70

@@ -1,0 +1,122 @@
+"""Scoring the order draft against the reference elements: spans, the summary and the caller's state.
+
+The reference (`data/corpus/elements/final.jsonl`, see its README) labels 345 corpus calls by two labellers and an
+adjudicator: 225 of the frozen test split and 120 of the training pool. Span agreement is scored per call as exact
+match and as character-overlap F1 (a null against a null is a match; a null against a span scores 0), averaged
+over the calls; the labellers' own agreement, in the README, is the ceiling of these figures.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sklearn.metrics import f1_score
+
+from training.tuning import wilson_interval
+from triage.resources import CORPUS_DIR
+
+REFERENCE = CORPUS_DIR / "elements" / "final.jsonl"
+SPANS = ("address", "time", "object", "ask")
+STATES = ("平静", "焦急", "愤怒", "求救")
+
+
+def read_reference(path: str | Path = REFERENCE) -> dict[str, dict[str, Any]]:
+    """The reference labels by call id."""
+    with Path(path).open(encoding="utf-8") as handle:
+        return {row["id"]: row for row in map(json.loads, filter(str.strip, handle))}
+
+
+def overlap_f1(predicted: str | None, gold: str | None) -> float:
+    """Character-overlap F1 of two spans (multiset of characters); 1 for two nulls, 0 for a null against a span."""
+    if not predicted and not gold:
+        return 1.0
+    if not predicted or not gold:
+        return 0.0
+    common = sum((Counter(predicted) & Counter(gold)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _plain(span: str | None) -> str | None:
+    """A span as the suggestion shows it: full-width punctuation and digits folded (NFKC), as normalising does, so
+    that a reference span of the raw transcript and the same words of the normalised text compare equal."""
+    return unicodedata.normalize("NFKC", span).strip() or None if span else None
+
+
+def _interval(hits: int, n: int) -> list[float]:
+    low, high = wilson_interval(hits, n, z=1.96)
+    return [round(low, 4), round(high, 4)]
+
+
+def score_spans(predicted: Sequence[Mapping[str, str | None]], gold: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Per element: exact match (with its 95% interval), mean overlap F1, and how often each side is null."""
+    out: dict[str, Any] = {}
+    for name in SPANS:
+        pairs = [(_plain(p.get(name)), _plain(g.get(name))) for p, g in zip(predicted, gold, strict=True)]
+        exact = sum(p == g for p, g in pairs)
+        f1 = [overlap_f1(p, g) for p, g in pairs]
+        present = [(p, g) for p, g in pairs if g]
+        out[name] = {
+            "n": len(pairs),
+            "exact": round(exact / len(pairs), 4),
+            "exact_ci95": _interval(exact, len(pairs)),
+            "overlap_f1": round(sum(f1) / len(f1), 4),
+            "overlap_f1_where_said": round(sum(overlap_f1(p, g) for p, g in present) / len(present), 4) if present else None,
+            "said": len(present),
+            "found_where_said": round(sum(1 for p, _ in present if p) / len(present), 4) if present else None,
+            "found_where_not_said": sum(1 for p, g in pairs if p and not g),
+        }
+    return out
+
+
+def summary_coverage(summaries: Sequence[str], gold: Sequence[Mapping[str, Any]], *, limit: int = 60) -> dict[str, Any]:
+    """How often the summary holds the reference address and ask (each at least half its characters, in order
+    of appearance not required), and how many summaries keep to the length limit."""
+    out: dict[str, Any] = {"n": len(summaries), "within_limit": sum(len(s) <= limit for s in summaries)}
+    for name in ("address", "ask"):
+        rows = [(s, g[name]) for s, g in zip(summaries, gold, strict=True) if g.get(name)]
+        held = sum(1 for s, span in rows if sum((Counter(span) & Counter(s)).values()) >= len(span) / 2)
+        out[name] = {"n": len(rows), "covered": round(held / len(rows), 4) if rows else None, "ci95": _interval(held, len(rows)) if rows else None}
+    return out
+
+
+def score_states(predicted: Sequence[str], gold: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1 over the four states, recall of 求救 (the one that must not be missed), and the confusion."""
+    n = len(gold)
+    hits = sum(p == g for p, g in zip(predicted, gold, strict=True))
+    rescue = [p for p, g in zip(predicted, gold, strict=True) if g == "求救"]
+    confusion: dict[str, dict[str, int]] = {}
+    for p, g in zip(predicted, gold, strict=True):
+        confusion.setdefault(g, {}).setdefault(p, 0)
+        confusion[g][p] += 1
+    return {
+        "n": n,
+        "accuracy": round(hits / n, 4),
+        "accuracy_ci95": _interval(hits, n),
+        "macro_f1": round(float(f1_score(gold, predicted, labels=list(STATES), average="macro", zero_division=0)), 4),
+        "rescue_recall": round(sum(p == "求救" for p in rescue) / len(rescue), 4) if rescue else None,
+        "rescue_n": len(rescue),
+        "confusion": confusion,
+    }
+
+
+def draft_scores(ids: Sequence[str | None], suggestions: Sequence[Any], reference: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any] | None:
+    """The order draft of the suggestions whose call has reference elements (by id); None when none has."""
+    reference = read_reference() if reference is None and REFERENCE.is_file() else reference or {}
+    pairs = [(reference[i], s) for i, s in zip(ids, suggestions, strict=True) if i is not None and i in reference]
+    if not pairs:
+        return None
+    gold = [g for g, _ in pairs]
+    predicted = [{name: (getattr(s.elements, name).text if getattr(s.elements, name) else None) for name in SPANS} for _, s in pairs]
+    out: dict[str, Any] = {"n": len(pairs), "elements": score_spans(predicted, gold), "summary": summary_coverage([s.summary for _, s in pairs], gold)}
+    states = [(g["caller_state"], s.caller_state.label) for g, s in pairs if g.get("caller_state") and s.caller_state is not None]
+    if states:
+        out["caller_state"] = score_states([p for _, p in states], [g for g, _ in states])
+    return out
