@@ -16,13 +16,25 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from api.db import begin_write
 from api.hotspots import HotspotService
 from api.knowledge import KnowledgeService
-from api.models import DISPATCHABLE, Order, OrderEvent, Status, User, utcnow
-from api.schemas import BounceRequest, DispatchRequest, OrderCreate, ReplyRequest, VisitRequest
+from api.models import (
+    ACTIVE_ASSIGNMENT,
+    DISPATCHABLE,
+    Assignment,
+    AssignmentRole,
+    AssignmentState,
+    Order,
+    OrderEvent,
+    Status,
+    User,
+    utcnow,
+)
+from api.schemas import BounceRequest, CoordinateRequest, DispatchRequest, OrderCreate, ReplyRequest, VisitRequest
 from triage.deadlines import DeadlinePolicy
 from triage.labels import ACCEPTED, SCOPE_CODES
 from triage.normalise import mask_pii as _mask_numbers
@@ -64,7 +76,10 @@ def mask_pii(text: str) -> str:
 
 
 def request_hash(body: OrderCreate) -> str:
-    payload = json.dumps(body.model_dump(), ensure_ascii=False, sort_keys=True)
+    fields = body.model_dump()
+    if fields.get("summary") is None:
+        fields.pop("summary")  # a request without one hashes as before summaries existed: retries across an upgrade replay
+    payload = json.dumps(fields, ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -121,8 +136,12 @@ def create_order(
         suggestion = knowledge.answer(session, suggestion)
     order = _new_order(suggestion, body, user, idempotency_key, digest, now)
     edited = _operator_edits(order, body, pipeline)
+    if DISPATCH_FIELDS & set(edited):
+        order.needs_review = True  # the model's unit was chosen for the model's district and scope: a person decides
+    summary_edited = _operator_summary(order, suggestion, body)
     override, redirect = _operator_scope(order, suggestion, body, pipeline.deadlines)
-    extra = {"redirect": body.redirect} if body.redirect else {}
+    extra: dict[str, Any] = {"redirect": body.redirect} if body.redirect else {}
+    extra["summary_edited"] = summary_edited
     if body.override_note and override is None:
         extra["note"] = mask_pii(body.override_note)  # nothing to override (the suggestion changed): kept, not lost
     begin_write(session)
@@ -175,6 +194,23 @@ def create_order(
     return Created(order, False)
 
 
+DISPATCH_FIELDS = frozenset({"scope", "district"})
+"""The operator's corrections that make an order need a person's dispatch: the suggested unit was chosen for
+the model's scope and district (auto-dispatch, `is_auto_ready` and bulk confirmation all hold to this)."""
+
+
+def _operator_summary(order: Order, suggestion: Suggestion, body: OrderCreate) -> bool:
+    """Store the summary the operator saved (absent: the suggestion's); returns whether it differs from the
+    suggestion's. A blank one is stored as none."""
+    if body.summary is None:
+        order.summary, order.summary_edited = suggestion.summary or None, False
+        return False
+    text = mask_pii(body.summary.strip())
+    order.summary = text or None
+    order.summary_edited = text != (suggestion.summary or "")
+    return order.summary_edited
+
+
 def _new_order(
     suggestion: Suggestion, body: OrderCreate, user: User, key: str | None, digest: str, now: dt.datetime
 ) -> Order:
@@ -198,6 +234,7 @@ def _new_order(
         deadline_class=suggestion.deadline.deadline_class,
         due_at=dt.datetime.fromisoformat(suggestion.deadline.due_at),
         status=Status.pending,
+        caller_state=suggestion.caller_state.label if suggestion.caller_state else None,
     )
 
 
@@ -298,8 +335,8 @@ def _auto_dispatch(session: Session, order: Order, suggestion: Suggestion, edite
     """
     if not auto_ready(suggestion):
         return
-    if {"scope", "district"} & set(edited):
-        _event(order, "auto_dispatch_failed", None, system=True, reason="operator corrected " + "/".join(sorted({"scope", "district"} & set(edited))))
+    if DISPATCH_FIELDS & set(edited):
+        _event(order, "auto_dispatch_failed", None, system=True, reason="operator corrected " + "/".join(sorted(DISPATCH_FIELDS & set(edited))))
         return
     unit = suggestion.units[0].name
     if unit not in catalogue:
@@ -364,11 +401,24 @@ def get_order(session: Session, order_id: int) -> Order:
 
 
 def _for_change(
-    session: Session, order_id: int, version: int | None, allowed: tuple[str, ...], refusal: str, *, required: bool = False
+    session: Session,
+    order_id: int,
+    version: int | None,
+    allowed: tuple[str, ...],
+    refusal: str,
+    *,
+    required: bool = False,
+    lock: bool = False,
 ) -> Order:
     """Start a write transaction on an order whose version (when given, or `required`) matches and whose
-    state allows the step; anything else is a 404, 428 or 409 with nothing changed."""
+    state allows the step; anything else is a 404, 428 or 409 with nothing changed.
+
+    With `lock`, the order's row is locked first (PostgreSQL; SQLite's write transaction already serialises):
+    the units of a coordination order reply without a version, each on its own, and concurrent replies must
+    queue rather than turn into a 409 that loses one of them."""
     begin_write(session)
+    if lock:
+        session.execute(select(Order.id).where(Order.id == order_id).with_for_update())
     order = get_order(session, order_id)
     if version is None and required:
         raise PreconditionRequired("send the order's version (If-Match header or `version` field) with a decision")
@@ -424,6 +474,23 @@ def dispatch(
     bulk: bool = False,
 ) -> Order:
     """Record the final routing; an out-of-scope decision refuses the order instead of sending it anywhere."""
+    order = _dispatch(session, order_id, body, user, if_match=if_match, catalogue=catalogue, deadlines=deadlines, bulk=bulk)
+    return _commit(session, order)
+
+
+def _dispatch(
+    session: Session,
+    order_id: int,
+    body: DispatchRequest,
+    user: User,
+    *,
+    if_match: int | None,
+    catalogue: Catalogue,
+    deadlines: DeadlinePolicy,
+    bulk: bool = False,
+    extra: dict[str, Any] | None = None,
+) -> Order:
+    """`dispatch` up to its commit, so that a coordination writes its units in the same transaction."""
     version = body.version if body.version is not None else if_match
     refusal = "only pending or difficult orders can be dispatched"
     order = _for_change(session, order_id, version, DISPATCHABLE, refusal, required=True)
@@ -474,7 +541,9 @@ def dispatch(
     if body.deadline_class and body.deadline_class != order.deadline_class:
         order.deadline_class = body.deadline_class
         order.due_at = deadlines.due(body.deadline_class, order.created_at).due_at
-    extra: dict[str, Any] = {"confirmed_in_bulk": True} if bulk else {}
+    extra = dict(extra or {})
+    if bulk:
+        extra["confirmed_in_bulk"] = True
     if scope == EMERGENCY:
         extra["redirect"] = redirect
     if override is not None:
@@ -489,7 +558,7 @@ def dispatch(
         note=mask_pii(body.note) if body.note else None,
         **extra,
     )
-    return _commit(session, order)
+    return order
 
 
 @dataclass(frozen=True)
@@ -520,28 +589,132 @@ def confirm_auto_ready(
     return out
 
 
-def bounce(session: Session, order_id: int, body: BounceRequest, user: User, *, if_match: int | None, limit: int) -> Order:
-    """退单: back to the dispatch queue; after `limit` bounces into the difficult queue (疑难工单)."""
+def _unit_name(unit: str, catalogue: Catalogue) -> str:
+    """A unit as the catalogue names it (an alias read as its name); an unknown one is a 422 naming it."""
+    resolved = catalogue.resolve(unit)
+    if resolved is None:
+        raise Invalid(f"unknown unit {unit!r}: not in the catalogue (GET /v1/units)")
+    return resolved
+
+
+def _assist_units(lead: str, assist_units: list[str], catalogue: Catalogue) -> list[str]:
+    """The assisting units by their catalogue names: none unknown, none the lead, none twice (422 naming it)."""
+    lead_name = _unit_name(lead, catalogue)
+    out: list[str] = []
+    for given in assist_units:
+        resolved = catalogue.resolve(given)
+        if resolved is None:
+            raise Invalid(f"unknown assisting unit {given!r}: not in the catalogue (GET /v1/units)")
+        if resolved == lead_name:
+            raise Invalid(f"assisting unit {given!r} is the lead unit: a unit either leads or assists")
+        if resolved in out:
+            raise Invalid(f"assisting unit {given!r} is given twice")
+        out.append(resolved)
+    return out
+
+
+def coordinate(
+    session: Session,
+    order_id: int,
+    body: CoordinateRequest,
+    user: User,
+    *,
+    if_match: int | None,
+    catalogue: Catalogue,
+    deadlines: DeadlinePolicy,
+) -> Order:
+    """协调: dispatch the order to a lead unit (牵头), with up to four assisting units (配合) that each reply or
+    bounce on their own; one transaction, with a `dispatched` and a `coordinated` event."""
+    assists = _assist_units(body.unit, body.assist_units, catalogue)  # before anything is read or written
+    request = DispatchRequest(
+        version=body.version, unit=body.unit, scope=ACCEPTED, note=body.note,
+        **{f: getattr(body, f) for f in ("category", "topic", "district", "deadline_class") if getattr(body, f) is not None},
+    )
+    order = _dispatch(
+        session, order_id, request, user, if_match=if_match, catalogue=catalogue, deadlines=deadlines, extra={"assist_units": assists}
+    )
+    now = order.dispatched_at or utcnow()
+    lead = str(order.unit)
+    order.assignments.append(Assignment(unit=lead, role=AssignmentRole.lead, state=AssignmentState.sent, assigned_at=now))
+    for unit in assists:
+        order.assignments.append(Assignment(unit=unit, role=AssignmentRole.assist, state=AssignmentState.sent, assigned_at=now))
+    _event(order, "coordinated", user, lead=lead, assist_units=assists)
+    return _commit(session, order)
+
+
+def _active(order: Order, role: str) -> list[Assignment]:
+    return [a for a in order.assignments if a.role == role and a.state in ACTIVE_ASSIGNMENT]
+
+
+def _part(order: Order, unit: str | None, catalogue: Catalogue | None, action: str) -> Assignment | None:
+    """The assisting unit's assignment a reply or bounce comes from; None for the lead (or the only unit). A
+    unit that is neither is a 409."""
+    if unit is None:
+        return None
+    name = (catalogue.resolve(unit) if catalogue is not None else None) or unit.strip()
+    if name == order.unit:
+        return None
+    for assignment in _active(order, AssignmentRole.assist):
+        if assignment.unit == name:
+            return assignment
+    role = "neither its lead nor one of its assisting units" if order.assignments else "not the unit it was sent to"
+    raise Conflict(f"{unit!r} is {role} (order {order.id} is with {order.unit}): it cannot {action} this order")
+
+
+def bounce(
+    session: Session, order_id: int, body: BounceRequest, user: User, *, if_match: int | None, limit: int, catalogue: Catalogue | None = None
+) -> Order:
+    """退单: back to the dispatch queue; after `limit` bounces into the difficult queue (疑难工单). An assisting
+    unit of a coordination order takes only itself off the order, which stays with the lead."""
     version = body.version if body.version is not None else if_match
     refusal = "only a dispatched order, not yet replied, can be bounced"
-    order = _for_change(session, order_id, version, (Status.dispatched,), refusal)
+    order = _for_change(session, order_id, version, (Status.dispatched,), refusal, lock=True)
+    coordinated = bool(_active(order, AssignmentRole.lead))
+    part = _part(order, body.unit, catalogue, "bounce") if coordinated else None
+    if part is not None:
+        if part.state != AssignmentState.sent:
+            raise Conflict(f"{part.unit} already replied to order {order.id}: it can no longer bounce it")
+        part.state, part.reason, part.bounced_at = AssignmentState.bounced, mask_pii(body.reason), utcnow()
+        flag_modified(order, "status")  # the order changed (its units): a new version
+        _event(order, "assist_bounced", user, unit=part.unit, reason=part.reason, assist_units=[a.unit for a in _active(order, AssignmentRole.assist)])
+        return _commit(session, order)
     unit = body.unit or order.unit
     order.bounce_count += 1
     order.status = Status.difficult if order.bounce_count >= limit else Status.pending
     order.unit = None
-    _event(order, "bounced", user, unit=unit, reason=mask_pii(body.reason), count=order.bounce_count)
+    withdrawn = [a.unit for a in order.assignments if a.role == AssignmentRole.assist and a.state in ACTIVE_ASSIGNMENT]
+    for assignment in order.assignments:
+        if assignment.state in ACTIVE_ASSIGNMENT:
+            assignment.state = AssignmentState.withdrawn  # the lead bounced: the coordination ends with it
+    extra = {"withdrawn": withdrawn} if withdrawn else {}
+    _event(order, "bounced", user, unit=unit, reason=mask_pii(body.reason), count=order.bounce_count, **extra)
     if order.status == Status.difficult:
         _event(order, "difficult", user, bounces=order.bounce_count, limit=limit)
     return _commit(session, order)
 
 
-def reply(session: Session, order_id: int, body: ReplyRequest, user: User, *, if_match: int | None) -> Order:
-    """The unit's answer; a reply after the deadline stays visible as overdue."""
+def reply(
+    session: Session, order_id: int, body: ReplyRequest, user: User, *, if_match: int | None, catalogue: Catalogue | None = None
+) -> Order:
+    """The unit's answer; a reply after the deadline stays visible as overdue. The lead's reply replies a
+    coordination order; an assisting unit's is listed on it, before or after the lead's."""
     version = body.version if body.version is not None else if_match
     refusal = "only a dispatched order can be replied to"
-    order = _for_change(session, order_id, version, (Status.dispatched,), refusal)
+    order = _for_change(session, order_id, version, (Status.dispatched, Status.replied), refusal, lock=True)
     now = utcnow()
+    part = _part(order, body.unit, catalogue, "reply to")
+    if part is not None:
+        if part.state == AssignmentState.replied:
+            raise Conflict(f"{part.unit} already replied to order {order.id}")
+        part.reply, part.replied_at, part.state = mask_pii(body.text), now, AssignmentState.replied
+        flag_modified(order, "status")  # the order changed (a reply listed): a new version
+        _event(order, "assist_replied", user, unit=part.unit, late=now > order.due_at)
+        return _commit(session, order)
+    if order.status != Status.dispatched:
+        raise Conflict(f"order {order.id} is {order.status}: {refusal}")
     order.reply, order.replied_at, order.status = mask_pii(body.text), now, Status.replied
+    for lead in _active(order, AssignmentRole.lead):
+        lead.reply, lead.replied_at, lead.state = order.reply, now, AssignmentState.replied
     _event(order, "replied", user, unit=order.unit, late=now > order.due_at)
     return _commit(session, order)
 

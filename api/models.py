@@ -132,11 +132,17 @@ class Order(Base):
     visited_at: Mapped[dt.datetime | None]
     incident_id: Mapped[str | None] = mapped_column(String(60), index=True, doc="the incident (hot spot) it belongs to")
     separated_from: Mapped[list[str] | None] = mapped_column(JSON, doc="orders a dispatcher unlinked it from")
+    summary: Mapped[str | None] = mapped_column(Text, doc="the order's one line as the operator saved it (the suggestion's, or edited)")
+    summary_edited: Mapped[bool | None] = mapped_column(Boolean, doc="the operator changed the suggested summary (null: before summaries)")
+    caller_state: Mapped[str | None] = mapped_column(String(10), doc="平静 | 焦急 | 愤怒 | 求救: orders the queue under 紧急优先")
 
     creator: Mapped[User] = relationship(foreign_keys=[created_by_id], lazy="joined")
     dispatcher: Mapped[User | None] = relationship(foreign_keys=[dispatched_by_id], lazy="joined")
     events: Mapped[list[OrderEvent]] = relationship(
         back_populates="order", order_by="OrderEvent.id", cascade="all, delete-orphan", lazy="selectin"
+    )
+    assignments: Mapped[list[Assignment]] = relationship(
+        back_populates="order", order_by="Assignment.id", cascade="all, delete-orphan", lazy="selectin"
     )
 
     __mapper_args__ = {"version_id_col": version}
@@ -170,3 +176,42 @@ class OrderEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     order: Mapped[Order] = relationship(back_populates="events")
+
+
+class AssignmentRole(enum.StrEnum):
+    lead = "lead"
+    assist = "assist"
+
+
+class AssignmentState(enum.StrEnum):
+    """sent: waiting for the unit; replied; bounced (an assisting unit took itself off the order); withdrawn (the
+    lead bounced the order, so the whole coordination ended)."""
+
+    sent = "sent"
+    replied = "replied"
+    bounced = "bounced"
+    withdrawn = "withdrawn"
+
+
+ACTIVE_ASSIGNMENT = (AssignmentState.sent, AssignmentState.replied)
+
+
+class Assignment(Base):
+    """One unit's part in a coordination order (协调工单): the lead (牵头) or an assisting unit (配合), each
+    replying or bouncing on its own. Orders sent to one unit have none."""
+
+    __tablename__ = "order_assignments"
+    __table_args__ = (Index("ix_order_assignments_unit_role", "unit", "role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    unit: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(20), default=AssignmentState.sent)
+    assigned_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    reply: Mapped[str | None] = mapped_column(Text)
+    replied_at: Mapped[dt.datetime | None]
+    reason: Mapped[str | None] = mapped_column(Text, doc="why an assisting unit bounced")
+    bounced_at: Mapped[dt.datetime | None]
+
+    order: Mapped[Order] = relationship(back_populates="assignments")

@@ -10,8 +10,8 @@ from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.lifecycle import is_auto_ready, is_overdue
-from api.models import DECIDED, OPEN_STATUSES, Order, OrderEvent, Status
-from api.schemas import Automation, AutomationRow, DayRecord, HeadRecord, OrderOut, Share, Stats
+from api.models import ACTIVE_ASSIGNMENT, DECIDED, OPEN_STATUSES, Assignment, AssignmentRole, Order, OrderEvent, Status
+from api.schemas import Automation, AutomationRow, DayRecord, HeadRecord, OrderOut, Share, Stats, UnitRoles
 from triage.labels import ACCEPTED
 from triage.rules import EMERGENCY_NUMBERS
 
@@ -19,10 +19,21 @@ SORTS = {
     "newest": (Order.created_at.desc(), Order.id.desc()),
     "oldest": (Order.created_at.asc(), Order.id.asc()),
     "due": (Order.due_at.asc(), Order.id.asc()),
-    "urgent": (case((Order.deadline_class == "emergency", 0), else_=1), Order.due_at.asc(), Order.id.asc()),
+    "urgent": (
+        case(
+            (Order.deadline_class == "emergency", 0),
+            (Order.caller_state == "求救", 1),
+            (Order.caller_state == "愤怒", 2),
+            (Order.caller_state == "焦急", 3),
+            else_=4,
+        ),
+        Order.due_at.asc(),
+        Order.id.asc(),
+    ),
 }
 """`due`: the earliest deadline first. `urgent` (紧急优先): every order of deadline class emergency first (an
-emergency redirect, or an accepted matter with danger now), then the others; each by deadline."""
+emergency redirect, or an accepted matter with danger now), then callers crying for help, angry, anxious (the
+caller's state raises an order in the queue, never changes its routing), then the others; each by deadline."""
 
 
 def to_out(order: Order, now: dt.datetime | None = None) -> OrderOut:
@@ -66,6 +77,17 @@ def to_out(order: Order, now: dt.datetime | None = None) -> OrderOut:
             "incident_id": order.incident_id,
             "auto_ready": is_auto_ready(order),
             "auto_dispatched": bool(order.auto_dispatched),
+            "summary": order.summary,
+            "summary_edited": order.summary_edited,
+            "caller_state": order.suggestion.get("caller_state"),
+            "assist_units": [a.unit for a in order.assignments if a.role == AssignmentRole.assist and a.state in ACTIVE_ASSIGNMENT],
+            "assignments": [
+                {
+                    "unit": a.unit, "role": a.role, "state": a.state, "assigned_at": a.assigned_at, "reply": a.reply,
+                    "replied_at": a.replied_at, "reason": a.reason, "bounced_at": a.bounced_at,
+                }
+                for a in sorted(order.assignments, key=lambda a: (a.role != AssignmentRole.lead, a.id))
+            ],
             "events": [{"at": e.at, "kind": e.kind, "actor": e.actor, "detail": e.detail} for e in order.events],
         }
     )
@@ -188,7 +210,33 @@ def stats(session: Session, *, since: dt.datetime | None = None, until: dt.datet
         model=_model_record(session, window),
         model_by_day=_model_by_day(session, window),
         automation=_automation(session, window),
+        coordinated=session.scalar(
+            select(func.count(func.distinct(Assignment.order_id)))
+            .join(Order, Order.id == Assignment.order_id)
+            .where(*window, Order.status.in_(dispatched_statuses), Assignment.role == AssignmentRole.lead, Assignment.state.in_(ACTIVE_ASSIGNMENT))
+        ) or 0,
+        units_by_role=_units_by_role(session, window, dispatched_statuses),
     )
+
+
+def _units_by_role(session: Session, window: list[Any], dispatched_statuses: list[str]) -> list[UnitRoles]:
+    """Orders each unit leads (every dispatched order's unit; coordination orders among them) and orders it
+    assists (still on the order: an assisting unit that bounced is not counted)."""
+    dispatched = Order.status.in_(dispatched_statuses)
+    counts: dict[str, dict[str, int]] = {}
+    for unit, n in session.execute(select(Order.unit, func.count()).where(*window, dispatched, Order.unit.is_not(None)).group_by(Order.unit)):
+        counts.setdefault(unit, {"lead": 0, "coordinated_lead": 0, "assist": 0})["lead"] = n
+    parts = (
+        select(Assignment.unit, Assignment.role, func.count(func.distinct(Assignment.order_id)))
+        .join(Order, Order.id == Assignment.order_id)
+        .where(*window, dispatched, Assignment.state.in_(ACTIVE_ASSIGNMENT))
+        .group_by(Assignment.unit, Assignment.role)
+    )
+    for unit, role, n in session.execute(parts):
+        row = counts.setdefault(unit, {"lead": 0, "coordinated_lead": 0, "assist": 0})
+        row["coordinated_lead" if role == AssignmentRole.lead else "assist"] = n
+    ordered = sorted(counts.items(), key=lambda kv: (-(kv[1]["lead"] + kv[1]["assist"]), kv[0]))
+    return [UnitRoles(unit=unit, **c) for unit, c in ordered]
 
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
@@ -304,13 +352,26 @@ def labelled_orders(session: Session, *, since: dt.datetime | None = None) -> It
     for order_id, detail in session.execute(bounces):
         if detail.get("unit"):
             bounced.setdefault(order_id, set()).add(str(detail["unit"]))
+    assisting: dict[int, list[str]] = {}  # a coordination order's assisting units still on it, in the order given
+    parts = (
+        select(Assignment.order_id, Assignment.unit)
+        .join(Order, Order.id == Assignment.order_id)
+        .where(decided, Assignment.role == AssignmentRole.assist, Assignment.state.in_(ACTIVE_ASSIGNMENT))
+        .order_by(Assignment.order_id, Assignment.id)
+    )
+    if since:
+        parts = parts.where(Order.dispatched_at >= since)
+    for order_id, unit in session.execute(parts):
+        assisting.setdefault(order_id, []).append(unit)
     sent_to: dict[int, str] = {}  # the number a person recorded with an emergency refusal (the latest one)
     for order_id, detail in session.execute(refusals.order_by(OrderEvent.id)):
         if detail.get("redirect"):
             sent_to[order_id] = str(detail["redirect"])
     for row in session.execute(query.execution_options(yield_per=500)):
-        # the confirmed unit is the one acceptable unit the service knows of; one that bounced the order never is
-        units_ok = [row.unit] if row.unit and row.unit not in bounced.get(row.id, set()) else []
+        # the confirmed unit (a coordination order's lead) is the label, its assisting units acceptable
+        # alternatives after it; a unit that bounced the order never is acceptable
+        refused_by = bounced.get(row.id, set())
+        units_ok = [u for u in dict.fromkeys([row.unit, *assisting.get(row.id, [])]) if u and u not in refused_by]
         yield {
             "id": f"order-{row.id}",
             "text": row.text,

@@ -6,18 +6,27 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, computed_field
 
 from triage.labels import CATEGORIES, DEADLINE_CLASSES, DISTRICTS, SCOPES, TOPICS
 from triage.normalise import MAX_CHARS
 from triage.rules import EMERGENCY_NUMBERS
-from triage.schemas import Suggestion
+from triage.schemas import CallerStateSuggestion, Suggestion
+from triage.units import canonical_district
 
 Category = Literal[CATEGORIES]  # type: ignore[valid-type]
 Topic = Literal[TOPICS]  # type: ignore[valid-type]
 Scope = Literal[SCOPES]  # type: ignore[valid-type]
 DeadlineClass = Literal[DEADLINE_CLASSES]  # type: ignore[valid-type]
-District = Literal[DISTRICTS]  # type: ignore[valid-type]
+
+
+def _district(value: object) -> object:
+    """A former name is read as today's (宁乡县 → 宁乡市, kept among the catalogue's aliases); anything else is
+    left for the list of labels to refuse."""
+    return (canonical_district(value) or value) if isinstance(value, str) else value
+
+
+District = Annotated[Literal[DISTRICTS], BeforeValidator(_district)]  # type: ignore[valid-type]
 EmergencyNumber = Literal[EMERGENCY_NUMBERS]  # type: ignore[valid-type]
 Channel = Literal["phone", "web", "wechat", "app", "letter", "other"]
 Satisfaction = Literal["满意", "基本满意", "不满意"]
@@ -43,6 +52,11 @@ def beijing_today() -> dt.date:
     """Today's date on the hotline's calendar (a review date falls due at Beijing midnight, not UTC's)."""
     return dt.datetime.now(BEIJING).date()
 
+
+SUMMARY_MAX = 60
+"""The longest summary (the suggestion's, or the operator's edit of it)."""
+MAX_ASSIST_UNITS = 4
+"""Assisting units (配合) a coordination order may have besides its lead (牵头)."""
 
 Transcript = Field(min_length=1, max_length=MAX_CHARS, description=f"the call transcript, at most {MAX_CHARS} characters")
 
@@ -83,6 +97,11 @@ class OrderCreate(SuggestionRequest):
         max_length=2000,
         description="why the call is accepted although the suggestion refused it as an emergency (110/119/120/122): "
         "required to create such a call as an ordinary order (`scope` accepted), and recorded in a `scope_overridden` event",
+    )
+    summary: str | None = Field(
+        default=None,
+        max_length=SUMMARY_MAX,
+        description=f"the order's one line as the operator saved it, at most {SUMMARY_MAX} characters; absent: the suggestion's",
     )
 
 
@@ -148,7 +167,27 @@ class OrderOut(BaseModel):
     incident_id: str | None = Field(description="the incident (hot spot) this order was linked to")
     auto_ready: bool = Field(description="accepted, and every field a dispatch depends on is auto: it may be confirmed as suggested")
     auto_dispatched: bool = Field(description="its current dispatch was made by the system (TRIAGE_AUTO_DISPATCH=on)")
+    summary: str | None = Field(description="the order's one line as stored: the suggestion's, or the operator's edit")
+    summary_edited: bool | None = Field(description="the operator changed the suggested summary (null for orders before summaries)")
+    caller_state: CallerStateSuggestion | None = Field(
+        description="the caller's state (平静 | 焦急 | 愤怒 | 求救): raises the order under 紧急优先; never changes its routing"
+    )
+    assist_units: list[str] = Field(description="a coordination order's assisting units (配合) still on it; the lead is `decision.unit`")
+    assignments: list[AssignmentOut] = Field(
+        description="a coordination order's units, lead first, each with its own state and reply (bounced and withdrawn ones kept)"
+    )
     events: list[Event]
+
+
+class AssignmentOut(BaseModel):
+    unit: str
+    role: Literal["lead", "assist"]
+    state: Literal["sent", "replied", "bounced", "withdrawn"]
+    assigned_at: BeijingTime
+    reply: str | None
+    replied_at: BeijingTime | None
+    reason: str | None = Field(description="why an assisting unit bounced")
+    bounced_at: BeijingTime | None
 
 
 class OrderPage(BaseModel):
@@ -207,11 +246,32 @@ class ConfirmResponse(BaseModel):
     results: list[ConfirmResult]
 
 
+class CoordinateRequest(BaseModel):
+    """A difficult order sent to a lead unit (牵头) and the units that must help (配合)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(default=None, description="the order's version (or send If-Match)")
+    unit: str = Field(min_length=1, max_length=100, description="the lead unit (牵头), a unit of GET /v1/units")
+    assist_units: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        min_length=1, max_length=MAX_ASSIST_UNITS, description=f"1 to {MAX_ASSIST_UNITS} assisting units (配合), each a unit of GET /v1/units"
+    )
+    category: Category | None = None
+    topic: Topic | None = None
+    district: District | None = None
+    deadline_class: DeadlineClass | None = None
+    note: str | None = Field(default=None, max_length=2000, description="e.g. the coordination meeting's decision")
+
+
 class BounceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=2000, description="why the unit says the order is not theirs")
-    unit: str | None = Field(default=None, max_length=100, description="the bouncing unit (default: the order's)")
+    unit: str | None = Field(
+        default=None,
+        max_length=100,
+        description="the bouncing unit (default: the order's). An assisting unit of a coordination order takes only itself off the order",
+    )
     version: int | None = None
 
 
@@ -219,6 +279,12 @@ class ReplyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, max_length=MAX_CHARS, description="the unit's reply to the caller")
+    unit: str | None = Field(
+        default=None,
+        max_length=100,
+        description="the replying unit (default: the order's, the lead). An assisting unit's reply is listed on the order; "
+        "the lead's replies the order",
+    )
     version: int | None = None
 
 
@@ -271,6 +337,15 @@ class Automation(BaseModel):
     by_unit: list[AutomationRow]
 
 
+class UnitRoles(BaseModel):
+    """One unit's dispatched orders by its part in them."""
+
+    unit: str
+    lead: int = Field(description="orders it leads: sent to it alone, or as the lead (牵头) of a coordination order")
+    coordinated_lead: int = Field(description="of them, coordination orders")
+    assist: int = Field(description="coordination orders it assists (配合), not counting ones it bounced")
+
+
 class Stats(BaseModel):
     orders: int
     by_status: dict[str, int]
@@ -289,6 +364,8 @@ class Stats(BaseModel):
     model: dict[str, HeadRecord] = Field(description="per head: share of decisions where the suggestion's top-1 / top-3 held")
     model_by_day: list[DayRecord]
     automation: Automation = Field(description="auto-ready and auto-dispatched orders, and bounces of system against human dispatches")
+    coordinated: int = Field(description="dispatched coordination orders (a lead unit and assisting units)")
+    units_by_role: list[UnitRoles] = Field(description="per unit: orders it leads and orders it assists, counted separately")
 
 
 class ModelInfo(BaseModel):

@@ -27,6 +27,7 @@ from api.schemas import (
     ConfirmRequest,
     ConfirmResponse,
     ConfirmResult,
+    CoordinateRequest,
     DispatchRequest,
     District,
     OrderCreate,
@@ -101,7 +102,7 @@ def get_orders(
     created_to: dt.datetime | None = None,
     incident: Annotated[str | None, Query(max_length=60, description="orders of one incident (hot spot)")] = None,
     auto_ready: Annotated[bool | None, Query(description="accepted with every dispatch field auto: can be confirmed as suggested")] = None,
-    sort: Annotated[str, Query(pattern="^(" + "|".join(SORTS) + ")$", description="newest | oldest | due | urgent (紧急优先: deadline class emergency first, then by deadline)")] = "newest",
+    sort: Annotated[str, Query(pattern="^(" + "|".join(SORTS) + ")$", description="newest | oldest | due | urgent (紧急优先: deadline class emergency first, then callers 求救, 愤怒, 焦急, then by deadline)")] = "newest",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> OrderPage:
@@ -157,18 +158,34 @@ def dispatch(
     return to_out(order)
 
 
+@router.post("/{order_id}/coordinate", response_model=OrderOut, responses=DECISION_ERRORS)
+def coordinate(
+    order_id: OrderId, body: CoordinateRequest, session: SessionDep, user: Dispatcher, pipeline: PipelineDep, version: IfMatch
+) -> OrderOut:
+    """协调: send a pending or difficult order to a lead unit (牵头) and up to four assisting units (配合)."""
+    order = lifecycle.coordinate(
+        session, order_id, body, user, if_match=version, catalogue=pipeline.knowledge.catalogue, deadlines=pipeline.deadlines
+    )
+    return to_out(order)
+
+
 @router.post("/{order_id}/bounce", response_model=OrderOut, responses=DECISION_ERRORS)
 def bounce(
-    order_id: OrderId, body: BounceRequest, session: SessionDep, user: Dispatcher, settings: SettingsDep, version: IfMatch
+    order_id: OrderId, body: BounceRequest, session: SessionDep, user: Dispatcher, settings: SettingsDep, pipeline: PipelineDep, version: IfMatch
 ) -> OrderOut:
-    """退单: the unit says it is not theirs; back to dispatch, or to the difficult queue after too many."""
-    return to_out(lifecycle.bounce(session, order_id, body, user, if_match=version, limit=settings.bounce_limit))
+    """退单: the unit says it is not theirs; back to dispatch, or to the difficult queue after too many. An
+    assisting unit's bounce takes it off a coordination order, which stays with its lead."""
+    order = lifecycle.bounce(
+        session, order_id, body, user, if_match=version, limit=settings.bounce_limit, catalogue=pipeline.knowledge.catalogue
+    )
+    return to_out(order)
 
 
 @router.post("/{order_id}/reply", response_model=OrderOut, responses=DECISION_ERRORS)
-def reply(order_id: OrderId, body: ReplyRequest, session: SessionDep, user: Dispatcher, version: IfMatch) -> OrderOut:
-    """The unit's reply (entered by the unit's dispatcher account)."""
-    return to_out(lifecycle.reply(session, order_id, body, user, if_match=version))
+def reply(order_id: OrderId, body: ReplyRequest, session: SessionDep, user: Dispatcher, pipeline: PipelineDep, version: IfMatch) -> OrderOut:
+    """The unit's reply (entered by the unit's dispatcher account); on a coordination order the lead's replies
+    the order and each assisting unit's is listed on it."""
+    return to_out(lifecycle.reply(session, order_id, body, user, if_match=version, catalogue=pipeline.knowledge.catalogue))
 
 
 @router.post("/{order_id}/visit", response_model=OrderOut, responses=DECISION_ERRORS)

@@ -2,22 +2,25 @@
 // and two decisions (accept as suggested, or correct) reachable from the keyboard. Orders of one
 // incident (several callers, one problem: GET /v1/hotspots) are flagged, and can be split off.
 // Auto-ready orders (accepted, every dispatch field confident) can be shown alone and confirmed in one
-// action (POST /v1/orders/confirm), each with its own audit event.
+// action (POST /v1/orders/confirm), each with its own audit event. A difficult order can be coordinated
+// (协调): a lead unit and up to four assisting units (POST /v1/orders/{id}/coordinate).
 
 import { api, ApiError } from "./api.js";
 import { $, fill, h, highlighted, options, percent, toast, typing, when } from "./dom.js";
-import { CATEGORIES, CHANNELS, DEADLINES, DISTRICTS, EVENTS, HEADS, SCOPES, STATUSES, TOPICS, name } from "./labels.js";
+import { CATEGORIES, CHANNELS, DEADLINES, DISTRICTS, ELEMENTS, EVENTS, HEADS, SCOPES, STATE_RANK, STATUSES, TOPICS, name } from "./labels.js";
 import { bar } from "./operator.js";
 
 const POLL_MS = 30000;
 const EMERGENCY = (o) => o.deadline.class === "emergency";
-const GROUP = (o) => (EMERGENCY(o) ? 0 : o.overdue ? 1 : o.difficult ? 2 : 3);
+const callerState = (o) => (o.caller_state ? o.caller_state.label : null);
+const GROUP = (o) => (EMERGENCY(o) ? 0 : STATE_RANK[callerState(o)] || (o.overdue ? 4 : o.difficult ? 5 : 6));
+const MAX_ASSIST = 4;
 const SORTS = {
-  // 紧急优先: every emergency (应急类, 24 hours) first, the nearest deadline first; then overdue, then difficult
-  // orders, then the rest, each newest first
+  // 紧急优先: every emergency (应急类, 24 hours) first, then callers crying for help, angry, anxious (as the
+  // service sorts), each the nearest deadline first; then overdue, then difficult orders, then the rest, newest first
   urgent: (a, b) =>
     GROUP(a) - GROUP(b) ||
-    (EMERGENCY(a) ? a.deadline.due_at.localeCompare(b.deadline.due_at) : b.created_at.localeCompare(a.created_at)) ||
+    (GROUP(a) <= 3 ? a.deadline.due_at.localeCompare(b.deadline.due_at) : b.created_at.localeCompare(a.created_at)) ||
     b.id - a.id,
   newest: (a, b) => b.created_at.localeCompare(a.created_at) || b.id - a.id,
   due: (a, b) => a.deadline.due_at.localeCompare(b.deadline.due_at) || a.id - b.id,
@@ -62,7 +65,10 @@ export function dispatcherView() {
   const correctForm = $("#d-correct-form");
   const autoOnly = $("#q-auto");
   const confirmAll = $("#q-confirm");
-  const state = { orders: [], shown: [], selected: null, units: [], matches: [], chosen: null, busy: false, timer: null, incidents: new Map() };
+  const coordForm = $("#d-coord-form");
+  const state = {
+    orders: [], shown: [], selected: null, units: [], matches: [], chosen: null, busy: false, timer: null, incidents: new Map(), assists: [],
+  };
 
   options($("#d-category"), CATEGORIES.map((c) => [c, c]));
   options($("#d-topic"), TOPICS.map((t) => [t, t]));
@@ -81,6 +87,9 @@ export function dispatcherView() {
       order.overdue ? h("span", { class: "badge overdue" }, "超期") : null,
       EMERGENCY(order) ? h("span", { class: "badge emergency", title: "应急类：24小时内办结" }, "应急") : null,
       order.difficult ? h("span", { class: "badge difficult" }, "疑难") : null,
+      STATE_RANK[callerState(order)]
+        ? h("span", { class: `badge state state-${callerState(order)}`, title: (order.caller_state.cues || []).join("、") }, callerState(order))
+        : null,
       order.suggestion.needs_review ? h("span", { class: "badge review" }, "待复核") : null,
       order.auto_ready ? h("span", { class: "badge ready", title: "受理、承办单位和属地均达到自动派单的置信度" }, "可直接派单") : null,
       workingScope(order) !== "accepted" ? h("span", { class: "badge refuse" }, "建议不予受理") : null,
@@ -152,6 +161,7 @@ export function dispatcherView() {
   function select(order) {
     state.selected = order;
     closeCorrect();
+    closeCoordinate();
     $("#d-conflict").hidden = true;
     for (const item of list.querySelectorAll(".q-item")) {
       const on = order && item.dataset.id === String(order.id);
@@ -184,6 +194,15 @@ export function dispatcherView() {
       .filter(Boolean)
       .join(" · ");
     fill($("#d-text"), highlighted(order.text, { place: s.places, kw: s.keywords }));
+    // the elements beside the transcript (its marks are the evidence for the routing)
+    const found = Object.entries(ELEMENTS).filter(([key]) => s.elements && s.elements[key]);
+    $("#d-elements").hidden = !found.length;
+    fill($("#d-elements"), found.map(([key, label]) => h("span", { class: "element" }, h("mark", { class: `el el-${key}` }, label), ` ${s.elements[key].text} `)));
+    const summary = $("#d-summary");
+    summary.hidden = !order.summary;
+    summary.textContent = order.summary ? `摘要：${order.summary}${order.summary_edited ? "（接线员修改）" : ""}` : "";
+    renderAssignments(order);
+    $("#d-coordinate").hidden = !order.difficult;
     $("#d-address").textContent = order.address ? `地址：${order.address}` : "";
     fill(
       $("#d-units"),
@@ -322,6 +341,9 @@ export function dispatcherView() {
         linked: `与此前工单为同一事件${d.place ? `（${d.place}）` : ""}${d.unit ? `，此前派往 ${d.unit}` : ""}`,
         unlinked: "派单员确认非同一事件，已拆分",
         incident_merged: "相关事件已合并",
+        coordinated: `牵头 ${d.lead || "—"}，配合 ${(d.assist_units || []).join("、") || "—"}`,
+        assist_replied: d.unit || "",
+        assist_bounced: `${d.unit || "—"} 退出配合：${d.reason || ""}`,
       }[e.kind];
       return h(
         "li",
@@ -398,6 +420,7 @@ export function dispatcherView() {
     const order = state.selected;
     if (!order) return;
     const s = order.suggestion;
+    closeCoordinate();
     const c = confirmed(order); // a correction starts from what the operator confirmed
     $("#d-category").value = c.category;
     $("#d-topic").value = c.topic;
@@ -413,6 +436,106 @@ export function dispatcherView() {
 
   function closeCorrect() {
     correctForm.hidden = true;
+  }
+
+  // a coordination order's units: the lead first, then the assisting ones, each with its state and reply
+  function renderAssignments(order) {
+    const box = $("#d-assignments");
+    const parts = order.assignments || [];
+    box.hidden = !parts.length;
+    const stateName = { sent: "办理中", replied: "已答复", bounced: "已退出", withdrawn: "已撤回" };
+    fill(
+      box,
+      parts.length
+        ? h(
+            "ul",
+            {},
+            parts.map((a) =>
+              h("li", { class: a.state }, `${a.role === "lead" ? "牵头" : "配合"}：${a.unit}（${stateName[a.state] || a.state}）`, a.reply ? ` ${a.reply}` : ""),
+            ),
+          )
+        : null,
+    );
+  }
+
+  // 协调: the lead (the working unit to start with) and up to four assisting units, picked from the catalogue
+  function openCoordinate() {
+    const order = state.selected;
+    if (!order || !order.difficult) return;
+    closeCorrect();
+    const lead = $("#d-coord-lead");
+    options(lead, state.units.map((u) => [u.name, u.name]));
+    lead.value = (order.working && order.working.unit) || order.suggestion.units[0]?.name || state.units[0]?.name || "";
+    state.assists = [];
+    $("#d-coord-search").value = "";
+    renderAssists();
+    coordForm.hidden = false;
+    lead.focus();
+  }
+
+  function closeCoordinate() {
+    coordForm.hidden = true;
+  }
+
+  function renderAssists() {
+    const q = $("#d-coord-search").value.trim().toLowerCase();
+    const lead = $("#d-coord-lead").value;
+    state.assists = state.assists.filter((name) => name !== lead);
+    const matches = state.units.filter((u) => u.name !== lead && (!q || [u.name, ...u.aliases, ...u.topics].some((v) => v.toLowerCase().includes(q))));
+    fill(
+      $("#d-coord-list"),
+      matches.map((u) => {
+        const on = state.assists.includes(u.name);
+        return h(
+          "li",
+          { class: "unit-option", dataset: { name: u.name } },
+          h(
+            "label",
+            { class: "check" },
+            h("input", {
+              type: "checkbox",
+              value: u.name,
+              checked: on,
+              disabled: !on && state.assists.length >= MAX_ASSIST,
+              onchange: (event) => {
+                state.assists = event.target.checked ? [...state.assists, u.name] : state.assists.filter((n) => n !== u.name);
+                renderAssists();
+              },
+            }),
+            ` ${u.name}`,
+          ),
+        );
+      }),
+    );
+    $("#d-coord-chosen").textContent = state.assists.length ? `配合单位：${state.assists.join("、")}` : "请选择 1 至 4 个配合单位";
+  }
+
+  async function coordinate() {
+    const order = state.selected;
+    if (!order || state.busy) return;
+    const lead = $("#d-coord-lead").value;
+    if (!lead || !state.assists.length) {
+      toast("请选择牵头单位和至少一个配合单位", "warn");
+      return;
+    }
+    state.busy = true;
+    try {
+      const result = await api(`/v1/orders/${order.id}/coordinate`, {
+        method: "POST",
+        body: { version: order.version, unit: lead, assist_units: state.assists },
+      });
+      const at = state.shown.findIndex((o) => o.id === order.id);
+      state.orders = state.orders.filter((o) => o.id !== order.id);
+      renderQueue();
+      $("#q-count").textContent = String(state.orders.length);
+      select(state.shown[Math.min(at, state.shown.length - 1)] || null);
+      toast(`工单 #${result.id} 已协调：牵头 ${result.decision.unit}，配合 ${result.assist_units.join("、")}`);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 409) conflict(order, error);
+      else toast(`协调失败：${error.message}`, "error");
+    } finally {
+      state.busy = false;
+    }
   }
 
   function filterUnits(pickFirst = true) {
@@ -496,6 +619,20 @@ export function dispatcherView() {
     );
   });
   $("#d-correct-cancel").addEventListener("click", closeCorrect);
+  $("#d-coordinate").addEventListener("click", openCoordinate);
+  $("#d-coord-cancel").addEventListener("click", closeCoordinate);
+  $("#d-coord-lead").addEventListener("change", renderAssists);
+  $("#d-coord-search").addEventListener("input", renderAssists);
+  coordForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    coordinate();
+  });
+  coordForm.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      closeCoordinate();
+    }
+  });
   $("#d-accept").addEventListener("click", () => decide({}, "派"));
   $("#d-correct").addEventListener("click", openCorrect);
   $("#d-conflict-reload").addEventListener("click", reloadSelected);
@@ -529,7 +666,7 @@ export function dispatcherView() {
       await load();
       clearInterval(state.timer);
       state.timer = setInterval(() => {
-        if (!$("#view-dispatcher").hidden && correctForm.hidden && document.visibilityState === "visible") load();
+        if (!$("#view-dispatcher").hidden && correctForm.hidden && coordForm.hidden && document.visibilityState === "visible") load();
       }, POLL_MS);
     },
     keydown(event) {

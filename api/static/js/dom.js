@@ -38,9 +38,15 @@ export function svg(tag, attrs = {}, ...children) {
 }
 
 // The transcript with the given terms wrapped in <mark>: longest terms win where they overlap, and for
-// equally long terms the earlier group (a place before a keyword).
-export function highlighted(text, groups) {
+// equally long terms the earlier group (a place before a keyword). `spans` ([start, end, class], offsets into
+// the text: the order's elements) are marked first, exactly where they are.
+export function highlighted(text, groups, spans = []) {
   const marks = new Array(text.length).fill(null);
+  for (const [start, end, cls] of spans) {
+    if (!(start >= 0 && end > start && end <= text.length) || !marks.slice(start, end).every((m) => m === null)) continue;
+    marks[start] = { cls, end };
+    for (let i = start + 1; i < end; i++) marks[i] = "in";
+  }
   const terms = [];
   for (const [cls, list] of Object.entries(groups)) {
     for (const term of list || []) if (term && term.length) terms.push([term, cls]);
@@ -75,6 +81,13 @@ export function highlighted(text, groups) {
   }
   if (plain) out.push(document.createTextNode(plain));
   return out;
+}
+
+// An order's elements as spans for `highlighted`: each a <mark class="el el-address"> etc.
+export function elementSpans(elements) {
+  return Object.entries(elements || {})
+    .filter(([, span]) => span && typeof span === "object" && Number.isInteger(span.start))
+    .map(([key, span]) => [span.start, span.end, `el el-${key}`]);
 }
 
 // `blank`: a first option with no value that may be chosen ("未识别"); `placeholder`: one shown while nothing is

@@ -2,7 +2,7 @@
 
 export const CATEGORIES = ["咨询", "求助", "投诉", "建议", "批评", "举报", "其他"];
 export const TOPICS = ["城乡建设", "环境保护", "交通运输", "教育文体", "劳动和社会保障", "商贸旅游", "卫生计生", "公共事业", "公安消防"];
-export const DISTRICTS = ["芙蓉区", "天心区", "岳麓区", "开福区", "雨花区", "望城区", "长沙县", "浏阳市", "宁乡县", "高新区"];
+export const DISTRICTS = ["芙蓉区", "天心区", "岳麓区", "开福区", "雨花区", "望城区", "长沙县", "浏阳市", "宁乡市", "高新区"];
 
 export const SCOPES = {
   accepted: "受理",
@@ -51,7 +51,14 @@ export const EVENTS = {
   linked: "归入事件",
   unlinked: "拆分事件",
   incident_merged: "事件合并",
+  coordinated: "协调派单",
+  assist_replied: "配合单位答复",
+  assist_bounced: "配合单位退出",
 };
+
+// the caller's state (never changes routing): 紧急优先 raises 求救, then 愤怒, then 焦急, after emergencies
+export const STATE_RANK = { 求救: 1, 愤怒: 2, 焦急: 3 };
+export const ELEMENTS = { address: "地点", time: "时间", object: "对象", ask: "诉求" };
 
 // what each emergency number is for, shown next to the number the caller is told to dial
 export const EMERGENCY_NUMBERS = { 110: "报警", 119: "火警", 120: "急救", 122: "交通事故" };

@@ -2,9 +2,11 @@
 // editable, and an edited field is never overwritten by the next suggestion. An emergency (110/119/120/122)
 // turns the form red: the number to give the caller, the words to read, and a create button that records the
 // call as refused; creating it as an ordinary order instead takes a note saying why (an override, on record).
+// The draft: the summary (editable, saved with the order), the elements marked in the transcript as the
+// service read it, and the caller's state as a badge (it orders the dispatcher's queue, never the routing).
 
 import { api, ApiError, newIdempotencyKey } from "./api.js";
-import { $, fill, h, options, percent, toast, when } from "./dom.js";
+import { $, elementSpans, fill, h, highlighted, options, percent, toast, when } from "./dom.js";
 import { CATEGORIES, CHANNELS, DEADLINES, DISTRICTS, EMERGENCY_NUMBERS, SCOPES, TOPICS, name } from "./labels.js";
 
 const DEBOUNCE_MS = 350;
@@ -16,6 +18,7 @@ export function operatorView() {
   const form = $("#op-form");
   const create = $("#op-create");
   const status = $("#op-status");
+  const summary = $("#op-summary");
   const fields = {
     category: $("#op-category"),
     topic: $("#op-topic"),
@@ -157,8 +160,36 @@ export function operatorView() {
     $("#op-override-note").focus();
   }
 
+  // the summary: prefilled from each suggestion until the operator edits it, then left alone
+  function renderDraft(s) {
+    if (!state.touched.has("summary")) summary.value = s ? s.summary || "" : "";
+    describeSummary();
+    const badge = $("#op-caller-state");
+    const cs = s && s.caller_state;
+    badge.hidden = !cs;
+    if (cs) {
+      badge.className = `badge state state-${cs.label}`;
+      badge.textContent = `来电人：${cs.label}`;
+      badge.title = cs.cues && cs.cues.length ? `依据：${cs.cues.join("、")}` : "";
+    }
+    const box = $("#op-marked-box");
+    const spans = s ? elementSpans(s.elements) : [];
+    box.hidden = !spans.length;
+    fill($("#op-marked"), s && spans.length ? highlighted(s.text, {}, spans) : null);
+    const contact = s && s.elements ? s.elements.contact_ok : null;
+    $("#op-contact").textContent = contact === true ? "来电人同意回访" : contact === false ? "来电人不愿回访" : "";
+  }
+
+  function describeSummary() {
+    const s = state.suggestion;
+    const edited = state.touched.has("summary") && summary.value.trim() !== ((s && s.summary) || "");
+    summary.classList.toggle("edited", edited);
+    fill($("#op-summary-note"), edited ? h("span", { class: "tag edited" }, "已修改") : null, edited && s && s.summary ? `建议：${s.summary}` : null);
+  }
+
   function clearSuggestion() {
     state.suggestion = null;
+    renderDraft(null);
     labelNoDistrict();
     for (const [field, select] of Object.entries(fields)) {
       if (!state.touched.has(field)) select.value = ""; // the placeholder: nothing left from the previous call
@@ -174,6 +205,7 @@ export function operatorView() {
 
   function render(s) {
     state.suggestion = s;
+    renderDraft(s);
     labelNoDistrict();
     for (const field of Object.keys(fields)) {
       if (!state.touched.has(field)) fields[field].value = suggestedValue(field);
@@ -288,6 +320,13 @@ export function operatorView() {
     if (current === "override") body.override_note = note;
     const edits = [];
     const saved = [];
+    const suggestedSummary = (state.suggestion && state.suggestion.summary) || "";
+    if (state.touched.has("summary") && summary.value.trim() !== suggestedSummary) {
+      if (creatable.has("summary")) {
+        body.summary = summary.value.trim();
+        saved.push(`摘要：${body.summary || "（空）"}`);
+      } else edits.push(`摘要：${summary.value.trim()}`);
+    }
     for (const [field, select] of Object.entries(fields)) {
       const suggested = suggestedValue(field);
       if (body.refuse && (field === "scope" || field === "deadline_class")) continue; // the service holds both
@@ -304,6 +343,7 @@ export function operatorView() {
       state.created = order;
       text.readOnly = true;
       address.readOnly = true;
+      summary.readOnly = true;
       const result = $("#op-result");
       const refused = order.status === "refused";
       const sentTo = refused ? [...order.events].reverse().find((e) => e.kind === "refused")?.detail?.redirect : null;
@@ -339,6 +379,8 @@ export function operatorView() {
     address.value = "";
     text.readOnly = false;
     address.readOnly = false;
+    summary.readOnly = false;
+    summary.value = "";
     $("#op-override-note").value = "";
     for (const select of Object.values(fields)) select.classList.remove("edited");
     fill($("#op-result")).hidden = true;
@@ -353,6 +395,10 @@ export function operatorView() {
     schedule();
   });
   address.addEventListener("input", schedule);
+  summary.addEventListener("input", () => {
+    state.touched.add("summary");
+    describeSummary();
+  });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     submit();
