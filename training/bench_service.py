@@ -1,9 +1,12 @@
 """Benchmark of the running service over loopback: latency and requests/s for suggestions and order creation.
 
-Run: `python -m training.bench_service [--workers 2] [--concurrency 16] [--seconds 20] [--database postgresql]`.
-Starts `uvicorn api.app:create_app` in its own processes on a fresh database, drives it with an async
-httpx client from this process, prints figures; asserts nothing.
+Run: `python -m training.bench_service [--workers 2] [--concurrency 16] [--seconds 20] [--database postgresql]`
+(`--startup-only`: only the start figures). Starts `uvicorn api.app:create_app` in its own processes on a fresh
+database, drives it with an async httpx client from this process, prints figures; asserts nothing.
 Goals (dispatch-service issue, 2 cores): p50 under 15 ms, over 300 requests/s for POST /v1/suggestions.
+`startup`: seconds from starting the service with an existing model (fresh SQLite database, migrated at start)
+to its first `/healthz` ok, with one worker and with `--workers`; median and min of `--startup-runs` starts
+(goal of the cold-start issue: under 3 s).
 """
 
 from __future__ import annotations
@@ -76,6 +79,25 @@ def _latency_alone(base: str, token: str, path: str, bodies: list[dict], n: int)
     return {"p50_ms": round(float(np.percentile(ms, 50)), 1), "p99_ms": round(float(np.percentile(ms, 99)), 1)}
 
 
+def startup(model: Path, workers: int, runs: int) -> dict[str, float]:
+    """Start the service `runs` times on a fresh SQLite database; seconds to the first /healthz ok."""
+    seconds = []
+    for _ in range(runs):
+        home = Path(tempfile.mkdtemp())
+        env = {"TRIAGE_DATABASE_URL": f"sqlite:///{home / 'triage.db'}", "TRIAGE_HOME": str(home),
+               "TRIAGE_MODEL_DIR": str(model.resolve()), "TRIAGE_LOG_FORMAT": "json"}
+        port = free_port()
+        started = time.perf_counter()
+        server = start_service(env, port=port, workers=workers, access_log=False)
+        try:
+            wait_until_healthy(f"http://127.0.0.1:{port}", server, interval=0.02)
+            seconds.append(time.perf_counter() - started)
+        finally:
+            server.terminate()
+            server.wait(30)
+    return {"median_s": round(float(np.median(seconds)), 2), "min_s": round(min(seconds), 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", type=int, default=2)
@@ -83,9 +105,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--startup-runs", type=int, default=3, help="starts timed per worker count (0: none)")
+    parser.add_argument("--startup-only", action="store_true", help="print the start figures and stop")
     args = parser.parse_args()
     if not (args.model / "manifest.json").is_file():
         sys.exit(f"no model at {args.model}: run `triage train` first")
+    if args.startup_runs:
+        start = {f"{n}_workers": startup(args.model, n, args.startup_runs) for n in sorted({1, args.workers})}
+        print(json.dumps({"startup": start}, indent=2))
+    if args.startup_only:
+        return
 
     with ExitStack() as stack:
         home = Path(tempfile.mkdtemp())

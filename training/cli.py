@@ -5,7 +5,6 @@ Heavy modules are imported inside the command that needs them, so `triage --help
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
@@ -203,83 +202,82 @@ def predict_command(
     model: ModelOption = None,
     input: Annotated[Path | None, typer.Option("--input", help='JSONL of {"id", "text"} lines; a letter\'s "title" goes in front of its text')] = None,
     output: Annotated[Path | None, typer.Option("--output", help="JSONL of suggestions (default: stdout)")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="processes for a large --input file (default: one per core; 1: this process only)")
+    ] = None,
 ) -> None:
     """Suggest category, topic, units, district, scope and deadline for transcripts."""
-    from triage.bundle import load_bundle
-
     if (text is None) == (input is None):
         raise fail("give one transcript as an argument, or --input FILE")
+    if workers is not None and workers < 1:
+        raise fail("--workers must be at least 1")
     try:
-        pipeline = load_bundle(ensure_model(model))
+        bundle = ensure_model(model)
     except (TriageError, ValueError) as exc:
         raise fail(str(exc)) from exc
     if text is not None:
+        from training.batch import answered
+        from triage.bundle import load_bundle
+
         try:
-            suggestion = _answered(pipeline.suggest(text))
-        except TriageError as exc:
+            suggestion = answered(load_bundle(bundle).suggest(text))
+        except (TriageError, ValueError) as exc:
             raise fail(str(exc)) from exc
         print(json.dumps(suggestion.to_json_dict(), ensure_ascii=False, indent=2))
         return
     assert input is not None
-    _predict_file(pipeline, input, output)
+    _predict_file(bundle, input, output, workers)
 
 
-@functools.cache
-def _knowledge_base() -> Any:
-    """The knowledge base, loaded on the first consultation only, and once."""
-    from triage.knowledge_base import load_knowledge_base
-
-    return load_knowledge_base()
+SKIPPED_SHOWN = 20
+"""Bad lines named on the terminal; all of them are in the output, each with its file and line."""
 
 
-def _answered(suggestion: Any) -> Any:
-    """The suggestion with the knowledge base's answers where it wants them (a consultation), as the API gives it."""
-    from triage.knowledge_base import wants_answers, with_answers
+def _predict_file(bundle: Path, input: Path, output: Path | None, workers: int | None) -> None:
+    """Every input line gives one output line, in input order: a suggestion, or an error naming the line. Nothing
+    is dropped, nothing is held: a large file is streamed through worker processes (`training.batch`)."""
+    from training.batch import check_input, count_lines, predict_file
 
-    return with_answers(suggestion, _knowledge_base()) if wants_answers(suggestion) else suggestion
-
-
-def _predict_file(pipeline: Any, input: Path, output: Path | None) -> None:
-    """Every input line gives one output line: a suggestion, or an error naming the line. Nothing is dropped.
-    A line's `title` is read as part of its text (`triage.normalise.with_title`, applied by `read_labelled`)."""
-    from training.datasets import read_labelled
-
-    data = read_labelled(input)
-    good = bad = 0
-    sink = output.open("w", encoding="utf-8") if output else sys.stdout
     try:
-        columns = (TextColumn("suggesting"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
-        started = time.perf_counter()
+        check_input(input)
+    except TriageError as exc:
+        raise fail(str(exc)) from exc
+    skipped = 0
+
+    def report(message: str) -> None:
+        nonlocal skipped
+        skipped += 1
+        if skipped <= SKIPPED_SHOWN:
+            err.print(f"[yellow]skipped[/] {message}", highlight=False)
+
+    columns = (TextColumn("suggesting"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    sink = output.open("w", encoding="utf-8") if output else sys.stdout
+    started = time.perf_counter()
+    try:
         with Progress(*columns, console=err) as progress:
-            task = progress.add_task("suggest", total=len(data.records), rate="")
-            for start in range(0, len(data.records), 256):
-                batch = data.records[start : start + 256]
-                try:  # the fast path: one feature pass for the whole batch
-                    results: list[Any] = pipeline.suggest_many([r.text for r in batch], ids=[r.id for r in batch])
-                except TriageError:  # a bad transcript in the batch: go one by one to name it
-                    results = []
-                    for record in batch:
-                        try:
-                            results.append(pipeline.suggest(record.text, id=record.id))
-                        except TriageError as exc:
-                            results.append(exc)
-                for record, result in zip(batch, results, strict=True):
-                    if isinstance(result, TriageError):
-                        line: dict[str, Any] = {"id": record.id, "error": str(result)}
-                        bad += 1
-                    else:
-                        line = _answered(result).to_json_dict()  # the same answers as one call and the API give
-                        good += 1
-                    sink.write(json.dumps(line, ensure_ascii=False) + "\n")
-                done = start + len(batch)
-                progress.update(task, advance=len(batch), rate=f"{done / max(time.perf_counter() - started, 1e-9):,.0f} rows/s")
-        for problem in data.problems:
-            sink.write(json.dumps({"id": None, "error": problem}, ensure_ascii=False) + "\n")
-            err.print(f"[yellow]skipped[/] {problem}", highlight=False)
+            task = progress.add_task("suggest", total=count_lines(input), rate="")
+
+            def advance(rows: int, lines: int) -> None:
+                rate = rows / max(time.perf_counter() - started, 1e-9)
+                progress.update(task, completed=lines, rate=f"{rate:,.0f} rows/s")
+
+            summary = predict_file(bundle, input, sink, workers=workers, on_progress=advance, on_skipped=report)
+    except (TriageError, ValueError) as exc:
+        raise fail(str(exc)) from exc
     finally:
         if output:
             sink.close()
-    err.print(f"{good} suggestions, {bad + len(data.problems)} lines with errors")
+    if skipped > SKIPPED_SHOWN:
+        err.print(f"[yellow]skipped[/] {skipped - SKIPPED_SHOWN} more lines, each named in the output", highlight=False)
+    err.print(f"{summary.good} suggestions, {summary.bad} lines with errors")
+    if logger.isEnabledFor(logging.INFO):  # -v: the figures the batch benchmark reads (one line, never wrapped)
+        seconds = time.perf_counter() - started
+        figures = {
+            "rows": summary.rows, "seconds": round(seconds, 3), "rows_per_s": round(summary.rows / max(seconds, 1e-9), 1),
+            "processes": summary.workers, "peak_rss_mb": round(summary.peak_rss_kb / 1024, 1),
+            "worker_peak_rss_mb": sorted(round(kb / 1024, 1) for kb in summary.worker_peak_rss_kb.values()),
+        }
+        err.print(f"batch figures: {json.dumps(figures)}", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("evaluate")

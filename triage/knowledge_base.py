@@ -332,6 +332,24 @@ class _Profiles:
         norms[norms == 0] = 1.0
         self.matrix = matrix.multiply(1.0 / norms[:, None]).tocsr()
 
+    def state(self) -> tuple[Any, ...]:
+        """Everything the profiles are, as plain values (for the cache): columns, IDF, and the CSR matrix's arrays."""
+        m = self.matrix
+        arrays = (self.idf, m.data, m.indices, m.indptr)
+        return (self.columns, m.shape, tuple(a.dtype.str for a in arrays), tuple(a.tobytes() for a in arrays))
+
+    @classmethod
+    def restore(cls, state: tuple[Any, ...]) -> _Profiles:
+        """Profiles from `state()`: the same arrays, so the same similarities to the last bit."""
+        from scipy.sparse import csr_matrix
+
+        columns, shape, dtypes, buffers = state
+        idf, data, indices, indptr = (np.frombuffer(b, dtype=d).copy() for b, d in zip(buffers, dtypes, strict=True))
+        profiles = cls.__new__(cls)
+        profiles.columns, profiles.idf = columns, idf
+        profiles.matrix = csr_matrix((data, indices, indptr), shape=tuple(shape))
+        return profiles
+
     def similarity(self, words: list[str], rows: np.ndarray) -> np.ndarray:
         """Cosine of the words' profile with each of the entries `rows` (a gram no entry has still counts
         towards the words' length, at the highest IDF)."""
@@ -439,9 +457,10 @@ class KnowledgeBase:
         self.build_seconds = 0.0
         """Wall time of the last full index build (tokenising every entry and indexing)."""
         started = time.perf_counter()
-        for entry in self._entries.values():
-            self._tokens[entry.id], self._content[entry.id] = self._document(entry)
-        self._index = self._build()
+        documents, profiles = self._documents()
+        for entry, (tokens, content) in zip(self._entries.values(), documents, strict=True):
+            self._tokens[entry.id], self._content[entry.id] = tokens, content
+        self._index = self._build(profiles)
         self.build_seconds = time.perf_counter() - started
 
     # ------------------------------------------------------------------ reading
@@ -652,6 +671,37 @@ class KnowledgeBase:
         hint = f" (the catalogue calls it {canonical!r})" if canonical else ""
         raise error(f"unknown unit {entry.unit!r}{hint}")
 
+    def _documents(self) -> tuple[list[tuple[list[str], str]], _Profiles | None]:
+        """Every entry's `_document` and the entries' character profiles, read back from the cache when the
+        entries, the segmenter and the code that tokenises are all the same (segmenting 443 answers and building
+        their profiles was most of a load); built and cached otherwise. No profiles: `_build` makes them."""
+        entries = list(self._entries.values())
+        segmenter_key = getattr(self._segmenter, "fingerprint", None)
+        if not isinstance(segmenter_key, bytes):  # a segmenter the cache cannot name: build every time
+            return [self._document(e) for e in entries], None
+        import opencc
+
+        from triage.cache import cached, fingerprint, source_files
+        from triage.resources import RULES_FILE
+
+        key = fingerprint(
+            f"knowledge documents 2, opening {ANSWER_CHARS}, opencc {getattr(opencc, '__version__', '')}",
+            segmenter_key,
+            *source_files(__name__, "triage.normalise", "triage.rules"),
+            RULES_FILE,
+            [f"{e.id}\0{e.question}\0{chr(1).join(e.variants)}\0{e.answer}" for e in entries],
+        )
+
+        def build() -> tuple[list[tuple[list[str], str]], tuple[Any, ...]]:
+            documents = [self._document(e) for e in entries]
+            return documents, _Profiles([content for _, content in documents]).state()
+
+        def valid(value: object) -> bool:
+            return isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], list) and len(value[0]) == len(entries)
+
+        documents, profiles = cached("knowledge", key, build, valid)
+        return [(list(tokens), str(content)) for tokens, content in documents], _Profiles.restore(profiles)
+
     def _document(self, entry: KnowledgeEntry) -> tuple[list[str], str]:
         """An entry's BM25 terms (question, variants, the opening of the answer) and its content words (the
         whole answer too) for the character profile."""
@@ -661,7 +711,8 @@ class KnowledgeBase:
         rest = self.words(entry.answer[len(start) :]) if len(start) < len(entry.answer) else []
         return [t for w in asked + opening for t in _terms(w)], " ".join(asked + opening + rest)
 
-    def _build(self) -> _Index:
+    def _build(self, profiles: _Profiles | None = None) -> _Index:
+        """The index of the current entries (`profiles`: their character profiles, when already at hand)."""
         import bm25s  # imported here: only knowledge-base users pay for it
 
         ids = tuple(self._entries)
@@ -672,7 +723,8 @@ class KnowledgeBase:
         filled = np.flatnonzero(np.diff(indptr) > 0)
         best[filled] = np.maximum.reduceat(np.asarray(data, dtype=float), indptr[filled])
         typical = float(np.median(best[best > 0])) if (best > 0).any() else 0.0
-        profiles = _Profiles([self._content[i] for i in ids])
+        if profiles is None:
+            profiles = _Profiles([self._content[i] for i in ids])
         return _Index(ids=ids, retriever=retriever, best=best, typical=typical, profiles=profiles)
 
     def _next_id(self) -> str:

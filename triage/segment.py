@@ -20,6 +20,7 @@ with warnings.catch_warnings():  # jieba imports pkg_resources, which warns on e
     import jieba
     from jieba import finalseg, re_han_default, re_skip_default
 
+from triage.cache import cached, fingerprint
 from triage.errors import DataFileError
 from triage.resources import TERMS_FILE
 
@@ -38,15 +39,48 @@ class Segmenter:
         self.user_dicts = tuple(str(p) for p in user_dicts)
         self.words = tuple(sorted(set(words)))
         self._tokenizer = jieba.Tokenizer()
-        self._tokenizer.initialize()
-        self.user_words: set[str] = set(self.words)
+        self.fingerprint = self._fingerprint()
+        """What the dictionary is made from (jieba's dictionary and version, the user dictionaries, the words, this
+        code): the key of its cached copy, and part of the key of anything cached from this segmenter's words."""
+        # jieba reads its own cache with marshal.load on a file (0.8 s); the whole dictionary, the project's words
+        # added, reads back from bytes in a quarter of that, and is the same dictionary to the last count
+        freq, total, tags, force_split, user_words = cached("segmenter", self.fingerprint, self._build, _valid_state)
+        self._tokenizer.FREQ, self._tokenizer.total = freq, total
+        self._tokenizer.user_word_tag_tab.update(tags)
+        self._tokenizer.initialized = True
+        for word in force_split:
+            finalseg.add_force_split(word)  # jieba's global HMM split list, as `add_word(word, 0)` leaves it
+        self.user_words: set[str] = set(user_words)
         """Every word the project added: hotline terms, places, units and duties."""
+
+    def _fingerprint(self) -> bytes:
+        dictionaries = []
         for path in self.user_dicts:
-            self._load_user_dict(Path(path))
+            try:
+                dictionaries.append(Path(path).read_bytes())
+            except FileNotFoundError as exc:
+                raise DataFileError(path, "user dictionary not found") from exc
+        return fingerprint(
+            f"jieba {jieba.__version__}, place frequency {PLACE_FREQ}",
+            Path(jieba.__file__).parent / jieba.DEFAULT_DICT_NAME,
+            Path(__file__),
+            *dictionaries,
+            self.words,
+        )
+
+    def _build(self) -> tuple[dict[str, int], int, dict[str, str], list[str], list[str]]:
+        """jieba's dictionary, then the user dictionaries' words, then the extra words: what the cache holds."""
+        self._tokenizer.initialize()
+        user_words, force_split = set(self.words), []
+        for path in self.user_dicts:
+            force_split += self._load_user_dict(Path(path), user_words)
         for word in self.words:
             self._tokenizer.add_word(word, freq=PLACE_FREQ)
+        tokenizer = self._tokenizer
+        return tokenizer.FREQ, tokenizer.total, tokenizer.user_word_tag_tab, force_split, sorted(user_words)
 
-    def _load_user_dict(self, path: Path) -> None:
+    def _load_user_dict(self, path: Path, user_words: set[str]) -> list[str]:
+        """Add a user dictionary's words; returns those given frequency 0 (jieba always splits them)."""
         try:
             raw = path.read_bytes()
         except FileNotFoundError as exc:
@@ -55,6 +89,7 @@ class Segmenter:
             lines = raw.decode("utf-8").splitlines()
         except UnicodeDecodeError as exc:
             raise DataFileError(path, f"not valid UTF-8 at byte {exc.start}") from exc
+        force_split = []
         for number, line in enumerate(lines, start=1):
             parts = line.strip().split()
             if not parts:
@@ -62,8 +97,11 @@ class Segmenter:
             if len(parts) > 3 or (len(parts) >= 2 and not parts[1].isdigit()):
                 raise DataFileError(path, "expected 'word [freq] [tag]'", line=number)
             freq = int(parts[1]) if len(parts) >= 2 else None
-            self.user_words.add(parts[0])
+            user_words.add(parts[0])
             self._tokenizer.add_word(parts[0], freq=freq, tag=parts[2] if len(parts) == 3 else None)
+            if freq == 0:
+                force_split.append(parts[0])
+        return force_split
 
     def cut(self, text: str) -> list[str]:
         """Words of `text`, without spaces and punctuation (jieba's accurate mode with HMM, word for word)."""
@@ -146,6 +184,18 @@ class Segmenter:
 
     def __reduce__(self) -> tuple[type[Segmenter], tuple[tuple[str, ...], tuple[str, ...]]]:
         return (Segmenter, (self.user_dicts, self.words))
+
+
+def _valid_state(value: object) -> bool:
+    """The shape `Segmenter._build` returns (the checksum already vouches for the content)."""
+    return (
+        isinstance(value, tuple)
+        and len(value) == 5
+        and isinstance(value[0], dict)
+        and isinstance(value[1], int)
+        and isinstance(value[2], dict)
+        and all(isinstance(v, list) for v in value[3:])
+    )
 
 
 def _hmm_cut(text: str) -> list[str]:

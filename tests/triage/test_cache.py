@@ -1,0 +1,124 @@
+"""Derived-data caches: read back only when their sources are unchanged and their checksum holds, and then the
+same to the bit as building them (the segmenter's dictionary, the knowledge base's documents and profiles)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import jieba
+import numpy as np
+import pytest
+
+from triage.cache import cache_dir, cached, fingerprint
+from triage.knowledge_base import KnowledgeBase, load_knowledge_base
+from triage.segment import PLACE_FREQ, Segmenter
+
+WORDS = ("麓谷街道", "公积金中心", "岳麓区")
+TEXTS = ("我想问一下住房公积金怎么提取", "岳麓区麓谷街道有人乱搭乱建", "小区门口的路灯坏了好几天", "喂？喂？")
+
+
+@pytest.fixture(autouse=True)
+def cache_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("TRIAGE_CACHE_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture()
+def terms(tmp_path: Path) -> Path:
+    path = tmp_path / "terms.txt"
+    path.write_text("住房公积金 80000\n乱搭乱建 50000 v\n好几天 0\n", encoding="utf-8")
+    return path
+
+
+def _jieba_as_before(terms: Path) -> jieba.Tokenizer:
+    """The dictionary as the segmenter built it before the cache: jieba's, then the terms, then the words."""
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    for line in terms.read_text(encoding="utf-8").splitlines():
+        word, freq, *tag = line.split()
+        tokenizer.add_word(word, freq=int(freq), tag=tag[0] if tag else None)
+    for word in sorted(WORDS):
+        tokenizer.add_word(word, freq=PLACE_FREQ)
+    return tokenizer
+
+
+def test_a_cached_dictionary_is_the_built_one_to_the_last_count(terms: Path, cache_folder: Path) -> None:
+    built = Segmenter([terms], WORDS)
+    assert len(list(cache_folder.glob("segmenter-*.bin"))) == 1
+    read = Segmenter([terms], WORDS)
+    before = _jieba_as_before(terms)
+    for segmenter in (built, read):
+        assert segmenter._tokenizer.FREQ == before.FREQ
+        assert segmenter._tokenizer.total == before.total
+        assert segmenter._tokenizer.user_word_tag_tab == before.user_word_tag_tab == {"乱搭乱建": "v"}
+        assert segmenter.user_words == {"住房公积金", "乱搭乱建", "好几天", *WORDS}
+    assert "好几天" in jieba.finalseg.Force_Split_Words  # frequency 0: split, as jieba's add_word leaves it
+    assert [read.cut(t) for t in TEXTS] == [built.cut(t) for t in TEXTS]
+
+
+def test_a_changed_source_makes_a_new_dictionary(terms: Path, cache_folder: Path) -> None:
+    first = Segmenter([terms], WORDS)
+    terms.write_text("住房公积金提取 90000\n", encoding="utf-8")
+    second = Segmenter([terms], WORDS)
+    assert first.fingerprint != second.fingerprint
+    assert len(list(cache_folder.glob("segmenter-*.bin"))) == 2
+    assert "住房公积金提取" in second._tokenizer.FREQ and "住房公积金提取" not in first._tokenizer.FREQ
+    assert Segmenter([terms], (*WORDS, "新地名")).fingerprint != second.fingerprint
+
+
+def test_a_damaged_cache_file_is_refused_and_rebuilt(terms: Path, cache_folder: Path, caplog: pytest.LogCaptureFixture) -> None:
+    built = Segmenter([terms], WORDS)
+    (path,) = cache_folder.glob("segmenter-*.bin")
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF  # one byte changed in the middle of the dictionary
+    path.write_bytes(bytes(blob))
+    with caplog.at_level(logging.WARNING, logger="triage.cache"):
+        again = Segmenter([terms], WORDS)
+    assert "fails its checksum" in caplog.text
+    assert again._tokenizer.FREQ == built._tokenizer.FREQ
+    path.write_bytes(path.read_bytes()[:1000])  # rewritten whole by the rebuild above; now truncated
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="triage.cache"):
+        assert Segmenter([terms], WORDS)._tokenizer.total == built._tokenizer.total
+    assert "fails its checksum" in caplog.text
+
+
+def test_a_missing_user_dictionary_is_still_named(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="user dictionary not found"):
+        Segmenter([tmp_path / "nope.txt"])
+
+
+def test_a_folder_that_cannot_be_written_costs_only_the_rebuild(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("TRIAGE_CACHE_DIR", str(blocker / "cache"))
+    assert cache_dir() == blocker / "cache"
+    assert cached("thing", fingerprint("x"), lambda: {"a": 1}, lambda v: isinstance(v, dict)) == {"a": 1}
+
+
+def test_a_value_of_the_wrong_shape_is_rebuilt(cache_folder: Path) -> None:
+    key = fingerprint("same key")
+    cached("thing", key, lambda: [1, 2, 3], lambda v: True)
+    assert cached("thing", key, lambda: {"rebuilt": True}, lambda v: isinstance(v, dict)) == {"rebuilt": True}
+    assert cached("thing", key, lambda: {"not": "called"}, lambda v: isinstance(v, dict)) == {"rebuilt": True}
+
+
+def test_a_knowledge_base_read_from_the_cache_answers_the_same_to_the_bit(cache_folder: Path) -> None:
+    built = load_knowledge_base()
+    assert len(list(cache_folder.glob("knowledge-*.bin"))) == 1
+    read = load_knowledge_base()
+    for entry_id in built._entries:
+        assert read._tokens[entry_id] == built._tokens[entry_id]
+        assert read._content[entry_id] == built._content[entry_id]
+    a, b = built._index.profiles, read._index.profiles
+    assert a.columns == b.columns and np.array_equal(a.idf, b.idf)
+    assert all(np.array_equal(getattr(a.matrix, k), getattr(b.matrix, k)) for k in ("data", "indices", "indptr"))
+    questions = [*TEXTS[:3], "驾照掉了怎么补办", "孩子上学的户口要求"]
+    assert [read.search(q, 3) for q in questions] == [built.search(q, 3) for q in questions]
+    # an edited entry is a different source: a base with it is not read from the first one's cache
+    entries = list(built)
+    edited = [entries[0].model_copy(update={"answer": entries[0].answer + "（已更新）"}), *entries[1:]]
+    KnowledgeBase(edited)
+    assert len(list(cache_folder.glob("knowledge-*.bin"))) == 2
