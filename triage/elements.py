@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -84,8 +84,13 @@ class Elements:
     contact_ok: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: spans as {text, start, end} or None."""
-        return asdict(self)
+        """JSON-ready: spans as {text, start, end} or None (by hand: `asdict`'s deep copy costs more than the rest)."""
+        out: dict[str, Any] = {}
+        for name in ("address", "time", "object", "ask"):
+            span = getattr(self, name)
+            out[name] = None if span is None else {"text": span.text, "start": span.start, "end": span.end}
+        out["contact_ok"] = self.contact_ok
+        return out
 
 
 # --------------------------------------------------------------------------------------------- rules file
@@ -288,6 +293,12 @@ def _soft_split(text: str, start: int, end: int) -> list[tuple[int, int]]:
 def clauses(text: str, *, soft: bool = True) -> list[tuple[int, int]]:
     """The (start, end) of each clause: runs of text between pauses, pauses left out; with `soft`, a run
     longer than `LONG_CLAUSE` characters is cut further (see `_soft_split`)."""
+    return list(_clauses(text, soft))
+
+
+@lru_cache(maxsize=64)
+def _clauses(text: str, soft: bool) -> tuple[tuple[int, int], ...]:
+    """`clauses`, computed once per text: the address, the object, the ask and the summary all split the same call."""
     out: list[tuple[int, int]] = []
     start = None
     for i in range(len(text) + 1):
@@ -297,7 +308,7 @@ def clauses(text: str, *, soft: bool = True) -> list[tuple[int, int]]:
                 start = None
         elif start is None:
             start = i
-    return out
+    return tuple(out)
 
 
 def _sentence_break(text: str, end: int, next_start: int) -> bool:
