@@ -37,7 +37,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from triage.datafile import read_yaml, validated
+from triage.deadlines import TZ
 from triage.errors import DataFileError, InvalidTranscriptError, TriageError
 from triage.labels import TOPICS
 from triage.normalise import normalise
@@ -513,9 +514,16 @@ class KnowledgeBase:
         return named
 
     def search(
-        self, text: str, k: int = 3, *, min_score: float | None = None, context: Context | Suggestion | None = None
+        self,
+        text: str,
+        k: int = 3,
+        *,
+        min_score: float | None = None,
+        context: Context | Suggestion | None = None,
+        today: date | None = None,
     ) -> list[Answer]:
-        """The `k` answers that best fit a caller's words, best first, each scoring at least `min_score`.
+        """The `k` answers that best fit a caller's words, best first, each scoring at least `min_score`; each
+        says whether it is past its review date on `today` (default: today in Beijing).
 
         BM25 finds the candidates; its best `RERANK_DEPTH` are reranked with the units the text names and,
         given a `context` (a suggestion, or its unit and topic probabilities), the predicted unit and topic.
@@ -547,6 +555,7 @@ class KnowledgeBase:
         relevance = (np.minimum(1.0, raw[top] / ceiling) + CHAR_WEIGHT * alike) / (1.0 + CHAR_WEIGHT)
         scores = relevance * (1.0 + self._boost(entries, self._named_units(clean), context))
         hits = []
+        today = today or datetime.now(TZ).date()
         for i in np.argsort(-scores, kind="stable")[:k]:
             score = min(1.0, float(scores[i]))
             if score < threshold or score <= 0.0:
@@ -554,7 +563,8 @@ class KnowledgeBase:
             entry = entries[i]
             hits.append(
                 Answer(
-                    id=entry.id, question=entry.question, answer=entry.answer, unit=entry.unit, score=round(score, 4)
+                    id=entry.id, question=entry.question, answer=entry.answer, unit=entry.unit, score=round(score, 4),
+                    valid_until=entry.valid_until, overdue=entry.is_overdue(today),
                 )
             )
         return hits

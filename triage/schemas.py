@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -68,6 +70,8 @@ class KnowledgeAnswer(BaseModel):
     answer: str
     unit: str
     score: float = Field(ge=0.0, le=1.0, description="0-1, comparable across queries")
+    valid_until: date | None = Field(default=None, description="the answer's review date")
+    overdue: bool = Field(default=False, description="past its review date (Beijing): check the answer before reading it out")
 
 
 class ElementSpan(BaseModel):

@@ -211,6 +211,14 @@ def test_entries_past_their_review_date_are_listed(kb: KnowledgeBase):
     assert [e.valid_until for e in kb.overdue(date(2030, 1, 1))] == sorted(e.valid_until for e in kb)
 
 
+def test_an_answer_read_out_says_whether_it_is_past_its_review(kb: KnowledgeBase):
+    question = "公积金怎么提取"
+    current = kb.search(question, today=date(2026, 12, 6))
+    later = kb.search(question, today=date(2099, 1, 1))
+    assert current and not any(a.overdue for a in current) and all(a.valid_until for a in current)
+    assert [a.id for a in later] == [a.id for a in current] and all(a.overdue for a in later)
+
+
 def test_review_dates_default_to_a_year_and_move_with_each_review():
     entry = KnowledgeEntry.model_validate({k: v for k, v in GOOD.items() if k not in ("valid_until", "basis")})
     assert entry.basis is None and entry.valid_until == date(2027, 11, 30)

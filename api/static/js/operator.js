@@ -252,7 +252,14 @@ export function operatorView() {
         h(
           "li",
           {},
-          h("div", { class: "q" }, a.question, " ", h("span", { class: "muted" }, `${a.unit || ""} · 匹配度 ${percent(Number(a.score))}`)),
+          h(
+            "div",
+            { class: "q" },
+            a.question,
+            " ",
+            h("span", { class: "muted" }, `${a.unit || ""} · 匹配度 ${percent(Number(a.score))}`),
+            a.overdue ? h("span", { class: "badge overdue", title: `复核日期 ${a.valid_until || ""} 已过，请核实后再答复` }, "待复核") : "",
+          ),
           h("div", { class: "a" }, a.answer),
         ),
       ),
