@@ -126,4 +126,4 @@ class Suggestion(BaseModel):
     caller_state: CallerStateSuggestion | None = None
 
     def to_json_dict(self) -> dict[str, object]:
-        return self.model_dump(by_alias=True)
+        return self.model_dump(by_alias=True, mode="json")

@@ -424,3 +424,15 @@ def test_the_analyst_sees_answers_past_their_review_date_flagged(
     expect(row).to_contain_text(stale["question"])
     expect(row).to_contain_text(stale["basis"])
     expect(row.locator(".badge.overdue")).to_contain_text("逾期")
+
+
+def test_the_analyst_filters_by_dates_written_as_beijing_days(new_page: Callable[[], Page], sign_in: Callable[[Page, str], None]) -> None:
+    page = new_page()
+    sign_in(page, "analyst")
+    expect(page.locator("#a-status")).to_contain_text("北京时间")
+    page.fill("#a-since", "12/01/2026")  # the browser's own date format is never asked for
+    page.click("#a-reload")
+    expect(page.locator("#a-status")).to_contain_text("请写成 年-月-日")
+    page.fill("#a-since", "2026-12-01")
+    page.click("#a-reload")
+    expect(page.locator("#a-status")).to_contain_text("更新于")

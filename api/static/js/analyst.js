@@ -281,8 +281,13 @@ export function analystView() {
   async function load() {
     const status = $("#a-status");
     status.textContent = "加载中…";
-    const since = $("#a-since").value;
-    const until = $("#a-until").value;
+    const since = $("#a-since").value.trim();
+    const until = $("#a-until").value.trim();
+    const bad = [since, until].find((value) => value && !/^\d{4}-\d{2}-\d{2}$/.test(value));
+    if (bad) {
+      status.textContent = `日期 ${bad} 无法识别，请写成 年-月-日，例如 2026-12-01`;
+      return;
+    }
     const hotspots = Promise.all([loadHotspots(), loadOverdue()]);
     let stats;
     try {
@@ -294,7 +299,7 @@ export function analystView() {
       await hotspots;
       return;
     }
-    status.textContent = `更新于 ${new Date().toLocaleTimeString("zh-CN", { hour12: false })}`;
+    status.textContent = `更新于 ${new Date().toLocaleTimeString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" })}（北京时间）`;
     const open = (stats.by_status.pending || 0) + (stats.by_status.difficult || 0);
     fill(
       $("#a-kpis"),
