@@ -78,13 +78,7 @@ class KnowledgeService:
 
     def search(self, session: Session, query: str, k: int) -> list[KnowledgeHit]:
         """The best answers for a question, each flagged when its review date has passed."""
-        base = self.current(session)
-        today = beijing_today()
-        hits = []
-        for hit in base.search(query, k):
-            entry = base.get(hit.id)
-            hits.append(KnowledgeHit(**hit.model_dump(), valid_until=entry.valid_until, overdue=entry.is_overdue(today)))
-        return hits
+        return [KnowledgeHit(**hit.model_dump()) for hit in self.current(session).search(query, k, today=beijing_today())]
 
     def overdue(self, session: Session) -> list[KnowledgeEntry]:
         """Answers past their review date (Beijing date), longest overdue first: the analysts' review list."""
