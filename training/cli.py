@@ -41,11 +41,9 @@ ModelOption = Annotated[
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show progress details")] = False) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=err, show_path=False, show_time=False)],
-    )
+    level = logging.INFO if verbose else logging.WARNING
+    # the handler's own level keeps out what a library's logger lets through (bm25s sets its logger to DEBUG)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=err, show_path=False, show_time=False, level=level)])
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

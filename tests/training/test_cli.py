@@ -15,6 +15,19 @@ def test_predict_one_transcript(default_bundle):
     assert "13873112345" not in result.stdout
 
 
+def test_a_consultation_on_the_command_line_prints_no_library_chatter(default_bundle):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "training.cli", "predict", "--model", str(default_bundle), "你好，我想问一下公积金怎么提取"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["answers"]  # the knowledge base was built, and said nothing while building
+    assert done.stderr == ""
+
+
 def test_predict_a_file_reports_bad_lines_and_keeps_the_good(default_bundle, write_jsonl, tmp_path):
     source = write_jsonl([{"id": "1", "text": "小区停水了"}, "not json", {"id": "3", "text": "   "}, {"id": "4", "text": "公积金怎么取"}])
     out = tmp_path / "out.jsonl"
