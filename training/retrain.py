@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from training.args import RunArguments
-from training.datasets import Record, corpus_split, read_labelled, same_call_key
+from training.datasets import Dataset, Record, corpus_split, outrank, read_labelled
 from training.evaluate import evaluate
 from triage.bundle import load_bundle, read_manifest
 from triage.pipeline import TriagePipeline
-from triage.registry import HEADLINE, Registry, ensure_registered, headline, models_root
+from triage.registry import HEADLINE, Registry, RetrainBusy, ensure_registered, headline, models_root
 from triage.units import default_catalogue
 
 try:
@@ -41,14 +41,6 @@ logger = logging.getLogger(__name__)
 Step = Callable[[str], None]
 LOWER_IS_BETTER = {"scope_false_refusal_rate"}
 DEFAULT_TOLERANCE = 0.02
-BUSY_EXIT = 75
-"""Exit status of `triage retrain` when another retrain holds the lock (EX_TEMPFAIL: try again later)."""
-
-
-class RetrainBusy(RuntimeError):
-    """Another retrain is running on these models (in this process or another)."""
-
-
 @contextlib.contextmanager
 def _running(root: Path) -> Iterator[None]:
     """One retrain at a time per models folder, across processes: two would race for the registry and the CPU."""
@@ -137,7 +129,7 @@ def _retrain(
 
     say("reading orders")
     catalogue = default_catalogue()
-    read_labelled(orders_file, catalogue=catalogue, unknown_units="error", strict=True)  # a broken export stops here, naming the line
+    orders = read_labelled(orders_file, catalogue=catalogue, unknown_units="error", strict=True)  # a broken export stops here, naming the line
     version = version or f"retrain-{dt.datetime.now(dt.UTC).strftime('%Y%m%d%H%M%S')}"
     work = root / "retrain" / version
     work.mkdir(parents=True, exist_ok=True)
@@ -158,8 +150,7 @@ def _retrain(
         sign(bundle)
     merge = read_manifest(bundle).get("training", {}).get("data", {}).get("files", {}).get("merge", {})
     frozen = corpus_split(catalogue)[1]
-    frozen_keys = {same_call_key(r.text) for r in frozen.records}
-    used = [r for r in read_labelled(kept_orders, catalogue=catalogue, unknown_units="error").records if same_call_key(r.text) not in frozen_keys]
+    _, used, _ = outrank(Dataset(), orders, frozen.records)  # the orders training used, as load_training_data chose them
 
     say(f"scoring current {current_version} and candidate on the frozen evaluation set ({len(frozen)} rows)")
     current_pipeline, candidate_pipeline = load_bundle(current_dir), load_bundle(bundle)
