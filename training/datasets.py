@@ -21,6 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -493,8 +494,11 @@ def fingerprint(data: Dataset) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=65536)
 def same_call_key(text: str) -> str:
-    """The text two records must share to be "the same call": normalised (so PII-masked), punctuation and spaces dropped."""
+    """The text two records must share to be "the same call": normalised (so PII-masked), punctuation and spaces dropped.
+
+    Cached: a learning curve or a retrain compares the same base rows with every draw of local rows."""
     from triage.normalise import normalise
 
     try:

@@ -117,8 +117,8 @@ def learning_curve(args: CurveArguments, *, step: Step | None = None) -> dict[st
     scored_keys = {same_call_key(rows[i].text) for i in scored}  # the new city's scored calls are never in its base
     base = Dataset([r for r in base.records if same_call_key(r.text) not in scored_keys])
     home = [r for r in held.get("test", Dataset()).records if r.label(args.head)]
-    local_texts = [normalise(r.text) for r in rows]
-    scored_texts = [local_texts[i] for i in scored]
+    clean = {id(r): normalise(r.text) for r in [*base.records, *rows]}  # once: every fit reads the same rows
+    scored_texts = [clean[id(rows[i])] for i in scored]
     scored_gold = [labels[i] for i in scored]
     home_texts = [normalise(r.text) for r in home]
     home_gold = [r.label(args.head) or "" for r in home]
@@ -131,9 +131,9 @@ def learning_curve(args: CurveArguments, *, step: Step | None = None) -> dict[st
         started = time.perf_counter()
         picked = draw(labels, pool, n, random.Random(f"{args.seed}:{n}:{repeat}"))
         kept, used, _merge = outrank(Dataset(list(base.records)), Dataset([rows[j] for j in picked]), [rows[j] for j in scored])
-        fit = [(normalise(r.text), r.label(args.head), r.weights.get(args.head, 1.0)) for r in kept if r.label(args.head)]
+        fit = [(clean[id(r)], r.label(args.head), r.weights.get(args.head, 1.0)) for r in kept if r.label(args.head)]
         weight = args.local_weight if args.preset else 1.0
-        fit += [(normalise(r.text), r.label(args.head), r.weights.get(args.head, 1.0) * weight) for r in used]
+        fit += [(clean[id(r)], r.label(args.head), r.weights.get(args.head, 1.0) * weight) for r in used]
         if len({label for _, label, _ in fit}) < 2:
             raise LabelError(f"base + {n} local rows hold fewer than two {args.head} classes: nothing to learn (use a preset)")
         featurizer = TextFeaturizer()
