@@ -220,11 +220,10 @@ def learning_curve_html(metrics: dict[str, Any]) -> list[str]:
         "<table><tr><th>n</th><th>draws</th><th>accuracy (range)</th><th>macro-F1 (range)</th><th>home accuracy</th></tr>",
     ]
     for row in curve["summary"]:
+        home = f"{row['home_accuracy']:.3f}" if "home_accuracy" in row else "–"
         parts.append(
             f"<tr><td>{row['n']}</td><td>{row['draws']}</td><td>{row['accuracy']:.3f} ({row['accuracy_range'][0]:.3f}–{row['accuracy_range'][1]:.3f})</td>"
-            f"<td>{row['macro_f1']:.3f} ({row['macro_f1_range'][0]:.3f}–{row['macro_f1_range'][1]:.3f})</td>"
-            f"<td>{row['home_accuracy']:.3f}</td></tr>" if "home_accuracy" in row else
-            f"<tr><td>{row['n']}</td><td>{row['draws']}</td><td>{row['accuracy']:.3f}</td><td>{row['macro_f1']:.3f}</td><td>–</td></tr>"
+            f"<td>{row['macro_f1']:.3f} ({row['macro_f1_range'][0]:.3f}–{row['macro_f1_range'][1]:.3f})</td><td>{home}</td></tr>"
         )
     parts.append("</table>")
     if curve.get("sizes_skipped"):
