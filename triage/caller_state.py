@@ -71,6 +71,24 @@ def cue_hits(text: str, rules: ElementRules | None = None) -> list[CueHit]:
     return hits
 
 
+RESCUE_NUMBERS = ("119", "120")
+"""A call redirected to these is a danger to life or body now, so its caller's state is 求救 whatever the words."""
+LIFE_CUE_WEIGHT = 3.0
+"""A 求救 cue this heavy (data/elements.yaml: an attack, someone hurt or trapped, fire) is a danger to life or body."""
+
+
+def redirected(state: StateResult, text: str, number: str | None, rules: ElementRules | None = None) -> StateResult:
+    """The state of a call redirected to an emergency number: 求救 for 119/120, and for 110/122 when a cue of danger
+    to life or body is said; a theft or a collision nobody was hurt in stays as the words say (urgent, not a cry
+    for help: data/corpus/elements/GUIDE.md)."""
+    if state.state == EMERGENCY:
+        return state
+    danger = [h.name for h in cue_hits(text, rules) if h.state == EMERGENCY and h.weight >= LIFE_CUE_WEIGHT]
+    if number not in RESCUE_NUMBERS and not danger:
+        return state
+    return StateResult(EMERGENCY, 1.0, (*dict.fromkeys([*state.cues, *danger]), f"紧急转{number}"))
+
+
 def cue_totals(text: str, rules: ElementRules | None = None) -> dict[str, float]:
     """Each state's total over the cues the text holds (平静's is the file's `calm`)."""
     rules = rules or default_element_rules()

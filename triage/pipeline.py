@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from triage.caller_state import CallerState, StateResult, cue_hits
+from triage.caller_state import CallerState, redirected
 from triage.classifiers import MultiHeadClassifier
 from triage.classifiers.ensemble import mix
 from triage.deadlines import DeadlinePolicy, WorkingCalendar, default_calendar
@@ -50,13 +50,6 @@ MIN_GENERAL_IDF = 7.0
 MIN_ROWS_PER_JOB = 32
 """Below this many transcripts per process a batch runs in this process: shipping it costs more than it saves."""
 
-
-RESCUE_NUMBERS = ("119", "120")
-"""A call redirected to these is a danger to life or body now, so its caller's state is 求救 whatever the words.
-For 110 and 122 it is 求救 when a cue of danger to life or body (data/elements.yaml, weight 3 or more: an attack,
-someone hurt or trapped) is said: a theft or a collision nobody was hurt in is urgent, not a cry for help
-(data/corpus/elements/GUIDE.md)."""
-LIFE_CUE_WEIGHT = 3.0
 
 
 @dataclass(frozen=True)
@@ -413,10 +406,8 @@ class TriagePipeline:
         keywords = self._keywords(row.words, text, units)
         elements = extract_elements(text, location, rules=self.knowledge.elements)
         state = self.caller_state.assess([text])[0]
-        if scope.reason == "emergency" and state.state != "求救":
-            danger = [h.name for h in cue_hits(text, self.knowledge.elements) if h.state == "求救" and h.weight >= LIFE_CUE_WEIGHT]
-            if scope.redirect in RESCUE_NUMBERS or danger:
-                state = StateResult("求救", 1.0, (*dict.fromkeys([*state.cues, *danger]), f"紧急转{scope.redirect}"))
+        if scope.reason == "emergency":
+            state = redirected(state, text, scope.redirect, self.knowledge.elements)
         parts = SuggestionParts(
             id=id,
             text=text,
