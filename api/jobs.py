@@ -13,12 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BUSY_EXIT = 75
-"""`triage retrain`'s exit status when another retrain holds the models folder's lock (training.retrain.BUSY_EXIT)."""
-
-
-class RetrainBusy(RuntimeError):
-    """Another retrain is running on these models."""
+from triage.registry import RETRAIN_BUSY_EXIT, RetrainBusy
 
 
 class RetrainFailed(RuntimeError):
@@ -37,7 +32,7 @@ def run_retrain(
         "--tolerance", str(tolerance), "--promote" if promote else "--no-promote",
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout_s, check=False)
-    if done.returncode == BUSY_EXIT:
+    if done.returncode == RETRAIN_BUSY_EXIT:
         raise RetrainBusy("a retrain is already running")
     if done.returncode != 0:
         words = [line.strip() for line in done.stderr.splitlines() if line.strip()]

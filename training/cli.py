@@ -567,8 +567,8 @@ def retrain_command(
     The candidate trains on the current model's preset plus the orders as local rows, as `triage train --data`
     does; with a deployment signing key configured (TRIAGE_SIGNING_KEY[_FILE]) it is signed before registering."""
     from api.export import export_orders
-    from training.retrain import BUSY_EXIT, RetrainBusy, retrain
-    from triage.registry import Registry
+    from training.retrain import retrain
+    from triage.registry import RETRAIN_BUSY_EXIT, Registry, RetrainBusy
 
     try:
         base = None if Registry.load().current else ensure_model(model)
@@ -592,7 +592,7 @@ def retrain_command(
                 sign=_signer(key),
             )
     except RetrainBusy as exc:
-        raise fail(str(exc), code=BUSY_EXIT) from exc
+        raise fail(str(exc), code=RETRAIN_BUSY_EXIT) from exc
     except (TriageError, ValueError) as exc:
         raise fail(str(exc)) from exc
     print(json.dumps(report, ensure_ascii=False, indent=2))

@@ -43,6 +43,15 @@ HEADLINE = {
 """The per-head figures kept in the registry and compared before a promotion."""
 
 
+RETRAIN_BUSY_EXIT = 75
+"""Exit status of `triage retrain` when another retrain holds the models folder (EX_TEMPFAIL: try again later);
+the service's retrain job reads it to answer 409."""
+
+
+class RetrainBusy(RuntimeError):
+    """Another retrain is running on these models (in this process or another)."""
+
+
 class RegistryError(TriageError):
     """A registry operation that cannot be done (unknown version, nothing to roll back to, broken bundle)."""
 

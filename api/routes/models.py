@@ -19,10 +19,10 @@ from pydantic import BaseModel, Field
 from api.deps import Admin, Analyst, ModelDep, SettingsDep
 from api.errors import responses
 from api.export import export_orders
-from api.jobs import RetrainBusy, RetrainFailed, run_retrain
+from api.jobs import RetrainFailed, run_retrain
 from api.settings import Settings
 from triage.errors import TriageError
-from triage.registry import Registry
+from triage.registry import Registry, RetrainBusy
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/models", tags=["models"])

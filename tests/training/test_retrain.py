@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from training.datasets import Dataset, Record, outrank
-from training.retrain import RetrainBusy, _running, gate, retrain
-from triage.registry import Registry
+from training.retrain import _running, gate, retrain
+from triage.registry import Registry, RetrainBusy
 
 PLACES = ["五一广场", "梅溪湖", "东塘", "火车站", "橘子洲", "四方坪", "侯家塘", "星沙", "河西大学城", "伍家岭", "高桥", "月湖公园"]
 FORMS = [
