@@ -139,6 +139,52 @@ function automationTable(automation) {
   );
 }
 
+// coordination orders per unit (units_by_role): those it leads (牵头) and those it assists (配合), most first; the
+// orders it handles alone are left out here (they are in 承办单位占比)
+function rolesTable(units) {
+  const total = (u) => u.coordinated_lead + u.assist;
+  const rows = units.filter((u) => total(u) > 0).sort((a, b) => total(b) - total(a) || a.unit.localeCompare(b.unit, "zh-CN"));
+  if (!rows.length) return h("p", { class: "muted" }, "暂无协调工单");
+  const rest = rows.length - MAX_ROWS;
+  return h(
+    "div",
+    {},
+    h(
+      "table",
+      { class: "shares compact roles" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", {}, "承办单位"),
+          h("th", { class: "num" }, "牵头"),
+          h("th", { class: "num" }, "配合"),
+          h("th", { class: "num" }, "合计"),
+          h("th", { class: "num", title: "牵头的全部已派单工单，含单独承办" }, "承办工单"),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        rows.slice(0, MAX_ROWS).map((u) =>
+          h(
+            "tr",
+            { dataset: { unit: u.unit } },
+            h("th", { scope: "row" }, u.unit),
+            h("td", { class: "num lead" }, String(u.coordinated_lead)),
+            h("td", { class: "num assist" }, String(u.assist)),
+            h("td", { class: "num" }, String(total(u))),
+            h("td", { class: "num muted" }, String(u.lead)),
+          ),
+        ),
+      ),
+    ),
+    rest > 0 ? h("p", { class: "muted" }, `另有 ${rest} 个单位未列出`) : null,
+  );
+}
+
 const MAX_HOTSPOTS = 8;
 
 // orders per 24 hours, oldest first: one bar each, the last (ending now) highlighted
@@ -319,6 +365,7 @@ export function analystView() {
     fill($("#a-model"), modelTable(stats.model));
     fill($("#a-by-day"), byDayChart(stats.model_by_day));
     fill($("#a-automation"), automationTable(stats.automation));
+    fill($("#a-roles"), rolesTable(stats.units_by_role));
     await hotspots;
     $("#a-kpis").title = Object.entries(stats.by_status).map(([k, n]) => `${name(STATUSES, k)} ${n}`).join("，");
   }
