@@ -13,6 +13,7 @@ from training.datasets import Dataset, Record
 from training.elements_eval import draft_scores
 from training.tuning import is_acceptable, p_accepted, wilson_interval
 from triage.classifiers.calibration import expected_calibration_error
+from triage.labels import CONSULTATION
 from triage.pipeline import TriagePipeline
 from triage.rules import ACCEPTED
 from triage.schemas import Suggestion
@@ -186,10 +187,40 @@ def evaluate(
     if draft is not None:
         metrics["order_draft"] = draft
 
+    answers = answer_scores(records, suggestions, catalogue)
+    if answers is not None:
+        metrics["answers"] = answers
+
     reviewed = [s.needs_review for s in suggestions]
     metrics["needs_review_share"] = round(float(np.mean(reviewed)), 4) if reviewed else 0.0
     metrics["automation"] = automation_scores(records, suggestions, catalogue)
     return metrics
+
+
+def answer_scores(records: Sequence[Record], suggestions: Sequence[Suggestion], catalogue: Catalogue) -> dict[str, Any] | None:
+    """Consultations answered on the call: of the accepted calls labelled 咨询, how many get standard answers (the
+    same ones the API and `predict` give, through `training.batch.answered`) and how many get one from a unit a
+    dispatcher would accept for the call among the top three. None when no such call is labelled."""
+    rows = [
+        (r, s) for r, s in zip(records, suggestions, strict=True)
+        if r.label("category") == CONSULTATION and r.label("scope") in (None, ACCEPTED) and r.acceptable_units()
+    ]
+    if not rows:
+        return None
+    from training.batch import answered  # the knowledge base loads here, only when consultations are scored
+
+    n = len(rows)
+    got = [answered(s).answers for _, s in rows]
+    right = [any(is_acceptable(a.unit, r.acceptable_units(), catalogue) for a in answers[:3]) for (r, _), answers in zip(rows, got, strict=True)]
+    answered_n, right_n = sum(bool(a) for a in got), sum(right)
+    low, high = wilson_interval(right_n, n, z=1.96)
+    return {
+        "n": n,
+        "answered": round(answered_n / n, 4),
+        "right_unit_top3": round(right_n / n, 4),
+        "right_unit_top3_ci95": [round(low, 4), round(high, 4)],
+        "right_unit_top3_where_answered": round(right_n / answered_n, 4) if answered_n else None,
+    }
 
 
 def _share(flags: Sequence[bool]) -> float | None:

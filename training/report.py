@@ -231,6 +231,20 @@ def learning_curve_html(metrics: dict[str, Any]) -> list[str]:
     return parts
 
 
+def answers_html(metrics: dict[str, Any]) -> list[str]:
+    """Consultations answered on the call: how many get standard answers, and one from a right unit in the top 3."""
+    answers = metrics.get("answers")
+    if not answers:
+        return []
+    low, high = answers["right_unit_top3_ci95"]
+    return [
+        f"<h2 id='answers'>Standard answers ({answers['n']} accepted consultations)</h2>",
+        f"<p>{answers['answered']:.1%} get standard answers; an answer from a unit a dispatcher would accept is among the top 3"
+        f" for {answers['right_unit_top3']:.1%} ({low:.1%}–{high:.1%}), {_value('answers|right_unit_top3_where_answered', answers['right_unit_top3_where_answered'])}"
+        " of those answered.</p>",
+    ]
+
+
 def order_draft_html(metrics: dict[str, Any]) -> list[str]:
     """The order draft against the reference elements: per element, the summary's coverage, the caller's state."""
     draft = metrics.get("order_draft")
@@ -431,6 +445,7 @@ def render_html(metrics: dict[str, Any], images: dict[str, bytes], title: str) -
     parts.append("</table>")
     parts += ceiling_html(metrics)
     parts += learning_curve_html(metrics)
+    parts += answers_html(metrics)
     parts += order_draft_html(metrics)
     parts += per_class_html(metrics, "category")
     thresholds = metrics.get("thresholds")

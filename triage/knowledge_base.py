@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from triage.datafile import read_yaml, validated
 from triage.deadlines import TZ
 from triage.errors import DataFileError, InvalidTranscriptError, TriageError
-from triage.labels import TOPICS
+from triage.labels import CONSULTATION, TOPICS
 from triage.normalise import normalise
 from triage.resources import DATA_DIR
 from triage.schemas import KnowledgeAnswer, Suggestion
@@ -767,8 +767,6 @@ def load_knowledge_base(
             raise DataFileError(path, f"duplicate question (the same as {other}'s)", entry=entry.id)
     return KnowledgeBase(entries, catalogue=catalogue, source=str(path), min_score=min_score)
 
-
-CONSULTATION = "咨询"
 
 
 def wants_answers(suggestion: Suggestion) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from triage.rules import ACCEPTED, SCOPE_CODES
 
 CATEGORIES: tuple[str, ...] = ("咨询", "求助", "投诉", "建议", "批评", "举报", "其他")
+CONSULTATION = "咨询"
+"""The category answered on the call from the knowledge base."""
 REAL_TOPICS: tuple[str, ...] = ("城乡建设", "环境保护", "交通运输", "教育文体", "劳动和社会保障", "商贸旅游", "卫生计生")
 """The seven first-level domains of the real messages (tipdm2020c)."""
 PROJECT_TOPICS: tuple[str, ...] = ("公共事业", "公安消防")

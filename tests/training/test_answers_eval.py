@@ -1,0 +1,43 @@
+"""Consultations answered on the call: the evaluation scores the standard answers the product gives (those of the
+API and `triage predict`), by whether one comes from a unit a dispatcher would accept for the call."""
+
+from __future__ import annotations
+
+from training.batch import answered
+from training.datasets import Dataset, Record
+from training.evaluate import evaluate, predict_all
+from training.report import answers_html
+from triage.pipeline import TriagePipeline
+
+FUND = "市住房公积金管理中心"
+QUESTION = "你好，我想问一下住房公积金怎么提取，要带什么材料。"
+
+
+def _records() -> list[Record]:
+    consultation = {"category": "咨询", "scope": "accepted"}
+    return [
+        Record("q1", QUESTION, {**consultation, "unit": FUND}),
+        Record("q2", QUESTION, {**consultation, "unit": "市消防支队"}),  # the same call filed to a unit no answer is from
+        Record("c1", "楼下烧烤店每天晚上油烟很大，吵到十二点，你们管一下。", {"category": "投诉", "scope": "accepted", "unit": "市城管局"}),
+    ]
+
+
+def test_answers_are_scored_by_the_unit_they_come_from(pipeline: TriagePipeline) -> None:
+    data = Dataset(_records())
+    suggestions = predict_all(pipeline, data)
+    given = answered(suggestions[0]).answers
+    assert suggestions[0].category.label == "咨询" and given and given[0].unit == FUND  # what a user of `predict` sees
+
+    answers = evaluate(pipeline, data, suggestions)["answers"]
+    assert answers["n"] == 2  # the complaint is not a consultation
+    assert answers["answered"] == 1.0
+    assert answers["right_unit_top3"] == 0.5 and answers["right_unit_top3_where_answered"] == 0.5
+    low, high = answers["right_unit_top3_ci95"]
+    assert low < 0.5 < high
+    html = "".join(answers_html({"answers": answers}))
+    assert "2 accepted consultations" in html and "50.0%" in html
+
+
+def test_no_consultation_no_answer_figures(pipeline: TriagePipeline) -> None:
+    data = Dataset(_records()[2:])
+    assert "answers" not in evaluate(pipeline, data)
