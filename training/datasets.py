@@ -556,10 +556,11 @@ ELEMENTS_DIR = CORPUS_DIR / "elements"
 
 def caller_state_rows() -> list[dict[str, str]]:
     """Labelled caller states of the training pool, never of the frozen test split: the adjudicated reference
-    (`elements/final.jsonl`) first, then the extractor author's own labels of other pool calls."""
+    (`elements/final.jsonl`) first, then the extractor author's labels and a third labeller's of other pool calls
+    (`caller_state_author.jsonl`, `caller_state_pool.jsonl`; see elements/README.md)."""
     texts = {r.id: r.text for r in read_many(corpus_files()).records}
     rows: dict[str, dict[str, str]] = {}
-    for name in ("final.jsonl", "caller_state_author.jsonl"):
+    for name in ("final.jsonl", "caller_state_author.jsonl", "caller_state_pool.jsonl"):
         path = ELEMENTS_DIR / name
         if not path.is_file():
             continue
