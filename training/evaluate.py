@@ -11,12 +11,12 @@ from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score, precisi
 
 from training.datasets import Dataset, Record
 from training.elements_eval import draft_scores
-from training.tuning import is_acceptable, p_accepted, wilson_interval
+from training.tuning import is_acceptable, p_accepted, register_of, wilson_interval
 from triage.classifiers.calibration import expected_calibration_error
 from triage.labels import CONSULTATION
 from triage.pipeline import TriagePipeline
 from triage.rules import ACCEPTED
-from triage.schemas import Suggestion
+from triage.schemas import REGISTERS, Suggestion
 from triage.suggest import placed_as_written
 from triage.units import LOCAL, Catalogue
 
@@ -120,11 +120,17 @@ def ceiling_scores(data: Dataset, suggestions: Sequence[Suggestion], second: dic
 
 
 def predict_all(pipeline: TriagePipeline, data: Dataset, batch_size: int = 256) -> list[Suggestion]:
-    out: list[Suggestion] = []
-    texts, ids = data.texts(), [r.id for r in data.records]
-    for start in range(0, len(texts), batch_size):
-        out.extend(pipeline.suggest_many(texts[start : start + batch_size], ids=ids[start : start + batch_size]))
-    return out
+    """Suggestions for every record, each in its register: real messages are written, the rest spoken (calls)."""
+    out: list[Suggestion | None] = [None] * len(data.records)
+    texts = data.texts()
+    for register in REGISTERS:
+        index = [i for i, r in enumerate(data.records) if register_of(r.origin) == register]
+        for start in range(0, len(index), batch_size):
+            part = index[start : start + batch_size]
+            made = pipeline.suggest_many([texts[i] for i in part], ids=[data.records[i].id for i in part], register=register)  # type: ignore[arg-type]
+            for i, suggestion in zip(part, made, strict=True):
+                out[i] = suggestion
+    return out  # type: ignore[return-value]
 
 
 def evaluate(
@@ -510,10 +516,13 @@ def evaluate_report(
     """`evaluate` plus what the report draws: confusion matrices, reliability, coverage and the worst mistakes."""
     suggestions = suggestions if suggestions is not None else predict_all(pipeline, data)
     metrics = evaluate(pipeline, data, suggestions, second=second)
-    t = pipeline.thresholds
+    # the operating points drawn are those of the data's register (of most of its rows, where it mixes the two)
+    register = Counter(s.register_ for s in suggestions).most_common(1)[0][0] if suggestions else "spoken"
+    t = pipeline.thresholds.for_register(register)
     thresholds = {"category": t.category, "topic": t.topic, "unit": t.unit, "scope": t.scope, "dispatch": 1.0}
     metrics["thresholds"] = {
         **{k: v for k, v in thresholds.items() if k != "dispatch"},
+        "register": register, "by_register": pipeline.thresholds.by_register,
         "targets": t.targets, "target_precision": t.target_precision, "chosen_on": t.chosen_on, "measured_when_chosen": t.measured,
     }
     calibrators = getattr(pipeline.classifier, "calibrators_", {})

@@ -37,7 +37,7 @@ from training.datasets import (
     tipdm_split,
 )
 from training.evaluate import ceiling_rows, ceiling_scores, evaluate, predict_all
-from training.tuning import choose_auto_thresholds, tune_ranking, tune_refusal_threshold
+from training.tuning import choose_auto_thresholds, register_of, tune_ranking, tune_refusal_threshold
 from triage.bundle import save_bundle
 from triage.caller_state import CallerState
 from triage.classifiers import CalibratedLinearClassifier, MultiHeadClassifier
@@ -310,7 +310,9 @@ def tune(
             origin[scope_rows].tolist(),
         )
     say(f"choosing auto thresholds on {len(rows)} out-of-fold suggestions")
-    suggestions = pipeline.suggest_scored([texts[i] for i in rows], part(rows), ids=[records[i].id for i in rows], X=X[rows])
+    suggestions = pipeline.suggest_scored(
+        [texts[i] for i in rows], part(rows), ids=[records[i].id for i in rows], X=X[rows], registers=[register_of(origin[i]) for i in rows]
+    )
     t = run.training
     pipeline.thresholds = choose_auto_thresholds(
         suggestions,
@@ -468,6 +470,9 @@ def _threshold_lines(thresholds: dict[str, Any]) -> list[str]:
             continue
         per = "; ".join(f"{k}: {v.get('precision')} / {v.get('coverage')} (n={v.get('n')})" for k, v in info.get("by_source", {}).items())
         lines.append(f"| {field_name} | {info['threshold']} | {info['target_precision']} | {info.get('precision')} / {info.get('coverage')} (n={info.get('n')}) | {per} |")
+    for register, own in thresholds.get("by_register", {}).items():
+        chosen = ", ".join(f"{name} {value}" for name, value in own.items())
+        lines.append(f"\nA {register} text is decided by its own register's thresholds: {chosen} (chosen on that register's rows alone).")
     rules = thresholds.get("measured", {}).get("rule_refusals")
     if rules:
         lines.append(f"\nRefusals by rule: precision {rules.get('precision')} on {rules.get('n')} out-of-fold rows; auto: {rules.get('auto')}.")

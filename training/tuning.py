@@ -158,6 +158,27 @@ def _measure(scores: np.ndarray, correct: np.ndarray, eligible: np.ndarray, thre
     }
 
 
+def register_of(source: str) -> str:
+    """The register of a training source: real messages are written, the corpus's calls and local orders spoken."""
+    return "written" if source == "messages" else "spoken"
+
+
+MIN_REGISTER_ROWS = 100
+"""A register gets thresholds of its own only from sources with at least this many rows for the field; with fewer
+the pooled threshold (the strictest of the sources') holds for it."""
+
+
+def _by_register(info: dict[str, Any]) -> dict[str, float]:
+    """Per register, the strictest own threshold of its sources with enough rows."""
+    out: dict[str, float] = {}
+    for source, row in info["by_source"].items():
+        if row.get("own_threshold") is None or row["n"] < MIN_REGISTER_ROWS:
+            continue
+        register = register_of(source)
+        out[register] = max(out.get(register, 0.0), row["own_threshold"])
+    return out
+
+
 def _field(scores: np.ndarray, correct: np.ndarray, eligible: np.ndarray, src: np.ndarray, target: float) -> tuple[float, dict[str, Any]]:
     """The lowest threshold at which the auto rows of every register reach `target` precision, at the lower end of
     its 90% interval (the largest of the registers' own thresholds: one that only suits the pooled rows would
@@ -223,8 +244,13 @@ def choose_auto_thresholds(
     values["rule_refusals_auto"] = rule_precision is not None and rule_precision >= targets["scope"] and int(by_rule.sum()) >= MIN_ROWS
     measured["rule_refusals"] = {"n": int(by_rule.sum()), "precision": None if rule_precision is None else round(rule_precision, 4),
                                  "target_precision": targets["scope"], "auto": values["rule_refusals_auto"]}
+    by_register: dict[str, dict[str, float]] = {}
+    for name in ("category", "unit", "scope"):
+        for register, threshold in _by_register(measured[name]).items():
+            by_register.setdefault(register, {})[name] = threshold
     thresholds = ReviewThresholds(
         **values,
+        by_register=by_register,
         target_precision=targets["unit"],
         chosen_on=f"out-of-fold predictions, {n} rows ({', '.join(f'{s} {int((src == s).sum())}' for s in np.unique(src))})",
         targets=targets,

@@ -29,7 +29,7 @@ from triage.normalise import normalise, validate_transcript
 from triage.places import Gazetteer, Location
 from triage.routing import Evidence, RankedUnit, RankingWeights, UnitRanker, put_first
 from triage.rules import ACCEPTED, Rules
-from triage.schemas import Suggestion
+from triage.schemas import Register, Suggestion
 from triage.scope import ScopeDecider
 from triage.segment import default_segmenter, general_idf
 from triage.suggest import ReviewThresholds, SuggestionParts, assemble, label_prediction
@@ -175,9 +175,10 @@ class TriagePipeline:
         id: str | None = None,
         address: str | None = None,
         created_at: dt.datetime | None = None,
+        register: Register = "spoken",
     ) -> Suggestion:
         """One transcript's suggestion. Raises InvalidTranscriptError for unusable text."""
-        return self.suggest_many([text], ids=[id], addresses=[address], created_at=created_at)[0]
+        return self.suggest_many([text], ids=[id], addresses=[address], created_at=created_at, register=register)[0]
 
     def suggest_many(
         self,
@@ -187,8 +188,10 @@ class TriagePipeline:
         addresses: Sequence[str | None] | None = None,
         created_at: dt.datetime | None = None,
         n_jobs: int | None = None,
+        register: Register = "spoken",
     ) -> list[Suggestion]:
-        """Suggestions for a batch: features and heads run once per batch (per chunk when `n_jobs` > 1).
+        """Suggestions for a batch: features and heads run once per batch (per chunk when `n_jobs` > 1); `register`
+        (spoken or written) picks the review thresholds.
 
         With `n_jobs` > 1 (default: the pipeline's `n_jobs`) a large batch is cut into contiguous chunks:
         this process does the first and worker processes, started once and kept, do the rest (they hold a copy
@@ -203,7 +206,7 @@ class TriagePipeline:
         addresses = list(addresses) if addresses is not None else [None] * len(texts)
         jobs = min(_resolve_jobs(self.n_jobs if n_jobs is None else n_jobs), len(texts) // MIN_ROWS_PER_JOB)
         if jobs <= 1 or self._workers_failed is not None:
-            return self._suggest_batch(texts, ids, addresses, created_at)
+            return self._suggest_batch(texts, ids, addresses, created_at, register)
         bounds = [len(texts) * k // jobs for k in range(jobs + 1)]
         chunks = [slice(a, b) for a, b in itertools.pairwise(bounds)]
         try:
@@ -214,24 +217,24 @@ class TriagePipeline:
             )
             self.close()
             self._workers_failed = str(exc)
-            return self._suggest_batch(texts, ids, addresses, created_at)
+            return self._suggest_batch(texts, ids, addresses, created_at, register)
         try:
             futures: list[Future[list[Suggestion]]] = [
-                pool.submit(_worker_suggest, texts[c], ids[c], addresses[c], created_at) for c in chunks[1:]
+                pool.submit(_worker_suggest, texts[c], ids[c], addresses[c], created_at, register) for c in chunks[1:]
             ]
         except (BrokenProcessPool, RuntimeError, OSError) as exc:  # a worker died between batches: the next batch restarts them
             logger.warning("worker processes unavailable (%s); suggesting this batch in this process", exc)
             self.close()
-            return self._suggest_batch(texts, ids, addresses, created_at)
+            return self._suggest_batch(texts, ids, addresses, created_at, register)
         try:
-            out = self._suggest_batch(texts[chunks[0]], ids[chunks[0]], addresses[chunks[0]], created_at)
+            out = self._suggest_batch(texts[chunks[0]], ids[chunks[0]], addresses[chunks[0]], created_at, register)
             for chunk, future in zip(chunks[1:], futures, strict=True):
                 try:
                     out.extend(future.result())
                 except BrokenProcessPool as exc:
                     logger.warning("a worker process died (%s); finishing the batch in this process", exc)
                     self.close()
-                    out.extend(self._suggest_batch(texts[chunk], ids[chunk], addresses[chunk], created_at))
+                    out.extend(self._suggest_batch(texts[chunk], ids[chunk], addresses[chunk], created_at, register))
         finally:
             for future in futures:
                 future.cancel()
@@ -243,6 +246,7 @@ class TriagePipeline:
         ids: list[str | None],
         addresses: list[str | None],
         created_at: dt.datetime | None,
+        register: Register = "spoken",
     ) -> list[Suggestion]:
         """One process's share: normalise, featurise and score the batch at once, then assemble row by row."""
         normalised = [_normalise_call(t) for t in texts]
@@ -250,7 +254,7 @@ class TriagePipeline:
             return []
         clean = [text for text, _ in normalised]
         return [
-            self._suggest_one(text, ids[i], addresses[i], row, created_at, fillers_only=normalised[i][1])
+            self._suggest_one(text, ids[i], addresses[i], row, created_at, fillers_only=normalised[i][1], register=register)
             for i, (text, row) in enumerate(zip(clean, self._score(clean), strict=True))
         ]
 
@@ -368,7 +372,13 @@ class TriagePipeline:
         ]
 
     def suggest_scored(
-        self, clean: Sequence[str], proba: dict[str, np.ndarray], *, ids: Sequence[str | None] | None = None, X: object = None
+        self,
+        clean: Sequence[str],
+        proba: dict[str, np.ndarray],
+        *,
+        ids: Sequence[str | None] | None = None,
+        X: object = None,
+        registers: Sequence[Register] | None = None,
     ) -> list[Suggestion]:
         """Suggestions for normalised texts from given head probabilities instead of this pipeline's heads.
 
@@ -377,8 +387,11 @@ class TriagePipeline:
         """
         clean = list(clean)
         ids = list(ids) if ids is not None else [None] * len(clean)
+        registers = list(registers) if registers is not None else ["spoken"] * len(clean)
         rows = self._score(clean, proba, X)
-        return [self._suggest_one(text, ids[i], None, row, None) for i, (text, row) in enumerate(zip(clean, rows, strict=True))]
+        return [
+            self._suggest_one(text, ids[i], None, row, None, register=registers[i]) for i, (text, row) in enumerate(zip(clean, rows, strict=True))
+        ]
 
     def _suggest_one(
         self,
@@ -389,6 +402,7 @@ class TriagePipeline:
         created_at: dt.datetime | None,
         *,
         fillers_only: bool | None = None,
+        register: Register = "spoken",
     ) -> Suggestion:
         proba = row.proba
         category = label_prediction(proba["category"])
@@ -423,7 +437,7 @@ class TriagePipeline:
             summary=summarise(text, elements, keywords),
             caller_state=state,
         )
-        return assemble(parts, self.thresholds, self.version)
+        return assemble(parts, self.thresholds, self.version, register)
 
     def _keywords(self, words: tuple[np.ndarray, np.ndarray], text: str, units: list[RankedUnit]) -> list[str]:
         """Words that drove the suggestion: duty phrases found, then the strongest weighted words."""
@@ -476,7 +490,7 @@ def _worker_ready() -> bool:
 
 
 def _worker_suggest(
-    texts: list[str], ids: list[str | None], addresses: list[str | None], created_at: dt.datetime | None
+    texts: list[str], ids: list[str | None], addresses: list[str | None], created_at: dt.datetime | None, register: Register = "spoken"
 ) -> list[Suggestion]:
     assert _worker_pipeline is not None, "worker started without a pipeline"
-    return _worker_pipeline._suggest_batch(texts, ids, addresses, created_at)
+    return _worker_pipeline._suggest_batch(texts, ids, addresses, created_at, register)

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+Register = Literal["spoken", "written"]
+"""How the text was made: a call's transcript (电话: fillers, repeats, homophone slips) or written by the citizen
+(来信、网络留言、微信: long, punctuated). How sure the heads may be before a field is left to the machine differs
+between the two, so each register has its own review thresholds."""
+REGISTERS: tuple[str, ...] = ("spoken", "written")
 
 
 class Alternative(BaseModel):
@@ -33,7 +40,7 @@ class UnitSuggestion(BaseModel):
 class ScopeSuggestion(BaseModel):
     accepted: bool
     reason: str | None = Field(description="out-of-scope code, or null when accepted")
-    redirect: str | None = Field(description="emergency number or channel the caller should use instead")
+    redirect: str | None = Field(description="emergency number or register the caller should use instead")
     explanation: str = Field(description="what the operator reads to the caller")
     by_rule: bool = Field(default=False, description="refused by a rule of data/rules.yaml, not by the scope model")
     why: str | None = Field(default=None, description="what a refusal rests on: the rule's words, the model's confidence, or a call too short")
@@ -103,6 +110,9 @@ class Suggestion(BaseModel):
 
     id: str | None
     text: str = Field(description="the normalised, PII-masked transcript the suggestion was made from")
+    register_: Register = Field(
+        default="spoken", alias="register", description="spoken (a call's transcript) or written: whose review thresholds decided `auto`"
+    )  # `register` is taken by BaseModel (abc)
     category: LabelPrediction
     topic: LabelPrediction
     units: list[UnitSuggestion]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from triage.schemas import (
     DeadlineSuggestion,
     LabelPrediction,
     OrderElements,
+    Register,
     ScopeSuggestion,
     Suggestion,
     UnitSuggestion,
@@ -50,6 +51,14 @@ class ReviewThresholds:
     chosen_on: str | None = None
     targets: dict[str, float] = field(default_factory=dict)
     measured: dict[str, dict[str, Any]] = field(default_factory=dict)
+    by_register: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per register (`triage.schemas.REGISTERS`), the thresholds chosen on that register's own rows, where it had
+    enough; the fields above, which suit every register at once, hold for the rest."""
+
+    def for_register(self, register: str) -> ReviewThresholds:
+        """The thresholds a suggestion of this register is decided by."""
+        own = self.by_register.get(register)
+        return replace(self, **own, by_register={}) if own else self
 
 
 def choose_threshold(scores: Sequence[float], correct: Sequence[bool], target_precision: float, *, z: float = 0.0) -> float:
@@ -157,18 +166,20 @@ def auto_fields(suggestion: Suggestion, thresholds: ReviewThresholds) -> tuple[A
 
 
 def apply_thresholds(suggestion: Suggestion, thresholds: ReviewThresholds) -> Suggestion:
-    """The suggestion with `auto`, `needs_review` and `review_reasons` as these thresholds decide them."""
-    auto, reasons = auto_fields(suggestion, thresholds)
+    """The suggestion with `auto`, `needs_review` and `review_reasons` as these thresholds decide them (those of
+    its register)."""
+    auto, reasons = auto_fields(suggestion, thresholds.for_register(suggestion.register_))
     return suggestion.model_copy(update={"auto": auto, "needs_review": bool(reasons), "review_reasons": reasons})
 
 
-def assemble(parts: SuggestionParts, thresholds: ReviewThresholds, model_version: str) -> Suggestion:
+def assemble(parts: SuggestionParts, thresholds: ReviewThresholds, model_version: str, register: Register = "spoken") -> Suggestion:
     # a refused call keeps its ranking: a dispatcher who accepts it after all (a written complaint that only
     # recounts an old fire, say) sees who would take it; the refusal and its redirect still come first
     units = parts.units
     suggestion = Suggestion(
         id=parts.id,
         text=parts.text,
+        register=register,
         category=parts.category,
         topic=parts.topic,
         units=[UnitSuggestion(name=u.name, score=round(u.score, 4), why=u.why, placed=u.placed) for u in units],

@@ -68,3 +68,16 @@ def test_a_refusal_by_the_model_is_always_reviewed_and_never_auto() -> None:
 def test_an_urgent_deadline_is_auto_by_its_rule_and_others_follow_the_category() -> None:
     assert assemble(parts(category=0.3, deadline="emergency"), THRESHOLDS, "v").auto.deadline
     assert not assemble(parts(category=0.3, deadline="standard"), THRESHOLDS, "v").auto.deadline
+
+
+def test_each_register_is_decided_by_its_own_thresholds() -> None:
+    """A letter's unit may be trusted at a lower score than a call's, and a call's category at a lower one than a
+    letter's, when each register's own rows said so; a register without its own falls back on the pooled ones."""
+    thresholds = ReviewThresholds(category=0.8, unit=0.8, scope=0.8, by_register={"spoken": {"category": 0.6}, "written": {"unit": 0.5}})
+    unsure = parts(category=0.7, units=[RankedUnit("市城管局", 0.6)])
+    call = assemble(unsure, thresholds, "v", "spoken")
+    letter = assemble(unsure, thresholds, "v", "written")
+    assert call.register_ == "spoken" and call.auto.category and not call.auto.unit and call.review_reasons == ["unit置信度低"]
+    assert letter.register_ == "written" and letter.auto.unit and not letter.auto.category and not letter.needs_review
+    assert thresholds.for_register("spoken").unit == 0.8  # pooled where the register has none of its own
+    assert ReviewThresholds(unit=0.8).for_register("written").unit == 0.8
