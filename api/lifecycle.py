@@ -34,7 +34,15 @@ from api.models import (
     User,
     utcnow,
 )
-from api.schemas import BounceRequest, CoordinateRequest, DispatchRequest, OrderCreate, ReplyRequest, VisitRequest
+from api.schemas import (
+    REGISTER_OF_CHANNEL,
+    BounceRequest,
+    CoordinateRequest,
+    DispatchRequest,
+    OrderCreate,
+    ReplyRequest,
+    VisitRequest,
+)
 from triage.deadlines import DeadlinePolicy
 from triage.labels import ACCEPTED, SCOPE_CODES
 from triage.normalise import mask_pii as _mask_numbers
@@ -131,7 +139,7 @@ def create_order(
             return Created(found, True)
         session.rollback()  # the pipeline runs outside any transaction
     now = utcnow()
-    suggestion = pipeline.suggest(body.text, address=body.address, created_at=now)
+    suggestion = pipeline.suggest(body.text, address=body.address, created_at=now, register=REGISTER_OF_CHANNEL[body.channel])
     if knowledge is not None:
         suggestion = knowledge.answer(session, suggestion)
     order = _new_order(suggestion, body, user, idempotency_key, digest, now)

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from triage.labels import CATEGORIES, DEADLINE_CLASSES, DISTRICTS, SCOPES, TOPICS
 from triage.normalise import MAX_CHARS
 from triage.rules import EMERGENCY_NUMBERS
-from triage.schemas import CallerStateSuggestion, Suggestion
+from triage.schemas import CallerStateSuggestion, Register, Suggestion
 from triage.units import canonical_district
 
 Category = Literal[CATEGORIES]  # type: ignore[valid-type]
@@ -29,6 +29,9 @@ def _district(value: object) -> object:
 District = Annotated[Literal[DISTRICTS], BeforeValidator(_district)]  # type: ignore[valid-type]
 EmergencyNumber = Literal[EMERGENCY_NUMBERS]  # type: ignore[valid-type]
 Channel = Literal["phone", "web", "wechat", "app", "letter", "other"]
+REGISTER_OF_CHANNEL: dict[str, Register] = {"phone": "spoken", "web": "written", "wechat": "written", "app": "written", "letter": "written", "other": "spoken"}
+"""Whose review thresholds a channel's text is decided by: a call's transcript is spoken, what citizens type or write
+is written (`triage.schemas.Register`)."""
 Satisfaction = Literal["满意", "基本满意", "不满意"]
 RoleName = Literal["operator", "dispatcher", "analyst", "admin"]
 StatusName = Literal["pending", "difficult", "dispatched", "replied", "closed", "refused"]
@@ -72,13 +75,12 @@ class SuggestionRequest(BaseModel):
 
     text: str = Transcript
     address: str | None = Field(default=None, max_length=500, description="address the caller gave, if any")
+    channel: Channel = Field(default="phone", description="how the matter came in: a phone call's transcript, or text the citizen wrote (web, wechat, app, letter)")
 
 
 class OrderCreate(SuggestionRequest):
     """A new order; the optional fields are the operator's corrections of the auto-fill (the dispatcher
     starts from them; the model's own suggestion is kept as it was, for the model's record)."""
-
-    channel: Channel = "phone"
     category: Category | None = None
     topic: Topic | None = None
     district: District | None = None

@@ -234,7 +234,7 @@ def answered(suggestion: Any) -> Any:
     return with_answers(suggestion, _knowledge_base()) if wants_answers(suggestion) else suggestion
 
 
-def suggest_chunk(pipeline: Any, chunk: list[Item], source: str, stem: str) -> ChunkResult:
+def suggest_chunk(pipeline: Any, chunk: list[Item], source: str, stem: str, register: str = "spoken") -> ChunkResult:
     """One chunk's output lines, in its input order: a suggestion, a suggestion's error, or a bad line's problem."""
     slots: list[tuple[str, str] | str] = []  # (id, text) to suggest, or a problem line already written out
     skipped: list[str] = []
@@ -250,12 +250,12 @@ def suggest_chunk(pipeline: Any, chunk: list[Item], source: str, stem: str) -> C
     records = [s for s in slots if isinstance(s, tuple)]
     results: list[Any]
     try:  # the fast path: one feature pass for the whole chunk
-        results = pipeline.suggest_many([text for _, text in records], ids=[id for id, _ in records]) if records else []
+        results = pipeline.suggest_many([text for _, text in records], ids=[id for id, _ in records], register=register) if records else []
     except TriageError:  # a bad transcript in the chunk: one by one, to name it
         results = []
         for id, text in records:
             try:
-                results.append(pipeline.suggest(text, id=id))
+                results.append(pipeline.suggest(text, id=id, register=register))
             except TriageError as exc:
                 results.append(exc)
     lines: list[str] = []
@@ -305,10 +305,10 @@ def _start_worker(bundle_dir: str) -> None:
         _worker["error"] = str(exc)
 
 
-def _worker_chunk(chunk: list[Item], source: str, stem: str) -> ChunkResult:
+def _worker_chunk(chunk: list[Item], source: str, stem: str, register: str = "spoken") -> ChunkResult:
     if "pipeline" not in _worker:
         return ChunkResult("", 0, 0, 0, [], os.getpid(), _peak_rss_kb(), fatal=_worker.get("error", "the worker has no model"))
-    return suggest_chunk(_worker["pipeline"], chunk, source, stem)
+    return suggest_chunk(_worker["pipeline"], chunk, source, stem, register)
 
 
 class _OneThreadBLAS:
@@ -339,13 +339,15 @@ def predict_file(
     on_skipped: Callable[[str], None] | None = None,
     chunk_rows: int = CHUNK_ROWS,
     min_rows_for_workers: int = MIN_ROWS_FOR_WORKERS,
+    register: str = "spoken",
 ) -> BatchSummary:
     """Suggest every line of `input` into `sink`, one output line per non-blank input line, in input order.
 
     `workers`: processes for a large file (default: one per core; 1 runs everything here; this process loads
     the model only when it suggests). `on_progress(rows, lines_done)` is called after each chunk is written
     (`count_lines` gives the total); `on_skipped` gets each bad line's message. Raises DataFileError for an
-    unreadable file and BatchError when a worker cannot load the model or dies.
+    unreadable file and BatchError when a worker cannot load the model or dies. `register` (spoken or written: what
+    the file holds) picks the review thresholds.
     """
     import multiprocessing
 
@@ -385,7 +387,7 @@ def predict_file(
 
         pipeline = load_bundle(bundle_dir)
         for chunk in chunks:
-            consume(suggest_chunk(pipeline, chunk, source, stem), chunk[-1][0])
+            consume(suggest_chunk(pipeline, chunk, source, stem, register), chunk[-1][0])
     else:
         with _OneThreadBLAS():
             pool = ProcessPoolExecutor(
@@ -397,7 +399,7 @@ def predict_file(
         try:
             pending: collections.deque[tuple[Future[ChunkResult], int]] = collections.deque()
             for chunk in chunks:
-                pending.append((pool.submit(_worker_chunk, chunk, source, stem), chunk[-1][0]))
+                pending.append((pool.submit(_worker_chunk, chunk, source, stem, register), chunk[-1][0]))
                 if len(pending) >= workers * IN_FLIGHT_PER_WORKER:
                     future, last = pending.popleft()
                     consume(future.result(), last)

@@ -203,10 +203,17 @@ def predict_command(
     workers: Annotated[
         int | None, typer.Option("--workers", help="processes for a large --input file (default: one per core; 1: this process only)")
     ] = None,
+    register: Annotated[
+        str, typer.Option("--register", help="spoken (call transcripts) or written (letters, web messages): each has its own review thresholds")
+    ] = "spoken",
 ) -> None:
     """Suggest category, topic, units, district, scope and deadline for transcripts."""
     if (text is None) == (input is None):
         raise fail("give one transcript as an argument, or --input FILE")
+    from triage.schemas import REGISTERS
+
+    if register not in REGISTERS:
+        raise fail(f"--register must be one of {', '.join(REGISTERS)}, not {register!r}")
     if workers is not None and workers < 1:
         raise fail("--workers must be at least 1")
     try:
@@ -218,20 +225,20 @@ def predict_command(
         from triage.bundle import load_bundle
 
         try:
-            suggestion = answered(load_bundle(bundle).suggest(text))
+            suggestion = answered(load_bundle(bundle).suggest(text, register=register))  # type: ignore[arg-type]
         except (TriageError, ValueError) as exc:
             raise fail(str(exc)) from exc
         print(json.dumps(suggestion.to_json_dict(), ensure_ascii=False, indent=2))
         return
     assert input is not None
-    _predict_file(bundle, input, output, workers)
+    _predict_file(bundle, input, output, workers, register)
 
 
 SKIPPED_SHOWN = 20
 """Bad lines named on the terminal; all of them are in the output, each with its file and line."""
 
 
-def _predict_file(bundle: Path, input: Path, output: Path | None, workers: int | None) -> None:
+def _predict_file(bundle: Path, input: Path, output: Path | None, workers: int | None, register: str = "spoken") -> None:
     """Every input line gives one output line, in input order: a suggestion, or an error naming the line. Nothing
     is dropped, nothing is held: a large file is streamed through worker processes (`training.batch`)."""
     from training.batch import check_input, count_lines, predict_file
@@ -259,7 +266,7 @@ def _predict_file(bundle: Path, input: Path, output: Path | None, workers: int |
                 rate = rows / max(time.perf_counter() - started, 1e-9)
                 progress.update(task, completed=lines, rate=f"{rate:,.0f} rows/s")
 
-            summary = predict_file(bundle, input, sink, workers=workers, on_progress=advance, on_skipped=report)
+            summary = predict_file(bundle, input, sink, workers=workers, on_progress=advance, on_skipped=report, register=register)
     except (TriageError, ValueError) as exc:
         raise fail(str(exc)) from exc
     finally:

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from api.deps import KnowledgeDep, Operator, PipelineDep, SessionDep
 from api.errors import responses
-from api.schemas import SuggestionRequest
+from api.schemas import REGISTER_OF_CHANNEL, SuggestionRequest
 from triage.schemas import Suggestion
 
 router = APIRouter(prefix="/v1", tags=["suggestions"])
@@ -18,4 +18,4 @@ def suggest(
 ) -> Suggestion:
     """What the operator's form fills in while the caller is still talking; consultations come with the
     knowledge base's best answers."""
-    return knowledge.answer(session, pipeline.suggest(body.text, address=body.address))
+    return knowledge.answer(session, pipeline.suggest(body.text, address=body.address, register=REGISTER_OF_CHANNEL[body.channel]))

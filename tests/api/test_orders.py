@@ -247,3 +247,14 @@ def test_emoji_change_nothing_the_model_sees(client, tokens) -> None:
     for head in ("category", "topic"):
         assert with_emoji[head] == plain[head]
     assert with_emoji["units"] == plain["units"] and with_emoji["scope"] == plain["scope"]
+
+
+def test_text_the_citizen_wrote_is_decided_by_the_written_thresholds(client, tokens) -> None:
+    headers = tokens["operator"]
+    call = client.post("/v1/suggestions", json={"text": CALLS["stalls"]}, headers=headers).json()
+    web = client.post("/v1/suggestions", json={"text": CALLS["stalls"], "channel": "web"}, headers=headers).json()
+    assert call["register"] == "spoken" and web["register"] == "written"
+    order = client.post("/v1/orders", json={"text": CALLS["stalls"], "channel": "letter"}, headers=headers).json()
+    assert order["channel"] == "letter" and order["suggestion"]["register"] == "written"
+    bad = client.post("/v1/suggestions", json={"text": CALLS["stalls"], "channel": "fax"}, headers=headers)
+    assert bad.status_code == 422 and "channel" in bad.text

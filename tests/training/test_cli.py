@@ -168,3 +168,12 @@ def test_a_default_model_of_an_older_bundle_format_is_rebuilt_not_refused(monkey
     monkeypatch.setattr(cli, "_train_run", lambda **kwargs: trained.append(kwargs["out"]))
     assert cli.ensure_model(None) == default
     assert trained == [default]
+
+
+def test_predict_says_which_register_decided_and_refuses_an_unknown_one(default_bundle):
+    text = "长沙火车站门口黑车拉客"
+    spoken = json.loads(runner.invoke(cli.app, ["predict", "--model", str(default_bundle), text]).stdout)
+    written = runner.invoke(cli.app, ["predict", "--model", str(default_bundle), "--register", "written", text])
+    assert spoken["register"] == "spoken" and json.loads(written.stdout)["register"] == "written"
+    bad = runner.invoke(cli.app, ["predict", "--model", str(default_bundle), "--register", "fax", text])
+    assert bad.exit_code != 0 and "spoken, written" in bad.output

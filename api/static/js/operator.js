@@ -279,7 +279,7 @@ export function operatorView() {
     state.controller = new AbortController();
     status.textContent = "正在分析…";
     try {
-      const body = { text: value };
+      const body = { text: value, channel: $("#op-channel").value };  // a typed message is read by the written thresholds
       if (address.value.trim()) body.address = address.value.trim();
       const s = await api("/v1/suggestions", { method: "POST", body, signal: state.controller.signal });
       if (seq !== state.seq) return;
@@ -402,6 +402,7 @@ export function operatorView() {
     schedule();
   });
   address.addEventListener("input", schedule);
+  $("#op-channel").addEventListener("change", schedule);
   summary.addEventListener("input", () => {
     state.touched.add("summary");
     describeSummary();
