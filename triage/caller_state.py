@@ -33,6 +33,9 @@ PAST_WINDOW = 16
 """Characters before a 求救 cue in which a word of the past or of "what if" (去年, 差点, 万一) silences it."""
 PAST_FACTOR = 0.25
 """What a 求救 cue counts once silenced: a heart attack last year is told, not happening."""
+STORY_CHARS = 300
+"""A text this long with no word of now is a story told afterwards (most written letters), as data/rules.yaml's
+`story_chars` says of emergencies: its 求救 cues count as silenced ones."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ def cue_hits(text: str, rules: ElementRules | None = None) -> list[CueHit]:
     """Every cue of data/elements.yaml the text holds, each counted once, with the weight it counts for."""
     rules = rules or default_element_rules()
     hits: list[CueHit] = []
+    story = len(text) > STORY_CHARS and not _NOW.search(text)
     for state, cues in rules.state_cues.items():
         for cue, pattern in cues:
             m = pattern.search(text)
@@ -65,7 +69,7 @@ def cue_hits(text: str, rules: ElementRules | None = None) -> list[CueHit]:
             weight = cue.weight
             if state == EMERGENCY:
                 before = text[max(0, m.start() - PAST_WINDOW) : m.start()]
-                if rules.state_past.search(before) and not _NOW.search(before):
+                if story or (rules.state_past.search(before) and not _NOW.search(before)):
                     weight *= PAST_FACTOR
             hits.append(CueHit(state, cue.name, weight, m.start(), m.end()))
     return hits

@@ -136,3 +136,13 @@ def test_self_made_dev_check(dev_rows):
         learned[test] = model.predict([texts[i] for i in test])
     assert recall_score(y, list(learned), labels=["求救"], average="macro") >= 0.95
     assert f1_score(y, list(learned), average="macro") >= 0.70
+
+
+def test_a_long_letter_telling_a_danger_afterwards_is_not_a_cry_for_help():
+    """Written letters tell what happened; with no word of now, a fire or a fight in one is a story (data/rules.yaml's
+    `story_chars`), not a caller in danger."""
+    letter = ("尊敬的领导：我们小区的业主向您反映一个问题。" + "小区配套一直不完善，物业也不管，" * 16
+              + "前几年隔壁楼道里的电动车着火了，浓烟一直冒到顶楼，好多人被困在楼上。希望政府督促物业整改消防通道。")
+    assert len(letter) > 300
+    assert CallerState().predict([letter]) != ["求救"]
+    assert CallerState().predict(["楼道里的电动车着火了，浓烟一直冒到顶楼，好多人被困在楼上，快点来！"]) == ["求救"]
