@@ -365,3 +365,22 @@ def test_the_shipped_file_round_trips_unchanged(tmp_path: Path, kb: KnowledgeBas
     assert yaml.safe_load(saved.read_text(encoding="utf-8")) == yaml.safe_load(
         KNOWLEDGE_FILE.read_text(encoding="utf-8")
     )
+
+
+def test_a_letter_is_answered_below_the_floor_a_call_needs(kb: KnowledgeBase, pipeline):
+    """A long letter spreads its words, so its right answer scores lower than a call's: written text gets answers
+    down to `WRITTEN_MIN_SCORE`, a call's transcript only from the knowledge base's own floor."""
+    from triage.knowledge_base import WRITTEN_MIN_SCORE
+    from triage.schemas import LabelPrediction
+
+    letter = ("尊敬的领导您好，我在本市一家公司上班已经五年了，单位每个月都按时给我缴存住房公积金。今年我在外面租房子住，"
+              "房租压力比较大，想了解一下像我这种没有买房的情况，能不能把公积金取出来付房租，需要准备哪些材料，到哪里去办理，谢谢。")
+    consultation = {"category": LabelPrediction(label="咨询", score=0.9)}
+    written = pipeline.suggest(letter, register="written").model_copy(update=consultation)
+    spoken = pipeline.suggest(letter).model_copy(update=consultation)
+    scores = [hit.score for hit in kb.search(written.text, 3, min_score=0.0, context=Context.of(written))]
+    strict = KnowledgeBase(list(kb), min_score=(scores[0] + scores[-1]) / 2)  # a floor between the first and the last hit
+    assert min(scores) >= WRITTEN_MIN_SCORE
+    assert [a.score for a in with_answers(written, strict).answers] == scores  # all three: the written floor
+    assert 0 < len(with_answers(spoken, strict).answers) < len(scores)  # the knowledge base's own, stricter floor
+    assert with_answers(written, strict).answers[0].unit == "市住房公积金管理中心"
