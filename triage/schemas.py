@@ -40,7 +40,7 @@ class UnitSuggestion(BaseModel):
 class ScopeSuggestion(BaseModel):
     accepted: bool
     reason: str | None = Field(description="out-of-scope code, or null when accepted")
-    redirect: str | None = Field(description="emergency number or register the caller should use instead")
+    redirect: str | None = Field(description="emergency number or channel the caller should use instead")
     explanation: str = Field(description="what the operator reads to the caller")
     by_rule: bool = Field(default=False, description="refused by a rule of data/rules.yaml, not by the scope model")
     why: str | None = Field(default=None, description="what a refusal rests on: the rule's words, the model's confidence, or a call too short")
