@@ -471,7 +471,7 @@ def _threshold_lines(thresholds: dict[str, Any]) -> list[str]:
         per = "; ".join(f"{k}: {v.get('precision')} / {v.get('coverage')} (n={v.get('n')})" for k, v in info.get("by_source", {}).items())
         lines.append(f"| {field_name} | {info['threshold']} | {info['target_precision']} | {info.get('precision')} / {info.get('coverage')} (n={info.get('n')}) | {per} |")
     for register, own in thresholds.get("by_register", {}).items():
-        chosen = ", ".join(f"{name} {value}" for name, value in own.items())
+        chosen = ", ".join(f"{name} {value:.4f}" for name, value in own.items())
         lines.append(f"\nA {register} text is decided by its own register's thresholds: {chosen} (chosen on that register's rows alone).")
     rules = thresholds.get("measured", {}).get("rule_refusals")
     if rules:

@@ -168,24 +168,28 @@ MIN_REGISTER_ROWS = 100
 the pooled threshold (the strictest of the sources') holds for it."""
 
 
-def _by_register(info: dict[str, Any]) -> dict[str, float]:
+def _by_register(own: dict[str, float], rows: dict[str, int]) -> dict[str, float]:
     """Per register, the strictest own threshold of its sources with enough rows."""
     out: dict[str, float] = {}
-    for source, row in info["by_source"].items():
-        if row.get("own_threshold") is None or row["n"] < MIN_REGISTER_ROWS:
-            continue
-        register = register_of(source)
-        out[register] = max(out.get(register, 0.0), row["own_threshold"])
+    for source, threshold in own.items():
+        if rows[source] >= MIN_REGISTER_ROWS:
+            register = register_of(source)
+            out[register] = max(out.get(register, 0.0), threshold)
     return out
 
 
-def _field(scores: np.ndarray, correct: np.ndarray, eligible: np.ndarray, src: np.ndarray, target: float) -> tuple[float, dict[str, Any]]:
+def _field(
+    scores: np.ndarray, correct: np.ndarray, eligible: np.ndarray, src: np.ndarray, target: float
+) -> tuple[float, dict[str, Any], dict[str, float]]:
     """The lowest threshold at which the auto rows of every register reach `target` precision, at the lower end of
     its 90% interval (the largest of the registers' own thresholds: one that only suits the pooled rows would
-    leave a register below the target); with what it does pooled and per register."""
+    leave a register below the target); with what it does pooled and per register, and each register's own
+    threshold (`_by_register`)."""
     own: dict[str, float] = {}
+    rows_of: dict[str, int] = {}
     for s in np.unique(src):
         rows = eligible & (src == s)
+        rows_of[str(s)] = int(rows.sum())
         if rows.sum() >= MIN_ROWS:
             own[str(s)] = choose_threshold(scores[rows].tolist(), correct[rows].tolist(), target, z=CONFIDENCE_Z)
     threshold = max(own.values()) if own else 1.01
@@ -195,7 +199,7 @@ def _field(scores: np.ndarray, correct: np.ndarray, eligible: np.ndarray, src: n
         for s in np.unique(src)
         if (eligible & (src == s)).any()
     }
-    return threshold, info
+    return threshold, info, _by_register(own, rows_of)
 
 
 def choose_auto_thresholds(
@@ -218,7 +222,8 @@ def choose_auto_thresholds(
     cat_score = np.array([s.category.score for s in suggestions])
     cat_eligible = np.array([bool(g.get("category")) for g in gold])
     cat_correct = np.array([s.category.label == g.get("category") for s, g in zip(suggestions, gold, strict=True)])
-    values["category"], measured["category"] = _field(cat_score, cat_correct, cat_eligible, src, targets["category"])
+    own: dict[str, dict[str, float]] = {}
+    values["category"], measured["category"], own["category"] = _field(cat_score, cat_correct, cat_eligible, src, targets["category"])
 
     unit_score = np.full(n, -1.0)
     unit_correct = np.zeros(n, dtype=bool)
@@ -231,22 +236,22 @@ def choose_auto_thresholds(
         unit_correct[i] = is_acceptable(top.name, g["units"], catalogue)
         if placed_as_written(s, top):
             unit_score[i] = top.score
-    values["unit"], measured["unit"] = _field(unit_score, unit_correct, unit_eligible, src, targets["unit"])
+    values["unit"], measured["unit"], own["unit"] = _field(unit_score, unit_correct, unit_eligible, src, targets["unit"])
 
     scope_known = np.array([bool(g.get("scope")) for g in gold])
     in_scope = np.array([g.get("scope") == ACCEPTED for g in gold])
     accepted = np.array([s.scope.accepted for s in suggestions])
     p_accept = np.array([p_accepted(s) for s in suggestions])
     calls_with_refusals = scope_known & accepted & np.isin(src, [s for s in np.unique(src) if (~in_scope[src == s] & scope_known[src == s]).any()])
-    values["scope"], measured["scope"] = _field(p_accept, in_scope, calls_with_refusals, src, targets["scope"])
+    values["scope"], measured["scope"], own["scope"] = _field(p_accept, in_scope, calls_with_refusals, src, targets["scope"])
     by_rule = np.array([(not s.scope.accepted) and s.scope.by_rule for s in suggestions]) & scope_known
     rule_precision = float((~in_scope[by_rule]).mean()) if by_rule.any() else None
     values["rule_refusals_auto"] = rule_precision is not None and rule_precision >= targets["scope"] and int(by_rule.sum()) >= MIN_ROWS
     measured["rule_refusals"] = {"n": int(by_rule.sum()), "precision": None if rule_precision is None else round(rule_precision, 4),
                                  "target_precision": targets["scope"], "auto": values["rule_refusals_auto"]}
     by_register: dict[str, dict[str, float]] = {}
-    for name in ("category", "unit", "scope"):
-        for register, threshold in _by_register(measured[name]).items():
+    for name, per_register in own.items():
+        for register, threshold in per_register.items():
             by_register.setdefault(register, {})[name] = threshold
     thresholds = ReviewThresholds(
         **values,

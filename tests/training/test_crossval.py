@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from training.crossval import assign_folds, fit_with_out_of_fold
-from training.tuning import choose_auto_thresholds, is_acceptable
+from training.tuning import MIN_REGISTER_ROWS, choose_auto_thresholds, is_acceptable
 from triage.classifiers import MultiHeadClassifier
 from triage.suggest import choose_threshold
 from triage.units import default_catalogue
@@ -64,6 +64,19 @@ def test_auto_thresholds_are_chosen_per_register_and_say_what_they_measured(pipe
     assert two.unit > 1.0  # a register that is never right keeps the field from ever being auto
     assert two.measured["unit"]["by_source"]["calls"]["precision"] is None
     assert one.measured["unit"]["by_source"]["messages"]["n"] == 40
+    assert one.by_register == {} and two.by_register == {}  # 40 rows are too few for a register's own thresholds
+
+
+def test_a_register_with_enough_rows_is_not_held_back_by_the_other(pipeline) -> None:
+    """Calls always right and letters always wrong: pooled, nothing is auto; per register, the calls' unit is."""
+    n = MIN_REGISTER_ROWS
+    call = pipeline.suggest("开福区伍家岭那边有个小区门口天天占道经营，路都堵死了")
+    right = {"category": call.category.label, "scope": "accepted", "units": (call.units[0].name,)}
+    wrong = {"category": "其他", "scope": "accepted", "units": ("市林业局",)}
+    chosen = choose_auto_thresholds([call] * (2 * n), [right] * n + [wrong] * n, ["calls"] * n + ["messages"] * n, default_catalogue())
+    assert chosen.unit > 1.0  # pooled: the letters' register keeps the field from ever being auto
+    assert chosen.by_register["spoken"]["unit"] <= call.units[0].score < chosen.by_register["written"]["unit"]
+    assert chosen.for_register("spoken").unit <= call.units[0].score < chosen.for_register("written").unit
 
 
 def test_a_local_unit_answers_a_local_label() -> None:
