@@ -42,6 +42,13 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ROLES = ("operator", "dispatcher", "analyst", "admin")
 
 
+def create(client: httpx.Client, text: str) -> dict:
+    """An order created over the API (as the operator), its JSON."""
+    response = client.post("/v1/orders", json={"text": text})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
 @pytest.fixture(scope="module")
 def console_app(tmp_path_factory: pytest.TempPathFactory, default_bundle: Path) -> FastAPI:
     home = tmp_path_factory.mktemp("console")

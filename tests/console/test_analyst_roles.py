@@ -12,16 +12,12 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.console.conftest import create
+
 STALLS = "喂你好，开福区伍家岭那边有个小区门口天天占道经营，路都堵死了，我电话13873112345"
 WATER = "我们小区停水两天了，开福区四方坪，一直没有通知什么时候来水"
 LEAD, ASSIST, ALONE = "开福区", "市城管局", "市水务局"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def create(client: httpx.Client, text: str) -> dict:
-    response = client.post("/v1/orders", json={"text": text})
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def test_the_analyst_sees_lead_and_assist_orders_per_unit(

@@ -17,6 +17,7 @@ from playwright.sync_api import Page, Route, expect
 from sqlalchemy import select
 
 from api.models import Order
+from tests.console.conftest import create
 
 STALLS = "喂你好，开福区伍家岭那边有个小区门口天天占道经营，路都堵死了，我电话13873112345"
 LIGHTS = "岳麓区麓山南路那一段路灯坏了一个多星期了，晚上黑漆漆的很危险"
@@ -36,12 +37,6 @@ SEED = [
     "岳麓区梅溪湖那边工地晚上十二点还在施工，噪音太大睡不着",
 ]
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def create(client: httpx.Client, text: str) -> dict:
-    response = client.post("/v1/orders", json={"text": text})
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def decide(client: httpx.Client, order_id: int, action: str, **body: object) -> dict:

@@ -13,6 +13,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Route, expect
 
+from tests.console.conftest import create
+
 LIGHTS = [
     "岳麓区麓山南路那一段路灯坏了一个多星期了，晚上黑漆漆的很危险",
     "麓山南路的路灯晚上都不亮，岳麓区这边走夜路很危险，麻烦修一下",
@@ -20,12 +22,6 @@ LIGHTS = [
 ]
 OTHER = "我想问一下住房公积金怎么提取，需要带什么材料"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def create(client: httpx.Client, text: str) -> dict:
-    response = client.post("/v1/orders", json={"text": text})
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def test_hot_spot_for_the_analyst_and_split_by_the_dispatcher(
