@@ -122,3 +122,27 @@ def test_a_knowledge_base_read_from_the_cache_answers_the_same_to_the_bit(cache_
     edited = [entries[0].model_copy(update={"answer": entries[0].answer + "（已更新）"}), *entries[1:]]
     KnowledgeBase(edited)
     assert len(list(cache_folder.glob("knowledge-*.bin"))) == 2
+
+
+def test_parsed_yaml_is_read_back_the_same_and_an_edited_file_is_parsed_again(tmp_path: Path, cache_folder: Path) -> None:
+    """Knowledge files are parsed once per content: the cached value is what the parser gives (dates included),
+    and an edit is seen by the next read."""
+    import datetime as dt
+
+    import yaml
+
+    from triage.datafile import read_yaml
+    from triage.errors import DataFileError
+
+    path = tmp_path / "answers.yaml"
+    path.write_text("entries:\n  - id: kb-1\n    reviewed: 2026-01-02\n    at: 2026-01-02 03:04:05\n    tags: [a, b]\n", encoding="utf-8")
+    first = read_yaml(path)
+    assert list(cache_folder.glob("yaml-*.bin"))  # written for the next process
+    again = read_yaml(path)
+    assert again == first == yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert again["entries"][0]["reviewed"] == dt.date(2026, 1, 2) and isinstance(again["entries"][0]["at"], dt.datetime)
+    path.write_text("entries:\n  - id: kb-2\n", encoding="utf-8")
+    assert read_yaml(path) == {"entries": [{"id": "kb-2"}]}
+    path.write_text("entries: [\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match="not valid YAML"):
+        read_yaml(path)
