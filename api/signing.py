@@ -1,7 +1,7 @@
-"""Signed model bundles: an HMAC-SHA256 of the manifest, by the deployment's key, before anything is unpickled.
+"""Signed model bundles: an HMAC-SHA256 of the manifest, by the deployment's key, before any file is used.
 
-Why: `classifier.pkl` is code. The manifest's checksums catch a bundle truncated or changed after
-training, but anyone who can write a folder can also write a matching manifest. With a signing key
+Why: a bundle decides where citizens' orders go (its weights, thresholds, rules and, for a transformer member,
+PyTorch weights). The manifest's checksums catch a bundle truncated or changed after training, but anyone who can write a folder can also write a matching manifest. With a signing key
 configured (`TRIAGE_SIGNING_KEY`, or `TRIAGE_SIGNING_KEY_FILE`), the service loads only bundles whose
 manifest carries a valid signature by that key; since the manifest holds the SHA-256 of every file, the
 signature covers the whole bundle. Without a key the checksums alone are checked, as before.

@@ -39,9 +39,9 @@ from training.datasets import (
 from training.evaluate import ceiling_rows, ceiling_scores, evaluate, predict_all
 from training.tuning import choose_auto_thresholds, register_of, tune_ranking, tune_refusal_threshold
 from triage.bundle import save_bundle
-from triage.caller_state import CallerState
 from triage.classifiers import CalibratedLinearClassifier, MultiHeadClassifier
 from triage.classifiers.calibration import ProbabilityCalibrator
+from triage.classifiers.caller_state import CallerState
 from triage.classifiers.ensemble import choose_weights
 from triage.classifiers.multihead import HeadLabel
 from triage.deadlines import default_calendar

@@ -1,11 +1,11 @@
 """A saved model is an auditable folder: weights, config, knowledge, checksums, data fingerprints, metrics, card.
 
-The model is two files: `classifier.pkl`, the objects (a pickle, protocol 5), and `arrays.bin`, every large
-array they hold (weights, IDF, sparse matrices) as raw bytes. Loading maps `arrays.bin` into memory instead of
-reading and decompressing it, and the C unpickler rebuilds the objects around those arrays: a worker starts in
-a fraction of a second and N workers share one copy of the weights. A pickle executes code when loaded, so
-every file's SHA-256 is checked against `manifest.json` before anything is unpickled, and a mismatch is
-refused with the file named.
+The model is served in its compiled form (triage/classifiers/compiled.py: arrays, labels and a few numbers) as
+two files: `arrays.bin`, every array as raw bytes, and `model.json`, the objects' structure naming the arrays
+(offset, dtype, shape). Loading maps `arrays.bin` instead of reading it and imports neither scikit-learn nor a
+pickle: a worker starts in a fraction of a second, and N workers share one copy of the weights. Only the types
+listed in `SERVED_TYPES` can be built from `model.json`. Every file's SHA-256 is still checked against
+`manifest.json` before use, and a mismatch is refused with the file named.
 """
 
 from __future__ import annotations
@@ -15,15 +15,28 @@ import hashlib
 import json
 import logging
 import mmap
-import pickle
+import os
 import platform
 import shutil
 import subprocess
-from dataclasses import asdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, fields, is_dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import scipy.sparse as sp
+
+from triage.caller_state import StateScorer
+from triage.classifiers.compiled import (
+    CompiledClassifier,
+    CompiledFeaturizer,
+    CompiledHead,
+    CompiledTfidf,
+    Recalibration,
+    ScoreMaps,
+)
 from triage.deadlines import WorkingCalendar, default_calendar
 from triage.elements import ELEMENTS_FILE, load_element_rules
 from triage.errors import BundleError
@@ -32,20 +45,26 @@ from triage.places import load_gazetteer
 from triage.resources import PLACES_FILE, PROJECT_ROOT, RULES_FILE, UNITS_FILE
 from triage.routing import RankingWeights
 from triage.rules import load_rules
+from triage.segment import default_segmenter
 from triage.suggest import ReviewThresholds
 from triage.units import load_catalogue
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-CLASSIFIER_FILE = "classifier.pkl"
+MODEL_FILE = "model.json"
 ARRAYS_FILE = "arrays.bin"
 CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 KNOWLEDGE = {"units.yaml": UNITS_FILE, "places.yaml": PLACES_FILE, "rules.yaml": RULES_FILE, "elements.yaml": ELEMENTS_FILE}
 TRANSFORMER_DIR = "transformer"
-FORMAT_VERSION = 2
-"""2: objects pickled with their arrays out of band in `arrays.bin`, mapped at load. 1: one compressed joblib."""
+FORMAT_VERSION = 3
+"""3: the compiled model, `model.json` naming arrays in `arrays.bin` (mapped at load); no pickle.
+2: objects pickled with their arrays out of band in `arrays.bin`. 1: one compressed joblib."""
+SERVED_TYPES: dict[str, type] = {
+    cls.__name__: cls for cls in (CompiledClassifier, CompiledFeaturizer, CompiledTfidf, CompiledHead, ScoreMaps, Recalibration, StateScorer)
+}
+"""The only objects `model.json` may describe: loading builds nothing else."""
 _ALIGN = 64
 """Each array starts at a multiple of this in `arrays.bin`, so that the mapped arrays are aligned for numpy."""
 _PACKAGES = (
@@ -68,11 +87,13 @@ def _copy_transformer(source: Path, target: Path) -> None:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
+    """The file's SHA-256, hashed from a map of it in one call: hashlib then releases the GIL for the whole file,
+    so another thread (loading the segmenter) runs meanwhile."""
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        if not os.fstat(handle.fileno()).st_size:
+            return hashlib.sha256().hexdigest()
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return hashlib.sha256(mapped).hexdigest()
 
 
 def git_revision() -> str | None:
@@ -111,7 +132,8 @@ def save_bundle(
     if tmp.exists():
         shutil.rmtree(tmp)
     (tmp / "knowledge").mkdir(parents=True)
-    layout = _dump_model({"classifier": pipeline.classifier, "caller_state": pipeline.caller_state, **pipeline.precomputed()}, tmp)
+    served = {"classifier": pipeline.classifier.compiled(), "caller_state": pipeline.caller_state.compiled(), **pipeline.precomputed()}
+    _dump_model(served, tmp)
     for name, source in (knowledge_files or KNOWLEDGE).items():
         shutil.copyfile(source, tmp / "knowledge" / name)
     if pipeline.transformer is not None:
@@ -126,7 +148,6 @@ def save_bundle(
         "refusal_threshold": pipeline.scope.refusal_threshold,
         "members": ["linear"] + (["transformer"] if pipeline.transformer is not None else []),
         "blend": pipeline.blend if pipeline.transformer is not None else {},
-        "arrays": layout,
     }
     (tmp / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
     (tmp / CARD_FILE).write_text(card, encoding="utf-8")
@@ -152,36 +173,94 @@ def save_bundle(
     return out_dir
 
 
-def _dump_model(payload: dict[str, Any], folder: Path) -> list[list[int]]:
-    """Pickle `payload` to CLASSIFIER_FILE with every array out of band in ARRAYS_FILE; returns the arrays'
-    (offset, length) in that file, in the order the pickle asks for them."""
-    buffers: list[pickle.PickleBuffer] = []
-    objects = pickle.dumps(payload, protocol=5, buffer_callback=buffers.append)
-    (folder / CLASSIFIER_FILE).write_bytes(objects)
-    layout: list[list[int]] = []
+def _dump_model(payload: dict[str, Any], folder: Path) -> None:
+    """Write `payload` as MODEL_FILE (its structure) and ARRAYS_FILE (its arrays, each aligned, back to back)."""
+    arrays: dict[str, np.ndarray] = {}
+    structure = _encode(payload, arrays, "model")
+    layout: dict[str, list[Any]] = {}
     with (folder / ARRAYS_FILE).open("wb") as out:
-        for buffer in buffers:
-            raw = buffer.raw()
+        for name, array in arrays.items():
             out.write(b"\0" * (-out.tell() % _ALIGN))
-            layout.append([out.tell(), raw.nbytes])
-            out.write(raw)
-    return layout
+            layout[name] = [out.tell(), array.nbytes, array.dtype.str, list(array.shape)]
+            out.write(np.ascontiguousarray(array).tobytes())
+    document = {"arrays": layout, "model": structure}
+    (folder / MODEL_FILE).write_text(json.dumps(document, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
 
 
-def _load_model(bundle_dir: Path, layout: list[list[int]]) -> dict[str, Any]:
+def _encode(value: Any, arrays: dict[str, np.ndarray], path: str) -> Any:
+    """JSON for `value`; its arrays go to `arrays` under their path in the structure."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            raise TypeError(f"{path}: an array of Python objects cannot be stored; store a list of strings")
+        arrays[path] = value
+        return {"array": path}
+    if sp.issparse(value):
+        csr = sp.csr_matrix(value)
+        return {"csr": {part: _encode(getattr(csr, part), arrays, f"{path}.{part}") for part in ("data", "indices", "indptr")}, "shape": list(csr.shape)}
+    if is_dataclass(value) and not isinstance(value, type):
+        name = type(value).__name__
+        if SERVED_TYPES.get(name) is not type(value):
+            raise TypeError(f"{path}: {name} is not a served type")
+        return {"object": name, "fields": {f.name: _encode(getattr(value, f.name), arrays, f"{path}.{f.name}") for f in fields(value)}}
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError(f"{path}: only string keys can be stored")
+        return {"dict": {k: _encode(v, arrays, f"{path}.{k}") for k, v in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"list": [_encode(v, arrays, f"{path}[{i}]") for i, v in enumerate(value)]}
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    raise TypeError(f"{path}: cannot store a {type(value).__name__}")
+
+
+def _decode(value: Any, arrays: dict[str, np.ndarray], where: Path) -> Any:
+    if not isinstance(value, dict):
+        return value
+    if "array" in value:
+        if value["array"] not in arrays:
+            raise BundleError(f"{where}: names an array {value['array']!r} that {ARRAYS_FILE} does not hold")
+        return arrays[value["array"]]
+    if "csr" in value:
+        parts = {k: _decode(v, arrays, where) for k, v in value["csr"].items()}
+        return sp.csr_matrix((parts["data"], parts["indices"], parts["indptr"]), shape=tuple(value["shape"]), copy=False)
+    if "object" in value:
+        cls = SERVED_TYPES.get(value["object"])
+        if cls is None:
+            raise BundleError(f"{where}: describes a {value['object']!r}, which is not a served type; refusing to load")
+        return cls(**{k: _decode(v, arrays, where) for k, v in value["fields"].items()})
+    if "dict" in value:
+        return {k: _decode(v, arrays, where) for k, v in value["dict"].items()}
+    if "list" in value:
+        return [_decode(v, arrays, where) for v in value["list"]]
+    raise BundleError(f"{where}: unreadable entry {sorted(value)}")
+
+
+def _load_model(bundle_dir: Path) -> dict[str, Any]:
     """The payload `_dump_model` wrote, its arrays read-only views of the mapped ARRAYS_FILE (pages are read
     when first touched, and shared between processes that map the same file)."""
     path = bundle_dir / ARRAYS_FILE
+    where = bundle_dir / MODEL_FILE
+    try:
+        document = json.loads(where.read_text(encoding="utf-8"))
+        layout = document["arrays"]
+        structure = document["model"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise BundleError(f"{where}: unreadable ({exc})") from exc
     with path.open("rb") as handle:
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if path.stat().st_size else b""
-    view = memoryview(mapped)
-    if any(offset + length > len(view) for offset, length in layout):
-        raise BundleError(f"{path}: shorter than its layout in {CONFIG_FILE}")
-    buffers = [view[offset : offset + length] for offset, length in layout]
+    arrays: dict[str, np.ndarray] = {}
+    for name, (offset, length, dtype, shape) in layout.items():
+        kind = np.dtype(dtype)
+        if kind.hasobject or offset + length > len(mapped) or length != kind.itemsize * int(np.prod(shape, dtype=np.int64)):
+            raise BundleError(f"{path}: does not match its layout in {MODEL_FILE} (array {name!r})")
+        array = np.frombuffer(mapped, dtype=kind, count=length // kind.itemsize, offset=offset) if length else np.zeros(0, dtype=kind)
+        arrays[name] = array.reshape(shape)
     try:
-        return pickle.loads((bundle_dir / CLASSIFIER_FILE).read_bytes(), buffers=buffers)
-    except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError) as exc:
-        raise BundleError(f"{bundle_dir / CLASSIFIER_FILE}: does not load ({exc})") from exc
+        return _decode(structure, arrays, where)
+    except (TypeError, ValueError) as exc:
+        raise BundleError(f"{where}: does not load ({exc})") from exc
 
 
 def read_manifest(bundle_dir: str | Path) -> dict[str, Any]:
@@ -201,13 +280,14 @@ def verify_bundle(bundle_dir: str | Path) -> dict[str, Any]:
     files: dict[str, str] = manifest.get("files", {})
     if manifest.get("format_version") != FORMAT_VERSION:
         raise _old_format(bundle_dir, manifest.get("format_version"))
-    for required in (CLASSIFIER_FILE, ARRAYS_FILE, CONFIG_FILE):
+    for required in (MODEL_FILE, ARRAYS_FILE, CONFIG_FILE):
         if required not in files:
             raise BundleError(f"{bundle_dir}: manifest lists no {required}")
-    for name, expected in files.items():
-        path = bundle_dir / name
-        if not path.is_file():
-            raise BundleError(f"{path}: listed in the manifest but missing")
+    for name in files:
+        if not (bundle_dir / name).is_file():
+            raise BundleError(f"{bundle_dir / name}: listed in the manifest but missing")
+    for name, expected in sorted(files.items(), key=lambda item: -(bundle_dir / item[0]).stat().st_size):
+        path = bundle_dir / name  # the largest first: its hashing runs without the GIL while load_bundle goes on
         if sha256_file(path) != expected:
             raise BundleError(f"{path}: checksum mismatch (the file was changed or truncated after training)")
     extra = sorted(
@@ -234,7 +314,10 @@ def load_bundle(bundle_dir: str | Path, *, calendar: WorkingCalendar | None = No
     bundle_dir = Path(bundle_dir)
     if not bundle_dir.is_dir():
         raise BundleError(f"{bundle_dir}: no such model folder")
-    verify_bundle(bundle_dir)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        verified = pool.submit(verify_bundle, bundle_dir)
+        default_segmenter()  # not from the bundle: jieba's dictionary loads (holding the GIL) while the checksums run
+        verified.result()
     config = json.loads((bundle_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     if config.get("format_version") != FORMAT_VERSION:
         raise _old_format(bundle_dir, config.get("format_version"))
@@ -246,7 +329,7 @@ def load_bundle(bundle_dir: str | Path, *, calendar: WorkingCalendar | None = No
         calendar=calendar or default_calendar(),
         elements=load_element_rules(knowledge_dir / "elements.yaml") if (knowledge_dir / "elements.yaml").is_file() else None,
     )
-    payload = _load_model(bundle_dir, config.get("arrays", []))
+    payload = _load_model(bundle_dir)
     classifier = payload.pop("classifier")
     caller_state = payload.pop("caller_state", None)
     transformer = None

@@ -15,16 +15,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
+from triage.classifiers.compiled import WHITE_SPACES, packed_hits
 from triage.elements import CALLER_STATES, ElementRules, default_element_rules
-from triage.errors import LabelError
 
 EMERGENCY = "求救"
 CALM = "平静"
@@ -121,9 +117,6 @@ def _rule_proba(totals: Mapping[str, float], state: str) -> np.ndarray:
     return e / e.sum()
 
 
-_WHITESPACE = re.compile(r"\s\s+")
-
-
 def _probabilities(z: np.ndarray) -> np.ndarray:
     """Logistic regression's probabilities from its scores: a sigmoid for two classes, else a softmax."""
     if z.shape[0] == 1:
@@ -133,47 +126,48 @@ def _probabilities(z: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-class CallerState(ClassifierMixin, BaseEstimator):
-    """The caller's state from the transcript; scikit-learn style (`fit`, `predict`, `predict_proba`).
+@dataclass(eq=False)
+class StateScorer:
+    """The caller's state as served: `predict`, `predict_proba` and `assess` over transcripts.
 
-    Unfitted it scores by rules over the cues (`classes_`-free: columns in `CALLER_STATES` order); fitted on
-    labelled calls it is a logistic regression over the cue totals, the cues hit and character n-grams.
-    `emergency_floor`: a 求救 total at or above which the call is 求救 whatever the model says (None: never).
+    Without `classes` it scores by the cue rules (columns in `CALLER_STATES` order). Trained
+    (`triage.classifiers.caller_state.CallerState`), it holds the logistic regression as arrays: character n-grams
+    of the lower-cased text (packed keys, as the features store them), their IDF, and the weights of the n-grams
+    and of the cue columns. `emergency_floor`: a 求救 total at or above which the call is 求救 whatever the model
+    says (None: never).
     """
 
-    def __init__(
-        self,
-        C: float = 2.0,
-        ngram_range: tuple[int, int] = (1, 3),
-        min_df: int = 1,
-        max_features: int | None = 30000,
-        cue_scale: float = 1.0,
-        class_weight: str | None = "balanced",
-        emergency_floor: float | None = 3.0,
-        rules_path: str | None = None,
-    ) -> None:
-        self.C = C
-        self.ngram_range = ngram_range
-        self.min_df = min_df
-        self.max_features = max_features
-        self.cue_scale = cue_scale
-        self.class_weight = class_weight
-        self.emergency_floor = emergency_floor
-        self.rules_path = rules_path
+    classes: list[str] | None = None
+    ngram_range: tuple[int, int] = (1, 3)
+    char_keys: list[np.ndarray] = field(default_factory=list)
+    char_columns: list[np.ndarray] = field(default_factory=list)
+    char_idf: np.ndarray | None = None
+    char_coef: np.ndarray | None = None
+    """n_char_ngrams x n_classes."""
+    cue_coef: np.ndarray | None = None
+    """(4 state totals + one per cue) x n_classes."""
+    intercept: np.ndarray | None = None
+    cue_scale: float = 1.0
+    emergency_floor: float | None = 3.0
+    rules_path: str | None = None
 
-    # ------------------------------------------------------------------------------------------- helpers
+    def __post_init__(self) -> None:
+        self.ngram_range = (int(self.ngram_range[0]), int(self.ngram_range[1]))
+        if self.classes is not None:
+            self.classes_ = np.asarray(self.classes)
 
-    def _rules(self) -> ElementRules:
+    @property
+    def fitted(self) -> bool:
+        return self.classes is not None
+
+    def rules(self) -> ElementRules:
         return default_element_rules(self.rules_path) if self.rules_path else default_element_rules()
 
-    def _cue_names(self, rules: ElementRules) -> list[tuple[str, str]]:
-        return [(state, cue.name) for state, cues in rules.state_cues.items() for cue, _ in cues]
-
-    def _cue_matrix(
+    def cue_matrix(
         self, texts: Sequence[str], rules: ElementRules, hits_out: list[list[CueHit]] | None = None
     ) -> tuple[np.ndarray, list[dict[str, float]]]:
         """Per text: the four state totals (log-scaled) and one column per cue (its weight when hit)."""
-        names = self._cue_names(rules)
+        names = [(state, cue.name) for state, cues in rules.state_cues.items() for cue, _ in cues]
         index = {name: i for i, name in enumerate(names)}
         X = np.zeros((len(texts), len(CALLER_STATES) + len(names)))
         totals_all: list[dict[str, float]] = []
@@ -191,77 +185,48 @@ class CallerState(ClassifierMixin, BaseEstimator):
             totals_all.append(totals)
         return X * self.cue_scale, totals_all
 
+    def decisions(self, texts: Sequence[str], cues: np.ndarray) -> list[np.ndarray]:
+        """The logistic regression's scores per text, as `TfidfVectorizer` + `LogisticRegression` give them:
+        character n-grams of the lower-cased text (runs of whitespace as one space), 1 + log(count) times IDF,
+        L2-normalised, then the cue columns. The n-grams of the whole batch are found at once; each text's sums
+        run over its n-grams in order of first appearance, as the vectoriser's counting visits them."""
+        docs = [WHITE_SPACES.sub(" ", text.lower()) for text in texts]
+        lo, hi = self.ngram_range
+        rows, columns, _ = packed_hits(docs, range(lo, hi + 1), self.char_keys, self.char_columns)
+        order = np.argsort(rows, kind="stable")
+        bounds = np.searchsorted(rows[order], np.arange(len(docs) + 1))
+        out = []
+        for row in range(len(docs)):
+            z = cues[row] @ self.cue_coef + self.intercept
+            found = columns[order[bounds[row] : bounds[row + 1]]]
+            if len(found):
+                unique, first, counts = np.unique(found, return_index=True, return_counts=True)
+                seen = np.argsort(first, kind="stable")
+                cols, counts = unique[seen], counts[seen]
+                values = (1.0 + np.log(counts.astype(float))) * self.char_idf[cols]
+                z = z + (values / np.sqrt(values @ values)) @ self.char_coef[cols]
+            out.append(z)
+        return out
+
     @staticmethod
     def _texts(X: Iterable[str] | str) -> list[str]:
         if isinstance(X, str):
             raise TypeError("expected a list of transcripts, got one string")
         return ["" if t is None else str(t) for t in X]
 
-    # ------------------------------------------------------------------------------------------- sklearn API
-
-    def fit(self, X: Iterable[str], y: Iterable[str]) -> CallerState:
-        """Learn the head on labelled transcripts; labels must be states of `CALLER_STATES`."""
-        texts, labels = self._texts(X), [str(v) for v in y]
-        if len(texts) != len(labels):
-            raise LabelError(f"{len(texts)} transcripts but {len(labels)} labels")
-        unknown = sorted(set(labels) - set(CALLER_STATES))
-        if unknown:
-            raise LabelError(f"unknown caller state {unknown[0]!r}; expected one of {', '.join(CALLER_STATES)}")
-        if len(set(labels)) < 2:
-            raise LabelError("caller state needs at least two different states to learn from")
-        rules = self._rules()
-        self.vectorizer_ = TfidfVectorizer(
-            analyzer="char", ngram_range=self.ngram_range, min_df=self.min_df, max_features=self.max_features,
-            sublinear_tf=True, dtype=np.float32,
-        )
-        chars = self.vectorizer_.fit_transform(texts)
-        cues, _ = self._cue_matrix(texts, rules)
-        self.model_ = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=2000)
-        self.model_.fit(sp.hstack([chars, sp.csr_matrix(cues)]).tocsr(), labels)
-        self.classes_ = self.model_.classes_
-        # the fast path's tables: scikit-learn's transform and predict_proba cost over a millisecond a call in
-        # input checks alone; the same sums in a few dictionary lookups and one small matrix product do not
-        n_chars = len(self.vectorizer_.vocabulary_)
-        self.char_index_ = dict(self.vectorizer_.vocabulary_)
-        self.char_idf_ = self.vectorizer_.idf_.astype(float)
-        self.char_coef_ = np.ascontiguousarray(self.model_.coef_[:, :n_chars].T, dtype=float)
-        self.cue_coef_ = np.ascontiguousarray(self.model_.coef_[:, n_chars:].T, dtype=float)
-        self.intercept_ = self.model_.intercept_.astype(float)
-        return self
-
-    def _decision(self, text: str, cues: np.ndarray) -> np.ndarray:
-        """The logistic regression's scores for one text, as `TfidfVectorizer` + `LogisticRegression` give them:
-        character n-grams of the lower-cased text (runs of whitespace as one space), 1 + log(count) times IDF,
-        L2-normalised, then the cue columns."""
-        doc = _WHITESPACE.sub(" ", text.lower())
-        lo, hi = self.ngram_range
-        counts: dict[int, int] = {}
-        index = self.char_index_
-        for n in range(lo, min(hi, len(doc)) + 1):
-            for i in range(len(doc) - n + 1):
-                col = index.get(doc[i : i + n])
-                if col is not None:
-                    counts[col] = counts.get(col, 0) + 1
-        z = cues @ self.cue_coef_ + self.intercept_
-        if counts:
-            cols = np.fromiter(counts, dtype=np.intp, count=len(counts))
-            values = (1.0 + np.log(np.fromiter(counts.values(), dtype=float, count=len(counts)))) * self.char_idf_[cols]
-            z = z + (values / np.sqrt(values @ values)) @ self.char_coef_[cols]
-        return z
-
     def predict_proba(self, X: Iterable[str]) -> np.ndarray:
-        """Probabilities per state: columns `classes_` when fitted, else `CALLER_STATES` (the rule scorer)."""
+        """Probabilities per state: columns `classes_` when trained, else `CALLER_STATES` (the rule scorer)."""
         return self._proba(self._texts(X))
 
     def _proba(self, texts: list[str], hits_out: list[list[CueHit]] | None = None) -> np.ndarray:
-        rules = self._rules()
-        cues, totals = self._cue_matrix(texts, rules, hits_out)
+        rules = self.rules()
+        cues, totals = self.cue_matrix(texts, rules, hits_out)
         if not texts:
-            return np.zeros((0, len(self._columns())))
-        if not hasattr(self, "model_"):
+            return np.zeros((0, len(self.columns())))
+        if not self.fitted:
             return np.vstack([_rule_proba(t, rule_state(t, rules)) for t in totals])
-        proba = np.vstack([_probabilities(self._decision(text, row)) for text, row in zip(texts, cues, strict=True)])
-        classes = list(self.classes_)
+        proba = np.vstack([_probabilities(z) for z in self.decisions(texts, cues)])
+        classes = list(self.columns())
         if self.emergency_floor is not None and EMERGENCY in classes:
             k = classes.index(EMERGENCY)
             for row, t in enumerate(totals):
@@ -270,18 +235,18 @@ class CallerState(ClassifierMixin, BaseEstimator):
                     proba[row] /= proba[row].sum()
         return proba
 
-    def _columns(self) -> list[str]:
-        return list(self.classes_) if hasattr(self, "model_") else list(CALLER_STATES)
+    def columns(self) -> list[str]:
+        return list(self.classes) if self.classes is not None else list(CALLER_STATES)
 
     def predict(self, X: Iterable[str]) -> list[str]:
         """One state per transcript."""
-        columns = self._columns()
+        columns = self.columns()
         return [columns[int(i)] for i in self.predict_proba(X).argmax(axis=1)]
 
     def assess(self, X: Iterable[str]) -> list[StateResult]:
         """One `StateResult` per transcript: the state, its probability, and the names of the cues that fired."""
         texts = self._texts(X)
-        columns = self._columns()
+        columns = self.columns()
         hits: list[list[CueHit]] = []
         proba = self._proba(texts, hits)
         out: list[StateResult] = []
@@ -292,8 +257,5 @@ class CallerState(ClassifierMixin, BaseEstimator):
             out.append(StateResult(state, round(float(row[k]), 4), names))
         return out
 
-    @classmethod
-    def from_rows(cls, rows: Iterable[Mapping[str, object]], **params: object) -> CallerState:
-        """Fitted on rows of {"text", "caller_state"} (the labelled calls' format); rows without a state are skipped."""
-        pairs = [(str(r["text"]), str(r["caller_state"])) for r in rows if r.get("caller_state") and r.get("text")]
-        return cls(**params).fit([t for t, _ in pairs], [s for _, s in pairs])  # type: ignore[arg-type]
+    def compiled(self) -> StateScorer:
+        return self

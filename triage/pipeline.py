@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from triage.caller_state import CallerState, redirected
-from triage.classifiers import MultiHeadClassifier
+from triage.caller_state import StateResult, StateScorer, redirected
+from triage.classifiers.compiled import CompiledClassifier
 from triage.classifiers.ensemble import mix
 from triage.deadlines import DeadlinePolicy, WorkingCalendar, default_calendar
 from triage.elements import ElementRules, extract_elements
@@ -37,6 +37,10 @@ from triage.summary import summarise
 from triage.transformer import TransformerHeads
 from triage.units import LOCAL, Catalogue
 
+if TYPE_CHECKING:
+    from triage.classifiers.caller_state import CallerState
+    from triage.classifiers.multihead import MultiHeadClassifier
+
 logger = logging.getLogger(__name__)
 N_KEYWORDS = 6
 KEYWORD_STOP_WORDS = frozenset(
@@ -47,6 +51,12 @@ KEYWORD_STOP_WORDS = frozenset(
 """Words of asking, of quantity and of talk that a dispatcher should never see highlighted as a call's keywords."""
 MIN_GENERAL_IDF = 7.0
 """Words common in general Chinese (jieba's idf below 7: 电话, 门口, 怎么) say nothing about this call."""
+def _keyword_candidate(word: str) -> bool:
+    """A word feature that can be shown as a keyword: one word (not an n-gram) of two characters or more, not a
+    word of asking or of quantity that says nothing about the matter (请问, 多久, 好多)."""
+    return " " not in word and len(word) >= 2 and word not in KEYWORD_STOP_WORDS
+
+
 MIN_ROWS_PER_JOB = 32
 """Below this many transcripts per process a batch runs in this process: shipping it costs more than it saves."""
 
@@ -62,6 +72,7 @@ class _Scored:
     model: np.ndarray | None
     local: float
     words: tuple[np.ndarray, np.ndarray]
+    state: StateResult
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,7 @@ class TriagePipeline:
 
     def __init__(
         self,
-        classifier: MultiHeadClassifier,
+        classifier: MultiHeadClassifier | CompiledClassifier,
         knowledge: Knowledge,
         *,
         thresholds: ReviewThresholds | None = None,
@@ -92,17 +103,18 @@ class TriagePipeline:
         transformer: TransformerHeads | None = None,
         blend: dict[str, float] | None = None,
         precomputed: dict[str, Any] | None = None,
-        caller_state: CallerState | None = None,
+        caller_state: CallerState | StateScorer | None = None,
     ) -> None:
         """`precomputed`: what `precomputed()` gave when the bundle was saved (keyword weights, the units' duty
-        lists as features), so that loading does no work that training already did."""
+        lists as features), so that loading does no work that training already did. `classifier` and
+        `caller_state`: the estimators training fitted, or (from a bundle) their compiled forms."""
         self.classifier = classifier
         self.transformer = transformer
         """A fine-tuned encoder mixed into the heads it has; the linear model still gives features, keywords and units."""
         self.blend = dict(blend or {})
         """Per head, the transformer's share of the probabilities (chosen on validation)."""
         self.n_jobs = n_jobs
-        self.caller_state = caller_state or CallerState()
+        self.caller_state = caller_state or StateScorer()
         """The caller's state: cue rules and, when training had labelled calls, a small learned head on them."""
         """Processes `suggest_many` uses by default (1: this one only; -1: one per core)."""
         self.knowledge = knowledge
@@ -139,10 +151,6 @@ class TriagePipeline:
         if keyword_weights is None or len(keyword_weights) != len(self._word_vocabulary):
             keyword_weights = self._keyword_weight_vector()
         self._keyword_weights = keyword_weights
-        self._keyword_vocabulary = [str(w) for w in self._word_vocabulary]
-        self._keyword_candidate = [" " not in w and len(w) >= 2 and w not in KEYWORD_STOP_WORDS for w in self._keyword_vocabulary]
-        """Word features that can be shown as a keyword: one word (not an n-gram) of two characters or more, not a
-        word of asking or of quantity that says nothing about the matter (请问, 多久, 好多)."""
 
     def _keyword_weight_vector(self) -> np.ndarray:
         """Per word feature: how strongly it pulls any category or topic (max |coefficient|); 0 for common words."""
@@ -334,6 +342,7 @@ class TriagePipeline:
         words = X[:, : len(self._word_vocabulary)].tocsr()
         strength = words.data * self._keyword_weights[words.indices]
         bounds = words.indptr
+        states = self.caller_state.assess(clean)  # the n-grams of the whole batch at once
         return [
             _Scored(
                 {h: dict(zip(labels[h], values[h][i], strict=True)) for h in proba},
@@ -342,6 +351,7 @@ class TriagePipeline:
                 model[i] if model is not None else None,
                 float(local[i, 0]) if local is not None else 0.0,
                 (words.indices[bounds[i] : bounds[i + 1]], strength[bounds[i] : bounds[i + 1]]),
+                states[i],
             )
             for i in range(len(clean))
         ]
@@ -419,7 +429,7 @@ class TriagePipeline:
         deadline = self.deadlines.due(deadline_class, created_at)
         keywords = self._keywords(row.words, text, units)
         elements = extract_elements(text, location, rules=self.knowledge.elements)
-        state = self.caller_state.assess([text])[0]
+        state = row.state
         if scope.reason == "emergency":
             state = redirected(state, text, scope.redirect, self.knowledge.elements)
         parts = SuggestionParts(
@@ -447,13 +457,13 @@ class TriagePipeline:
                 if why.startswith("权责清单："):
                     found.extend(why.removeprefix("权责清单：").split("、"))
         columns, strength = words
-        vocabulary, candidate = self._keyword_vocabulary, self._keyword_candidate
+        vocabulary = self._word_vocabulary
         for k in np.argsort(-strength):
             if strength[k] <= 0:
                 break
             j = columns[k]
             word = vocabulary[j]
-            if candidate[j] and word in text:
+            if _keyword_candidate(word) and word in text:
                 found.append(word)
             if len(dict.fromkeys(found)) >= N_KEYWORDS:
                 break

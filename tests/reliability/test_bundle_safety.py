@@ -14,7 +14,7 @@ from api.app import create_app
 from api.deps import ModelHolder
 from api.settings import Settings
 from api.signing import deployment_key, sign_bundle, verify_signature
-from triage.bundle import CLASSIFIER_FILE, CONFIG_FILE, MANIFEST, sha256_file
+from triage.bundle import ARRAYS_FILE, CONFIG_FILE, MANIFEST, MODEL_FILE, load_bundle, sha256_file
 from triage.errors import BundleError
 
 KEY = b"k" * 32
@@ -50,7 +50,7 @@ def test_swap_refuses_truncated_and_tampered_bundles_and_keeps_serving(
     holder = ModelHolder(default_bundle)
     before = holder.current
     truncated = copy("truncated")
-    _truncate(truncated / CLASSIFIER_FILE)
+    _truncate(truncated / ARRAYS_FILE)
     with pytest.raises(BundleError, match="checksum mismatch"):
         holder.swap(truncated)
     tampered = copy("tampered")
@@ -60,7 +60,7 @@ def test_swap_refuses_truncated_and_tampered_bundles_and_keeps_serving(
     with pytest.raises(BundleError, match=r"config\.json: checksum mismatch"):
         holder.swap(tampered)
     smuggled = copy("smuggled")
-    shutil.copyfile(smuggled / CLASSIFIER_FILE, smuggled / "extra.pkl")
+    shutil.copyfile(smuggled / ARRAYS_FILE, smuggled / "extra.pkl")
     with pytest.raises(BundleError, match="unlisted code-bearing file"):
         holder.swap(smuggled)
     assert holder.current is before
@@ -68,6 +68,23 @@ def test_swap_refuses_truncated_and_tampered_bundles_and_keeps_serving(
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'b.db'}", home=tmp_path, model_dir=default_bundle)
     with TestClient(create_app(settings, model=holder)) as client:
         assert client.get("/healthz").json()["model"] == before.pipeline.version
+
+
+def test_a_model_file_can_only_build_served_types_and_arrays_must_fit_the_layout(copy) -> None:
+    """Even with the checksums fixed up (no signing key), `model.json` builds no object outside the served types,
+    and an array file shorter than its layout is refused by name."""
+    hostile = copy("hostile")
+    document = json.loads((hostile / MODEL_FILE).read_text(encoding="utf-8"))
+    document["model"]["dict"]["caller_state"] = {"object": "Popen", "fields": {"args": ["touch", "/tmp/pwned"]}}
+    (hostile / MODEL_FILE).write_text(json.dumps(document), encoding="utf-8")
+    _rewrite_manifest(hostile)
+    with pytest.raises(BundleError, match=r"model\.json: describes a 'Popen', which is not a served type"):
+        load_bundle(hostile)
+    short = copy("short")
+    _truncate(short / ARRAYS_FILE)
+    _rewrite_manifest(short)
+    with pytest.raises(BundleError, match=r"arrays\.bin: does not match its layout in model\.json"):
+        load_bundle(short)
 
 
 def test_signed_bundles_only_when_a_key_is_configured(copy) -> None:
@@ -84,7 +101,7 @@ def test_signed_bundles_only_when_a_key_is_configured(copy) -> None:
     # a changed file whose checksum was fixed up in the manifest: the signature no longer matches
     forged = copy("forged")
     sign_bundle(forged, KEY)
-    _truncate(forged / CLASSIFIER_FILE)
+    _truncate(forged / ARRAYS_FILE)
     _rewrite_manifest(forged)
     with pytest.raises(BundleError, match="manifest changed after signing"):
         holder.swap(forged)

@@ -34,4 +34,4 @@ def test_the_model_card_scores_the_draft_on_the_frozen_reference_and_the_state_h
     assert draft["caller_state"]["rescue_n"] > 0
     assert manifest["training"]["caller_state_rows"] > 200
     pipeline = load_bundle(default_bundle)
-    assert hasattr(pipeline.caller_state, "model_")  # the learned head, not the bare rules
+    assert pipeline.caller_state.fitted  # the learned head, not the bare rules

@@ -87,12 +87,14 @@ def test_a_bad_local_file_stops_training_with_file_line_and_value(write_jsonl):
         DataArguments(preset="default", data_files=[str(path)], local_weight=0)
 
 
-def test_adapted_priors_follow_a_new_city_s_traffic_and_are_kept_by_the_bundle(pipeline, tmp_path):
-    import copy
-
+def test_adapted_priors_follow_a_new_city_s_traffic_and_are_kept_by_the_bundle():
     import numpy as np
 
-    classifier = copy.deepcopy(pipeline.classifier)
+    from training.datasets import corpus_split
+    from triage.classifiers import MultiHeadClassifier
+
+    train_rows = [r for r in corpus_split()[0].records if r.label("category")][:400]
+    classifier = MultiHeadClassifier().fit([r.text for r in train_rows], {"category": [r.label("category") for r in train_rows]})
     calls = ["我要投诉楼下饭店油烟太大", "投诉工地晚上施工噪音", "我要投诉物业不作为", "投诉出租车绕路"] * 10
     X = classifier.transform(calls)
     before = classifier.predict_proba_features(X)["category"][:, list(classifier.classes_["category"]).index("投诉")].mean()
@@ -101,4 +103,6 @@ def test_adapted_priors_follow_a_new_city_s_traffic_and_are_kept_by_the_bundle(p
     after = classifier.predict_proba_features(X)["category"][:, list(classes).index("投诉")].mean()
     assert report["category"]["priors"]["投诉"]["local"] > report["category"]["priors"]["投诉"]["train"]
     assert after > before
+    served = classifier.compiled()  # what a bundle stores: the local priors travel with it
+    np.testing.assert_array_equal(served.predict_proba_features(X)["category"], classifier.predict_proba_features(X)["category"])
     assert np.allclose(classifier.predict_proba_features(X, shifted=False)["category"].sum(axis=1), 1.0)

@@ -1,5 +1,8 @@
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -9,7 +12,7 @@ from triage.errors import BundleError
 
 def test_a_bundle_is_an_auditable_folder(default_bundle):
     manifest = json.loads((default_bundle / "manifest.json").read_text(encoding="utf-8"))
-    assert {"classifier.pkl", "arrays.bin", "config.json", "README.md", "training_args.json", "knowledge/units.yaml"} <= set(manifest["files"])
+    assert {"model.json", "arrays.bin", "config.json", "README.md", "training_args.json", "knowledge/units.yaml"} <= set(manifest["files"])
     assert manifest["training"]["data"]["own_corpus"]["train"]["sha256"]
     assert manifest["metrics"]["test"]["category"]["accuracy"] > 0
     assert manifest["packages"]["scikit-learn"]
@@ -53,21 +56,45 @@ def test_a_folder_without_manifest_is_not_a_model(tmp_path):
 
 
 def test_a_loaded_bundle_predicts_like_the_original(pipeline, copy):
+    """The bundle serves the compiled model; training built the estimators: the same suggestions, to the bit."""
     again = load_bundle(copy)
-    text = "岳麓区麓山南路有人占道经营"
-    assert again.suggest(text).model_dump() == pipeline.suggest(text).model_dump()
+    assert type(again.classifier).__name__ == "CompiledClassifier"
+    texts = [
+        "岳麓区麓山南路有人占道经营",
+        "救命啊楼下着火了快点来人",
+        "我想问一下住房公积金怎么提取 就是 那个 离职了能不能取",
+        "你们到底管不管！第三次打了，小区门口烧烤店每天晚上十一点后还在吵，我要找媒体曝光",
+        "Hello  我 想  投诉 302路公交车 司机 态度 很差" * 3,
+    ]
+    for register in ("spoken", "written"):
+        served = [s.model_dump() for s in again.suggest_many(texts, register=register)]
+        trained = [s.model_dump() for s in pipeline.suggest_many(texts, register=register)]
+        for row in (*served, *trained):
+            row["deadline"].pop("due_at")
+        assert served == trained
+
+
+def test_serving_imports_no_scikit_learn(copy):
+    """Loading a bundle and suggesting must not import scikit-learn: its import alone costs over half a second."""
+    script = (
+        "import sys; from triage.bundle import load_bundle; "
+        f"p = load_bundle({str(copy)!r}); p.suggest('我想问一下住房公积金怎么提取'); "
+        "print(sorted(m for m in sys.modules if m == 'sklearn' or m.startswith('sklearn.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]"
 
 
 def test_an_older_bundle_format_names_its_version_and_the_command_that_rebuilds_it(copy):
     manifest = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
     manifest["format_version"] = 1
     (copy / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    with pytest.raises(BundleError, match=r"bundle format 1 is not 2.*triage train --config .*training_args\.json"):
+    with pytest.raises(BundleError, match=r"bundle format 1 is not 3.*triage train --config .*training_args\.json"):
         load_bundle(copy)
 
 
 def test_the_weights_are_mapped_read_only_not_copied_into_each_process(copy):
     pipeline = load_bundle(copy)
-    idf = pipeline.classifier.featurizer_.chars_.idf_
+    idf = pipeline.classifier.featurizer_.chars.idf
     assert not idf.flags.writeable  # a view of arrays.bin: every worker that maps it shares the same pages
     assert pipeline.suggest("我想问一下住房公积金怎么提取").category.label

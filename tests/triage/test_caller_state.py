@@ -13,7 +13,8 @@ from sklearn.base import clone
 from sklearn.metrics import f1_score, recall_score
 from sklearn.model_selection import StratifiedKFold
 
-from triage.caller_state import CallerState, StateResult, cue_hits, cue_totals, rule_state
+from triage.caller_state import StateResult, cue_hits, cue_totals, rule_state
+from triage.classifiers.caller_state import CallerState
 from triage.elements import CALLER_STATES
 from triage.errors import LabelError
 
@@ -93,7 +94,8 @@ def test_fitting_sets_classes_and_probabilities_match_scikit_learn(fitted, dev_r
     assert set(fitted.classes_) == set(CALLER_STATES)
     texts = [r["text"] for r in dev_rows[:40]] + ["ABC  def  喂!!", "x"]
     raw = clone(fitted).set_params(emergency_floor=None).fit([r["text"] for r in dev_rows], [r["caller_state"] for r in dev_rows])
-    cues, _ = raw._cue_matrix(texts, raw._rules())
+    scorer = raw.compiled()
+    cues, _ = scorer.cue_matrix(texts, scorer.rules())
     expected = raw.model_.predict_proba(sp.hstack([raw.vectorizer_.transform(texts), sp.csr_matrix(cues)]).tocsr())
     assert np.allclose(raw.predict_proba(texts), expected, atol=1e-8)  # the fast path is the same model
 

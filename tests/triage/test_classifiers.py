@@ -77,7 +77,7 @@ def test_compiled_probabilities_equal_sklearns():
     X = featurizer.transform(TEXTS)
     for labels in (TOPICS, ["a" if i % 2 else "b" for i in range(len(TEXTS))]):
         head = CalibratedLinearClassifier(cv=2).fit(X, labels)
-        assert head.fast_ is not None
+        assert head.compiled() is not None
         np.testing.assert_allclose(head.predict_proba(X), head.estimator_.predict_proba(X), atol=1e-12)
 
 

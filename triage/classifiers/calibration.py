@@ -19,9 +19,10 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted
 
+from triage.classifiers.compiled import EPS, Recalibration, ScoreMaps, apply_temperature
+
 Method = Literal["none", "temperature", "isotonic"]
 METHODS: tuple[Method, ...] = ("none", "temperature", "isotonic")
-EPS = 1e-6
 N_BINS = 10
 
 
@@ -52,10 +53,6 @@ def _fit_temperature(proba: np.ndarray, y: np.ndarray) -> float:
     return float(np.exp(minimize_scalar(loss, bounds=(-3.0, 3.0), method="bounded").x))
 
 
-def _apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
-    return np.exp(log_softmax(np.log(np.clip(proba, EPS, 1.0)) / temperature, axis=1))
-
-
 def _fit_isotonic(proba: np.ndarray, y: np.ndarray) -> list[IsotonicRegression | None]:
     """One increasing map per class (one-vs-rest); a class never seen here keeps its score."""
     maps: list[IsotonicRegression | None] = []
@@ -69,9 +66,7 @@ def _fit_isotonic(proba: np.ndarray, y: np.ndarray) -> list[IsotonicRegression |
 
 
 def _apply_isotonic(proba: np.ndarray, maps: Sequence[IsotonicRegression | None]) -> np.ndarray:
-    out = np.column_stack([m.predict(proba[:, k]) if m is not None else proba[:, k] for k, m in enumerate(maps)])
-    out = np.clip(out, EPS, None)
-    return out / out.sum(axis=1, keepdims=True)
+    return Recalibration("isotonic", maps=ScoreMaps.isotonic(maps)).transform(proba)
 
 
 class ProbabilityCalibrator(BaseEstimator):
@@ -131,6 +126,13 @@ class ProbabilityCalibrator(BaseEstimator):
             raise ValueError(f"expected {self.n_classes_} probability columns, got shape {proba.shape}")
         return _apply(self.method_, self.mapping_, proba)
 
+    def compiled(self) -> Recalibration:
+        """What `transform` applies, as plain numbers and arrays (what a bundle stores)."""
+        check_is_fitted(self, "method_")
+        if self.method_ == "isotonic":
+            return Recalibration("isotonic", maps=ScoreMaps.isotonic(self.mapping_), info=self.summary())  # type: ignore[arg-type]
+        return Recalibration(self.method_, temperature=self.temperature_, info=self.summary())
+
     def summary(self) -> dict[str, Any]:
         """What was chosen and why, for the bundle's metrics and the model card."""
         check_is_fitted(self, "method_")
@@ -151,7 +153,7 @@ def _fit(method: Method, proba: np.ndarray, y: np.ndarray) -> float | list[Isoto
 
 def _apply(method: Method, mapping: float | list[IsotonicRegression | None] | None, proba: np.ndarray) -> np.ndarray:
     if method == "temperature":
-        return _apply_temperature(proba, float(mapping))  # type: ignore[arg-type]
+        return apply_temperature(proba, float(mapping))  # type: ignore[arg-type]
     if method == "isotonic":
         return _apply_isotonic(proba, mapping)  # type: ignore[arg-type]
     return proba

@@ -22,6 +22,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from triage.classifiers.compiled import CompiledHead, ScoreMaps
 from triage.errors import LabelError
 
 
@@ -89,7 +90,7 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
             X = sp.vstack([X, X[extra]], format="csr") if sp.issparse(X) else np.vstack([X, X[extra]])
             y = np.concatenate([y, y[extra]])
             weight = None if weight is None else np.concatenate([weight, weight[extra]])
-        for stale in ("linear_", "calibrators_"):  # a refit replaces what a two-step fit left
+        for stale in ("linear_", "calibrators_", "compiled_"):  # a refit replaces what a two-step fit left
             self.__dict__.pop(stale, None)
         base = LinearSVC(C=self.C, class_weight=self.class_weight, random_state=self.random_state)
         self.estimator_ = CalibratedClassifierCV(base, method=self.calibration, cv=folds, ensemble=False)
@@ -106,7 +107,7 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = unique_labels(y)
         if len(self.classes_) < 2:
             raise LabelError(f"a head needs at least two classes to learn; got one class: {self.classes_[0]!r}")
-        for stale in ("estimator_", "calibrators_", "fast_"):
+        for stale in ("estimator_", "calibrators_", "compiled_"):
             self.__dict__.pop(stale, None)
         self.linear_ = LinearSVC(C=self.C, class_weight=self.class_weight, random_state=self.random_state)
         self.linear_.fit(X, y, sample_weight=sample_weight)
@@ -188,7 +189,7 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
 
     def __getstate__(self) -> dict:  # type: ignore[type-arg]
         state = self.__dict__.copy()
-        state.pop("fast_", None)  # derived from the model and its calibration; rebuilt on load instead of stored twice
+        state.pop("compiled_", None)  # derived from the model and its calibration; rebuilt on load instead of stored twice
         return state
 
     def __setstate__(self, state: dict) -> None:  # type: ignore[type-arg]
@@ -197,40 +198,34 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
             self._compile()
 
     def _compile(self) -> None:
-        """Keep the fitted model as plain arrays: sklearn's per-call validation costs more than the maths."""
-        self.fast_ = None
+        """Keep the fitted model as plain arrays (`compiled()`): sklearn's per-call validation costs more than the maths."""
+        self.compiled_: CompiledHead | None = None
         calibrators = self._calibrators()
         svc = self._linear()
-        if not np.array_equal(svc.classes_, self.classes_) or not all(hasattr(c, "a_") for c in calibrators):
-            return  # isotonic maps have no closed form: the general path serves them
-        a = np.array([c.a_ for c in calibrators], dtype=np.float64)
-        b = np.array([c.b_ for c in calibrators], dtype=np.float64)
-        self.fast_ = (_columns(svc.coef_), np.asarray(svc.intercept_, dtype=np.float64), a, b)
+        if not np.array_equal(svc.classes_, self.classes_):
+            return
+        if all(hasattr(c, "a_") for c in calibrators):
+            maps = ScoreMaps.sigmoid([c.a_ for c in calibrators], [c.b_ for c in calibrators])
+        elif all(isinstance(c, IsotonicRegression) for c in calibrators):
+            maps = ScoreMaps.isotonic(calibrators)
+        else:
+            return
+        self.compiled_ = CompiledHead([str(c) for c in self.classes_], _columns(svc.coef_), np.asarray(svc.intercept_, dtype=np.float64), maps)
 
-    def _fast_proba(self, X: object) -> np.ndarray | None:
-        fast = getattr(self, "fast_", None)
-        if fast is None or not (sp.issparse(X) or isinstance(X, np.ndarray)) or X.ndim != 2:  # type: ignore[union-attr]
-            return None
-        if X.dtype.kind not in "fiub" or (isinstance(X, np.ndarray) and not np.isfinite(X).all()):  # type: ignore[union-attr]
-            return None
-        if X.shape[1] != self.n_features_in_:  # type: ignore[union-attr]
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} features as input")  # type: ignore[union-attr]
-        weights, intercept, a, b = fast
-        product = X @ weights
-        scores = (product.toarray() if sp.issparse(product) else np.asarray(product)) + intercept
-        if len(self.classes_) == 2:  # one margin, calibrated as the positive class
-            positive = expit(-(a[0] * scores[:, 0] + b[0]))
-            return np.column_stack([1 - positive, positive])
-        proba = expit(-(a * scores + b))
-        total = proba.sum(axis=1, keepdims=True)
-        uniform = np.full_like(proba, 1 / proba.shape[1])
-        return np.divide(proba, total, out=uniform, where=total != 0)
+    def compiled(self) -> CompiledHead:
+        """The fitted head as plain arrays (what a bundle stores)."""
+        self._fitted()
+        compiled = getattr(self, "compiled_", None)
+        if compiled is None:
+            raise ValueError("this head's calibration has no compiled form")
+        return compiled
 
     def predict_proba(self, X: object) -> np.ndarray:
         self._fitted()
-        fast = self._fast_proba(X)
-        if fast is not None:
-            return fast
+        compiled = getattr(self, "compiled_", None)
+        if compiled is not None and (sp.issparse(X) or isinstance(X, np.ndarray)) and X.ndim == 2:  # type: ignore[union-attr]
+            if X.dtype.kind in "fiub" and (sp.issparse(X) or np.isfinite(X).all()):  # type: ignore[union-attr]
+                return compiled.predict_proba(X)
         X = validate_data(self, X, accept_sparse="csr", reset=False, dtype=(np.float64, np.float32))
         if hasattr(self, "estimator_"):
             return self.estimator_.predict_proba(X)

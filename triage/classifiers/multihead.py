@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from triage.classifiers.calibration import ProbabilityCalibrator
+from triage.classifiers.compiled import CompiledClassifier
 from triage.classifiers.linear import CalibratedLinearClassifier
 from triage.classifiers.priors import PriorShift
 from triage.errors import LabelError
@@ -207,6 +208,16 @@ class MultiHeadClassifier(BaseEstimator):
             }
             for head, shift in self.prior_shifts_.items()
         }
+
+    def compiled(self) -> CompiledClassifier:
+        """The fitted classifier as plain arrays, without scikit-learn: what a bundle stores and serving runs."""
+        check_is_fitted(self, "heads_")
+        return CompiledClassifier(
+            self.featurizer_.compiled(),
+            {head: est.compiled() for head, est in self.heads_.items()},
+            {head: cal.compiled() for head, cal in getattr(self, "calibrators_", {}).items()},
+            {head: np.asarray(shift.ratio_, dtype=np.float64) for head, shift in getattr(self, "prior_shifts_", {}).items()},
+        )
 
     def predict_proba(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Per head, probabilities whose columns follow `classes_[head]`."""

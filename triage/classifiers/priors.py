@@ -13,6 +13,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from triage.classifiers.compiled import reweight
+
 
 def _check_proba(proba: object, n_classes: int | None = None) -> np.ndarray:
     array = np.asarray(proba, dtype=np.float64)
@@ -44,7 +46,7 @@ class PriorShift(BaseEstimator):
         steps = 0
         while steps < self.max_iter:
             steps += 1
-            posterior = _reweight(array, priors / base)
+            posterior = reweight(array, priors / base)
             updated = np.maximum(posterior.mean(axis=0), self.min_prior)  # a class absent locally stays possible
             updated /= updated.sum()
             moved = float(np.abs(updated - priors).max())
@@ -59,12 +61,4 @@ class PriorShift(BaseEstimator):
 
     def transform(self, proba: object) -> np.ndarray:
         check_is_fitted(self, "ratio_")
-        return _reweight(_check_proba(proba, len(self.ratio_)), self.ratio_)
-
-
-def _reweight(proba: np.ndarray, ratio: np.ndarray) -> np.ndarray:
-    """Posteriors times the prior ratio, renormalised per row (a row of zeros stays uniform)."""
-    weighted = proba * ratio
-    total = weighted.sum(axis=1, keepdims=True)
-    uniform = np.full_like(weighted, 1.0 / weighted.shape[1])
-    return np.divide(weighted, total, out=uniform, where=total > 0)
+        return reweight(_check_proba(proba, len(self.ratio_)), self.ratio_)

@@ -1,0 +1,115 @@
+"""The caller-state head, trainable: a logistic regression over the cue totals, the cues hit and character n-grams.
+
+Serving needs none of scikit-learn: `fit` leaves the model as a `StateScorer` (triage/caller_state.py), which
+predicts, and which a bundle stores as arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from triage.caller_state import StateResult, StateScorer
+from triage.classifiers.compiled import MAX_PACKED, pack_vocabulary
+from triage.elements import CALLER_STATES
+from triage.errors import LabelError
+
+
+class CallerState(ClassifierMixin, BaseEstimator):
+    """The caller's state from the transcript; scikit-learn style (`fit`, `predict`, `predict_proba`).
+
+    Unfitted it scores by rules over the cues (`classes_`-free: columns in `CALLER_STATES` order); fitted on
+    labelled calls it is a logistic regression over the cue totals, the cues hit and character n-grams (at most
+    three characters long). `emergency_floor`: a 求救 total at or above which the call is 求救 whatever the model
+    says (None: never).
+    """
+
+    def __init__(
+        self,
+        C: float = 2.0,
+        ngram_range: tuple[int, int] = (1, 3),
+        min_df: int = 1,
+        max_features: int | None = 30000,
+        cue_scale: float = 1.0,
+        class_weight: str | None = "balanced",
+        emergency_floor: float | None = 3.0,
+        rules_path: str | None = None,
+    ) -> None:
+        self.C = C
+        self.ngram_range = ngram_range
+        self.min_df = min_df
+        self.max_features = max_features
+        self.cue_scale = cue_scale
+        self.class_weight = class_weight
+        self.emergency_floor = emergency_floor
+        self.rules_path = rules_path
+
+    def fit(self, X: Iterable[str], y: Iterable[str]) -> CallerState:
+        """Learn the head on labelled transcripts; labels must be states of `CALLER_STATES`."""
+        texts, labels = StateScorer._texts(X), [str(v) for v in y]
+        if len(texts) != len(labels):
+            raise LabelError(f"{len(texts)} transcripts but {len(labels)} labels")
+        unknown = sorted(set(labels) - set(CALLER_STATES))
+        if unknown:
+            raise LabelError(f"unknown caller state {unknown[0]!r}; expected one of {', '.join(CALLER_STATES)}")
+        if len(set(labels)) < 2:
+            raise LabelError("caller state needs at least two different states to learn from")
+        lo, hi = self.ngram_range
+        if not 1 <= lo <= hi <= MAX_PACKED:
+            raise ValueError(f"ngram_range must be within (1, {MAX_PACKED}), got {self.ngram_range}")
+        rules_only = self._rules_only()
+        vectorizer = TfidfVectorizer(
+            analyzer="char", ngram_range=self.ngram_range, min_df=self.min_df, max_features=self.max_features,
+            sublinear_tf=True, dtype=np.float32,
+        )
+        chars = vectorizer.fit_transform(texts)
+        cues, _ = rules_only.cue_matrix(texts, rules_only.rules())
+        model = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=2000)
+        model.fit(sp.hstack([chars, sp.csr_matrix(cues)]).tocsr(), labels)
+        self.vectorizer_, self.model_ = vectorizer, model  # for inspection; predictions come from `scorer_`
+        self.classes_ = model.classes_
+        n_chars = len(vectorizer.vocabulary_)
+        keys, columns = pack_vocabulary(vectorizer.vocabulary_, range(lo, hi + 1))
+        self.scorer_ = StateScorer(
+            classes=[str(c) for c in model.classes_],
+            ngram_range=(lo, hi),
+            char_keys=keys,
+            char_columns=columns,
+            char_idf=vectorizer.idf_.astype(float),
+            char_coef=np.ascontiguousarray(model.coef_[:, :n_chars].T, dtype=float),
+            cue_coef=np.ascontiguousarray(model.coef_[:, n_chars:].T, dtype=float),
+            intercept=model.intercept_.astype(float),
+            cue_scale=self.cue_scale,
+            emergency_floor=self.emergency_floor,
+            rules_path=self.rules_path,
+        )
+        return self
+
+    def _rules_only(self) -> StateScorer:
+        return StateScorer(cue_scale=self.cue_scale, emergency_floor=self.emergency_floor, rules_path=self.rules_path)
+
+    def compiled(self) -> StateScorer:
+        """What predicts: the fitted scorer, or the rule scorer before `fit`."""
+        return getattr(self, "scorer_", None) or self._rules_only()
+
+    def predict_proba(self, X: Iterable[str]) -> np.ndarray:
+        """Probabilities per state: columns `classes_` when fitted, else `CALLER_STATES` (the rule scorer)."""
+        return self.compiled().predict_proba(X)
+
+    def predict(self, X: Iterable[str]) -> list[str]:  # type: ignore[override]
+        return self.compiled().predict(X)
+
+    def assess(self, X: Iterable[str]) -> list[StateResult]:
+        """One `StateResult` per transcript: the state, its probability, and the names of the cues that fired."""
+        return self.compiled().assess(X)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Mapping[str, object]], **params: object) -> CallerState:
+        """Fitted on rows of {"text", "caller_state"} (the labelled calls' format); rows without a state are skipped."""
+        pairs = [(str(r["text"]), str(r["caller_state"])) for r in rows if r.get("caller_state") and r.get("text")]
+        return cls(**params).fit([t for t, _ in pairs], [s for _, s in pairs])  # type: ignore[arg-type]

@@ -1,0 +1,446 @@
+"""Stages 3 and 4 as served: the fitted featurizer and heads as plain arrays, without scikit-learn.
+
+Training fits scikit-learn estimators (triage/features.py, linear.py, multihead.py); what they compute at
+prediction time is a few array operations. Each estimator's `compiled()` gives that computation as one of these
+objects, which the estimators themselves use to predict and a bundle stores as arrays plus a little JSON.
+Loading one therefore imports neither scikit-learn (over half a second) nor a pickle, and a served suggestion is
+the same to the bit as the estimator's (tests/triage/test_compiled.py).
+
+Only numpy and scipy's sparse matrices and special functions are imported here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit, log_softmax
+
+from triage.segment import tokenize
+
+WHITE_SPACES = re.compile(r"\s\s+")
+"""scikit-learn's whitespace rule for character n-grams (`_VectorizerMixin._white_spaces`)."""
+CODE_BITS = 21
+"""Unicode code points fit in 21 bits, so up to three characters pack into one 64-bit key."""
+MAX_PACKED = 64 // CODE_BITS
+EPS = 1e-6
+"""The probability floor of temperature and isotonic recalibration (calibration.py fits with the same)."""
+SEPARATOR = "\x00"
+"""Joins a vocabulary's terms into one stored string (normalised text never holds it)."""
+
+
+# ------------------------------------------------------------------------------------------- vocabularies
+
+
+def pack_vocabulary(vocabulary: Mapping[str, int], lengths: range) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per n-gram length in `lengths`: the vocabulary's n-grams as sorted packed keys, and their columns."""
+    keys: dict[int, list[int]] = {n: [] for n in lengths}
+    columns: dict[int, list[int]] = {n: [] for n in lengths}
+    for gram, column in vocabulary.items():
+        if len(gram) in keys:
+            key = 0
+            for char in gram:
+                key = (key << CODE_BITS) | ord(char)
+            keys[len(gram)].append(key)
+            columns[len(gram)].append(column)
+    out_keys, out_columns = [], []
+    for n in lengths:
+        packed = np.asarray(keys[n], dtype=np.uint64)
+        order = np.argsort(packed, kind="stable")
+        out_keys.append(packed[order])
+        out_columns.append(np.asarray(columns[n], dtype=np.int64)[order])
+    return out_keys, out_columns
+
+
+def packed_hits(
+    docs: Sequence[str], lengths: range, keys: Sequence[np.ndarray], columns: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, column, start) of every character n-gram of `docs` in a packed vocabulary, n by n, in text order.
+
+    The batch is one array of code points; an n-gram is packed into one integer and found by binary search, and
+    n-grams that would run from one text into the next are dropped.
+    """
+    sizes = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
+    ends = np.cumsum(sizes)
+    code = np.frombuffer("".join(docs).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+    row_of = np.repeat(np.arange(len(docs), dtype=np.int64), sizes)
+    rows, found, starts = [], [], []
+    for n, table, cols in zip(lengths, keys, columns, strict=True):
+        m = len(code) - n + 1
+        if m <= 0 or not len(table):
+            continue
+        key = code[:m].copy()
+        for k in range(1, n):
+            key <<= np.uint64(CODE_BITS)
+            key |= code[k : k + m]
+        row = row_of[:m]
+        at = np.minimum(np.searchsorted(table, key), len(table) - 1)
+        hit = (table[at] == key) & (np.arange(n, m + n, dtype=np.int64) <= ends[row])
+        rows.append(row[hit])
+        found.append(cols[at[hit]])
+        starts.append(np.flatnonzero(hit))
+    if not rows:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    return np.concatenate(rows), np.concatenate(found), np.concatenate(starts)
+
+
+def join_terms(terms: Sequence[str]) -> np.ndarray:
+    """Terms in column order as one stored array (UTF-8 bytes joined by SEPARATOR)."""
+    if any(SEPARATOR in t for t in terms):
+        raise ValueError("a vocabulary term holds the separator character U+0000")
+    return np.frombuffer(SEPARATOR.join(terms).encode("utf-8"), dtype=np.uint8)
+
+
+def split_terms(blob: np.ndarray, count: int) -> list[str]:
+    terms = bytes(blob).decode("utf-8").split(SEPARATOR) if count else []
+    if len(terms) != count:
+        raise ValueError(f"a stored vocabulary holds {len(terms)} terms, expected {count}")
+    return terms
+
+
+# ------------------------------------------------------------------------------------------- TF-IDF
+
+
+def counts_matrix(rows: np.ndarray, columns: np.ndarray, n_rows: int, n_features: int, dtype: np.dtype) -> sp.csr_matrix:
+    """Term counts as scikit-learn's vectorisers build them: same dtype, same sorted indices."""
+    keys, counts = np.unique(rows * n_features + columns, return_counts=True)  # sorted by row, then column
+    index_dtype = np.int32 if max(len(keys), n_features) <= np.iinfo(np.int32).max else np.int64
+    indptr = np.zeros(n_rows + 1, dtype=index_dtype)
+    np.cumsum(np.bincount(keys // n_features, minlength=n_rows), out=indptr[1:])
+    X = sp.csr_matrix((counts.astype(dtype), (keys % n_features).astype(index_dtype), indptr), shape=(n_rows, n_features))
+    X.has_sorted_indices = True
+    return X
+
+
+def normalise_rows_l2(X: sp.csr_matrix) -> None:
+    """Scale each row to unit length in place, as scikit-learn's `inplace_csr_row_normalize_l2` does to the bit.
+
+    That loop adds each row's squares (products in the data's precision) one by one in double precision; adding
+    the k-th entry of every row at once, k by k, keeps that order while numpy does the work.
+    """
+    lengths = np.diff(X.indptr).astype(np.int64)
+    if not X.nnz:
+        return
+    squares = X.data * X.data
+    order = np.argsort(-lengths, kind="stable")  # longest rows first: the rows still adding are a prefix
+    starts = X.indptr[:-1].astype(np.int64)[order]
+    active = np.searchsorted(-lengths[order], -np.arange(1, int(lengths.max()) + 1), side="right")
+    total = np.zeros(len(order))
+    for k, n in enumerate(active.tolist()):
+        total[:n] += squares[starts[:n] + k]
+    norms = np.zeros(len(order))
+    norms[order] = np.sqrt(total)
+    per_entry = np.repeat(norms, lengths)
+    scale = per_entry != 0.0
+    X.data[scale] = (X.data[scale].astype(np.float64) / per_entry[scale]).astype(X.data.dtype)
+
+
+@dataclass(eq=False)
+class CompiledTfidf:
+    """One fitted TF-IDF vectoriser: its vocabulary, IDF and weighting, as `TfidfVectorizer.transform` applies them.
+
+    Words (`analyzer="word"`, the project's tokenizer) are found by one dictionary lookup each; character
+    n-grams by binary search over packed keys (`keys` and `columns`, one array per length).
+    """
+
+    analyzer: str
+    ngram_range: tuple[int, int]
+    n_features: int
+    idf: np.ndarray
+    sublinear_tf: bool = True
+    norm: str | None = "l2"
+    dtype: str = "float32"
+    terms: np.ndarray | None = None
+    """Words only: the vocabulary in column order (`join_terms`)."""
+    keys: list[np.ndarray] = field(default_factory=list)
+    columns: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.ngram_range = (int(self.ngram_range[0]), int(self.ngram_range[1]))
+        if self.analyzer not in ("word", "char") or self.norm not in ("l2", None):
+            raise ValueError(f"cannot serve analyzer={self.analyzer!r}, norm={self.norm!r}")
+        self._index: dict[str, int] | None = None
+        self._terms: list[str] | None = None
+
+    @classmethod
+    def from_vectorizer(cls, vectorizer: Any, tokenizer: Callable[[str], list[str]]) -> CompiledTfidf:
+        """The serving form of a fitted `TfidfVectorizer`; ValueError for a configuration it cannot reproduce."""
+        plain = (
+            not vectorizer.binary and vectorizer.input == "content" and not vectorizer.lowercase
+            and vectorizer.preprocessor is None and vectorizer.strip_accents is None and vectorizer.stop_words is None
+            and vectorizer.use_idf and vectorizer.smooth_idf is not None
+        )
+        min_n, max_n = vectorizer.ngram_range
+        if vectorizer.analyzer == "char":
+            plain = plain and 1 <= min_n <= max_n <= MAX_PACKED
+        else:
+            plain = plain and vectorizer.analyzer == "word" and vectorizer.tokenizer is tokenizer
+        if not plain:
+            raise ValueError("this vectoriser's configuration has no compiled form (a custom tokenizer, lowercase, binary …)")
+        vocabulary = vectorizer.vocabulary_
+        common = {
+            "ngram_range": (min_n, max_n), "n_features": len(vocabulary), "idf": np.asarray(vectorizer.idf_),
+            "sublinear_tf": bool(vectorizer.sublinear_tf), "norm": vectorizer.norm, "dtype": np.dtype(vectorizer.dtype).name,
+        }
+        if vectorizer.analyzer == "char":
+            keys, columns = pack_vocabulary(vocabulary, range(min_n, max_n + 1))
+            return cls("char", keys=keys, columns=columns, **common)
+        terms = [""] * len(vocabulary)
+        for term, column in vocabulary.items():
+            terms[column] = term
+        return cls("word", terms=join_terms(terms), **common)
+
+    def vocabulary(self) -> list[str]:
+        """Word features in column order."""
+        if self._terms is None:
+            self._terms = split_terms(self.terms, self.n_features) if self.terms is not None else []
+        return self._terms
+
+    def transform(self, texts: list[str]) -> sp.csr_matrix:
+        if not texts:
+            return sp.csr_matrix((0, self.n_features), dtype=self.dtype)
+        if self.analyzer == "char":
+            docs = [WHITE_SPACES.sub(" ", text) for text in texts]
+            rows, columns, _ = packed_hits(docs, range(self.ngram_range[0], self.ngram_range[1] + 1), self.keys, self.columns)
+        else:
+            rows, columns = self._word_hits(texts)
+        X = counts_matrix(rows, columns, len(texts), self.n_features, np.dtype(self.dtype))
+        if self.sublinear_tf:
+            np.log(X.data, X.data)
+            X.data += 1.0
+        X.data *= self.idf[X.indices]
+        if self.norm == "l2":
+            normalise_rows_l2(X)
+        return X
+
+    def _word_hits(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        if self._index is None:
+            self._index = {term: j for j, term in enumerate(self.vocabulary())}
+        lookup = self._index.get
+        min_n, max_n = self.ngram_range
+        columns: list[int] = []
+        lengths: list[int] = []
+        for text in texts:
+            found = [j for j in map(lookup, _word_ngrams(tokenize(text), min_n, max_n)) if j is not None]
+            columns.extend(found)
+            lengths.append(len(found))
+        return np.repeat(np.arange(len(texts), dtype=np.int64), lengths), np.asarray(columns, dtype=np.int64)
+
+
+def _word_ngrams(tokens: list[str], min_n: int, max_n: int) -> list[str]:
+    """scikit-learn's word n-grams (`_VectorizerMixin._word_ngrams` without stop words): n tokens joined by a space."""
+    if max_n == 1:
+        return tokens
+    out = list(tokens) if min_n == 1 else []
+    for n in range(max(min_n, 2), min(max_n, len(tokens)) + 1):
+        out.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    return out
+
+
+@dataclass(eq=False)
+class CompiledFeaturizer:
+    """`TextFeaturizer.transform`: word TF-IDF (weighted) beside character TF-IDF."""
+
+    words: CompiledTfidf
+    chars: CompiledTfidf
+    word_weight: float = 1.0
+
+    @property
+    def n_features_out_(self) -> int:
+        return self.words.n_features + self.chars.n_features
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        texts = list(texts)
+        words = self.words.transform(texts)
+        if self.word_weight != 1.0:
+            words = words * self.word_weight
+        return hstack_csr(words, self.chars.transform(texts))
+
+    def word_vocabulary(self) -> np.ndarray:
+        """Word features in column order (the first block of `transform`)."""
+        return np.asarray(self.words.vocabulary(), dtype=object)
+
+
+def hstack_csr(left: sp.csr_matrix, right: sp.csr_matrix) -> sp.csr_matrix:
+    """`sp.hstack([left, right], format="csr")` for two CSR blocks of the same rows, without scipy's generic path."""
+    n_rows = left.shape[0]
+    n_left = left.shape[1]
+    indptr = left.indptr.astype(np.int64) + right.indptr
+    size = int(indptr[-1])
+    index_dtype = np.int32 if max(size, n_left + right.shape[1]) <= np.iinfo(np.int32).max else np.int64
+    data = np.empty(size, dtype=np.result_type(left.dtype, right.dtype))
+    indices = np.empty(size, dtype=index_dtype)
+    left_rows = np.repeat(np.arange(n_rows), np.diff(left.indptr))
+    right_rows = np.repeat(np.arange(n_rows), np.diff(right.indptr))
+    to_left = np.arange(left.nnz) + right.indptr[left_rows]
+    to_right = np.arange(right.nnz) + left.indptr[right_rows + 1]
+    data[to_left], indices[to_left] = left.data, left.indices
+    data[to_right], indices[to_right] = right.data, right.indices + n_left
+    return sp.csr_matrix((data, indices, indptr.astype(index_dtype)), shape=(n_rows, n_left + right.shape[1]))
+
+
+# ------------------------------------------------------------------------------------------- heads
+
+
+@dataclass(eq=False)
+class ScoreMaps:
+    """Per class, the map from a margin (or a probability) to a probability: Platt's sigmoid, or an increasing
+    piecewise-linear map (isotonic regression: clipped to its range, then interpolated, as scikit-learn does).
+    A class without a map (`isotonic_x[k]` empty, recalibration only) keeps its value."""
+
+    kind: str
+    a: np.ndarray | None = None
+    b: np.ndarray | None = None
+    isotonic_x: list[np.ndarray] = field(default_factory=list)
+    isotonic_y: list[np.ndarray] = field(default_factory=list)
+
+    def apply(self, k: int, values: np.ndarray) -> np.ndarray:
+        if self.kind == "sigmoid":
+            return expit(-(self.a[k] * values + self.b[k]))  # type: ignore[index]
+        x, y = self.isotonic_x[k], self.isotonic_y[k]
+        if not len(x):
+            return values
+        return np.interp(np.clip(values, x[0], x[-1]), x, y)
+
+    @classmethod
+    def sigmoid(cls, a: Sequence[float], b: Sequence[float]) -> ScoreMaps:
+        return cls("sigmoid", a=np.asarray(a, dtype=np.float64), b=np.asarray(b, dtype=np.float64))
+
+    @classmethod
+    def isotonic(cls, maps: Sequence[Any]) -> ScoreMaps:
+        """From fitted `IsotonicRegression`s (None: no map for that class)."""
+        xs = [np.asarray(m.X_thresholds_, dtype=np.float64) if m is not None else np.zeros(0) for m in maps]
+        ys = [np.asarray(m.y_thresholds_, dtype=np.float64) if m is not None else np.zeros(0) for m in maps]
+        return cls("isotonic", isotonic_x=xs, isotonic_y=ys)
+
+
+@dataclass(eq=False)
+class CompiledHead:
+    """`CalibratedLinearClassifier.predict_proba`: margins of the linear model, each class's calibration map, and
+    scikit-learn's one-vs-rest normalisation (a two-class head calibrates its one margin as the positive class)."""
+
+    classes: list[str]
+    weights: np.ndarray | sp.csr_matrix
+    """n_features x n_classes (one column for two classes), sparse when the model was sparsified."""
+    intercept: np.ndarray
+    maps: ScoreMaps
+
+    def __post_init__(self) -> None:
+        self.classes_ = np.asarray(self.classes)
+
+    @property
+    def n_features_in_(self) -> int:
+        return int(self.weights.shape[0])
+
+    def margins(self, X: Any) -> np.ndarray:
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} features as input")
+        product = X @ self.weights
+        return (product.toarray() if sp.issparse(product) else np.asarray(product)) + self.intercept
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.proba_from_margins(self.margins(X))
+
+    def proba_from_margins(self, scores: np.ndarray) -> np.ndarray:
+        if len(self.classes) == 2:
+            positive = self.maps.apply(0, scores[:, 0])
+            return np.column_stack([1 - positive, positive])
+        if self.maps.kind == "sigmoid":
+            proba = expit(-(self.maps.a * scores + self.maps.b))
+        else:
+            proba = np.column_stack([self.maps.apply(k, scores[:, k]) for k in range(scores.shape[1])])
+        total = proba.sum(axis=1, keepdims=True)
+        uniform = np.full_like(proba, 1 / proba.shape[1])
+        return np.divide(proba, total, out=uniform, where=total != 0)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def coefficients(self) -> np.ndarray:
+        """Per-class weights (n_classes x n_features), for evidence and keywords."""
+        coef = (self.weights.toarray() if sp.issparse(self.weights) else np.asarray(self.weights)).T
+        if coef.shape[0] == 1:  # binary: one row for the positive class
+            coef = np.vstack([-coef[0], coef[0]])
+        return coef
+
+
+@dataclass(eq=False)
+class Recalibration:
+    """A head's recalibration (`ProbabilityCalibrator`): none, a temperature, or per-class isotonic maps."""
+
+    method: str
+    temperature: float = 1.0
+    maps: ScoreMaps | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    """What training chose and why (`ProbabilityCalibrator.summary()`), for the model card and the report."""
+
+    def transform(self, proba: np.ndarray) -> np.ndarray:
+        if self.method == "temperature":
+            return apply_temperature(proba, self.temperature)
+        if self.method == "isotonic" and self.maps is not None:
+            out = np.column_stack([self.maps.apply(k, proba[:, k]) for k in range(proba.shape[1])])
+            out = np.clip(out, EPS, None)
+            return out / out.sum(axis=1, keepdims=True)
+        return proba
+
+    def summary(self) -> dict[str, Any]:
+        return dict(self.info)
+
+
+def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
+    return np.exp(log_softmax(np.log(np.clip(proba, EPS, 1.0)) / temperature, axis=1))
+
+
+def reweight(proba: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """Posteriors times a prior ratio, renormalised per row (a row of zeros stays uniform)."""
+    weighted = proba * ratio
+    total = weighted.sum(axis=1, keepdims=True)
+    uniform = np.full_like(weighted, 1.0 / weighted.shape[1])
+    return np.divide(weighted, total, out=uniform, where=total > 0)
+
+
+@dataclass(eq=False)
+class CompiledClassifier:
+    """`MultiHeadClassifier` as served: shared features, then per head its probabilities, recalibrated and (after
+    `adapt_priors`) re-weighted by the local priors. Offers what the pipeline reads of the estimator."""
+
+    featurizer: CompiledFeaturizer
+    heads: dict[str, CompiledHead]
+    recalibration: dict[str, Recalibration] = field(default_factory=dict)
+    prior_ratios: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.featurizer_ = self.featurizer
+        self.heads_ = self.heads
+        self.classes_ = {head: est.classes_ for head, est in self.heads.items()}
+        self.calibrators_ = self.recalibration
+
+    @property
+    def head_names(self) -> list[str]:
+        return list(self.heads)
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        return self.featurizer.transform(texts)
+
+    def predict_proba_features(self, X: sp.csr_matrix, *, shifted: bool = True) -> dict[str, np.ndarray]:
+        out = {}
+        for head, est in self.heads.items():
+            proba = est.predict_proba(X)
+            if head in self.recalibration:
+                proba = self.recalibration[head].transform(proba)
+            out[head] = reweight(proba, self.prior_ratios[head]) if shifted and head in self.prior_ratios else proba
+        return out
+
+    def predict_proba(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        return self.predict_proba_features(self.transform(texts))
+
+    def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        return {head: self.classes_[head][p.argmax(axis=1)] for head, p in self.predict_proba(texts).items()}
+
+    def compiled(self) -> CompiledClassifier:
+        return self
