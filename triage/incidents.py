@@ -26,7 +26,6 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sklearn.feature_extraction.text import HashingVectorizer
 
 from triage.places import Gazetteer, default_gazetteer
 from triage.resources import CORPUS_DIR, TERMS_FILE
@@ -143,6 +142,10 @@ class TextVectoriser:
         terms: Iterable[str] | None = None,
         term_weight: float = 3.0,
     ) -> None:
+        from sklearn.feature_extraction.text import (
+            HashingVectorizer,  # here: a service worker imports it on its first order, not at start
+        )
+
         self.gazetteer = gazetteer or default_gazetteer()
         self._hasher = HashingVectorizer(
             analyzer="char", ngram_range=ngram_range, n_features=N_FEATURES, alternate_sign=False, norm=None
