@@ -57,7 +57,7 @@ def cue_hits(text: str, rules: ElementRules | None = None) -> list[CueHit]:
     rules = rules or default_element_rules()
     hits: list[CueHit] = []
     story = len(text) > STORY_CHARS and not _NOW.search(text)
-    for state, cues in rules.state_cues.items():
+    for state, cues in rules.state_cue_scans.items():  # `state_cues`, each searched faster (`triage.fastre`)
         for cue, pattern in cues:
             m = pattern.search(text)
             if m is None or m.end() == m.start():
@@ -218,8 +218,8 @@ class StateScorer:
         """Probabilities per state: columns `classes_` when trained, else `CALLER_STATES` (the rule scorer)."""
         return self._proba(self._texts(X))
 
-    def _proba(self, texts: list[str], hits_out: list[list[CueHit]] | None = None) -> np.ndarray:
-        rules = self.rules()
+    def _proba(self, texts: list[str], hits_out: list[list[CueHit]] | None = None, rules: ElementRules | None = None) -> np.ndarray:
+        rules = rules or self.rules()
         cues, totals = self.cue_matrix(texts, rules, hits_out)
         if not texts:
             return np.zeros((0, len(self.columns())))
@@ -243,12 +243,13 @@ class StateScorer:
         columns = self.columns()
         return [columns[int(i)] for i in self.predict_proba(X).argmax(axis=1)]
 
-    def assess(self, X: Iterable[str]) -> list[StateResult]:
-        """One `StateResult` per transcript: the state, its probability, and the names of the cues that fired."""
+    def assess(self, X: Iterable[str], rules: ElementRules | None = None) -> list[StateResult]:
+        """One `StateResult` per transcript: the state, its probability, and the names of the cues that fired.
+        `rules`: the cues to read (a bundle's own data/elements.yaml; default: `rules_path`, else the project's)."""
         texts = self._texts(X)
         columns = self.columns()
         hits: list[list[CueHit]] = []
-        proba = self._proba(texts, hits)
+        proba = self._proba(texts, hits, rules)
         out: list[StateResult] = []
         for row, row_hits in zip(proba, hits, strict=True):
             k = int(row.argmax())

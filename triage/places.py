@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -75,6 +76,8 @@ _CLAUSE_END = re.compile(r"[,。!?;，；！？]|但是|可是|不过|反映|投
 SOUND_SUFFIXES = frozenset("县市镇乡道路街村区岭塘湖桥港坪冲湾铺洲垅坡山河园苑城寺阁亭场院校学站馆渡")
 """Last characters of a place name (镇, 乡, 街道, 大道, 路, 街, 村, 社区, 小区, 岭, 塘, 湖 …): a span heard as a
 name counts when it ends in the same one."""
+_SUFFIX_CHAR = re.compile("[" + "".join(re.escape(c) for c in sorted(SOUND_SUFFIXES)) + "]")
+"""Where a span heard as a name may end in a place suffix."""
 _FRAME_BEFORE = re.compile(r"在|住|我是|我们是|到|去|从")
 """A span right after these may be a place heard by sound (在X, 住在X, 我是X的, 到X, 从X)."""
 _FRAME_AFTER = re.compile(r"那边|这边|那里|这里|那个|这个|那一|这一|那块|这块|附近|旁边|一带")
@@ -268,11 +271,30 @@ class _SoundIndex:
     """A trie of the names' folded syllables, last first: spans are read back from a suffix or a frame after."""
     forward: dict[str, Any]
     """The same, first first: spans are read on from a frame before."""
-    anchors: dict[str, list[tuple[int, _SoundName]]]
+    anchors: dict[str, list[_Anchor]]
     """Names of three characters or more by their first two characters and (unless they end in a place suffix)
     their last two, with the offset of the pair in the name."""
     gapped: dict[str, list[tuple[str, _SoundName]]]
     """Three-character names that end in no place suffix by their first character, with their last."""
+    pairs: re.Pattern[str] | None = None
+    """Where a key of `anchors` may begin (a character that begins one before one that ends one): a text is read
+    for them in one regex pass."""
+    gaps: re.Pattern[str] | None = None
+    """The keys of `gapped`, likewise."""
+
+
+class _Anchor(NamedTuple):
+    """A name found from two of its characters: where they stand in it, and the quick test of a span there (one
+    character differs at most, so of the two other characters at `a` and `b` of a name anchored at one end, the
+    one at `a` or the one at `b` is as written)."""
+
+    offset: int
+    length: int
+    a: int
+    at_a: str
+    b: int
+    at_b: str
+    sound: _SoundName
 
 
 class Gazetteer:
@@ -306,7 +328,13 @@ class Gazetteer:
         for name in scanned:
             lengths[name[:2]].add(len(name))
         self._lengths = {start: sorted(ls, reverse=True) for start, ls in lengths.items()}
-        self._first = re.compile("[" + "".join(sorted({re.escape(n[0]) for n in scanned})) + "]") if scanned else None
+        if scanned and all(len(start) == 2 for start in self._lengths):
+            # where a name may start: a first character of one before a second character of one (a quarter of the
+            # places the first characters alone give)
+            firsts, seconds = _char_class({s[0] for s in self._lengths}), _char_class({s[1] for s in self._lengths})
+            self._first: re.Pattern[str] | None = re.compile(f"{firsts}(?={seconds})")
+        else:  # a one-character look-alike: its first character alone
+            self._first = re.compile("[" + "".join(sorted({re.escape(n[0]) for n in scanned})) + "]") if scanned else None
         self._tries: _SoundIndex | None = None
         self._any_heard = any(len(p.districts) == 1 and _HAN.match(p.name) for p in self._places.values())
         """The sound index, built on the first call that needs it: a gazetteer loaded only for its names (the
@@ -324,7 +352,7 @@ class Gazetteer:
         syllables = _name_syllables([p.name for p in heard]) if heard else {}
         backward: dict[str, Any] = {}
         forward: dict[str, Any] = {}
-        anchors: dict[str, list[tuple[int, _SoundName]]] = defaultdict(list)
+        anchors: dict[str, list[_Anchor]] = defaultdict(list)
         gapped: dict[str, list[tuple[str, _SoundName]]] = defaultdict(list)
         for place in heard:
             sound = _SoundName(place, syllables[place.name])
@@ -341,14 +369,17 @@ class Gazetteer:
                 # one character written otherwise leaves the first two or the last two as written, or else (the
                 # middle one of three) the first and the last; a name whose last character is a place suffix,
                 # when that is as written, is found from the suffix already
-                anchors[name[:2]].append((0, sound))
+                n = len(name)
+                anchors[name[:2]].append(_Anchor(0, n, n - 1, name[-1], n - 2, name[-2], sound))
                 if name[-1] not in SOUND_SUFFIXES:
-                    anchors[name[-2:]].append((len(name) - 2, sound))
+                    anchors[name[-2:]].append(_Anchor(n - 2, n, 0, name[0], 1, name[1], sound))
                     if len(name) == 3:
                         gapped[name[0]].append((name[2], sound))
         if heard:
             _ordinary_words()  # read once here rather than on the first call that needs it
-        return _SoundIndex(backward, forward, dict(anchors), dict(gapped))
+        pairs = pair_finder(anchors)
+        gaps = re.compile(_char_class(gapped)) if gapped else None
+        return _SoundIndex(backward, forward, dict(anchors), dict(gapped), pairs, gaps)
 
     def names(self) -> list[str]:
         return list(self._places)
@@ -397,15 +428,16 @@ class Gazetteer:
         scanned = self._scan(text)
         return [m for m, _ in self._heard(text, scanned) if not any(m.start < e and s < m.end for s, e, _ in scanned)]
 
-    def _heard(self, text: str, scanned: list[tuple[int, int, Place | None]]) -> list[tuple[PlaceMatch, int]]:
+    def _heard(
+        self, text: str, scanned: list[tuple[int, int, Place | None]], residence_spans: list[tuple[int, int]] | None = None
+    ) -> list[tuple[PlaceMatch, int]]:
         """Every span heard as a name, with its count of near syllables; overlapping spans resolved longest first.
         A two-character name is heard only as a word of its own: between edges (a pause, a frame, a place found
         as written, an ordinary word before it), written with one of its characters and no near syllable, and
-        not an ordinary word."""
+        not an ordinary word. `residence_spans`: `_residence_spans(text, scanned)`, when the caller has it."""
         candidates: list[tuple[int, int, _SoundName, int]] = []
-        for end in range(1, len(text) + 1):
-            if text[end - 1] in SOUND_SUFFIXES:
-                self._heard_backward(text, end, candidates, suffix=True)
+        for suffix in _SUFFIX_CHAR.finditer(text):
+            self._heard_backward(text, suffix.end(), candidates, suffix=True)
         for frame in _FRAME_AFTER.finditer(text):
             self._heard_backward(text, frame.start(), candidates, suffix=False)
         for frame in _FRAME_BEFORE.finditer(text):
@@ -416,7 +448,8 @@ class Gazetteer:
             candidates = [c for c in candidates if len(c[2].place.name) > 2 or _a_word(text, c[0], c[1], c[3], ends)]
         if not candidates:
             return []
-        residence_spans = _residence_spans(text, scanned)
+        if residence_spans is None:
+            residence_spans = _residence_spans(text, scanned)
         matches: list[tuple[PlaceMatch, int]] = []
         occupied: list[tuple[int, int]] = []
         # the longest span first, then the one nearest the name's sound, then the first
@@ -472,36 +505,42 @@ class Gazetteer:
         rest as written, without a suffix or frame: 烈士公远 for 烈士公园 anywhere, a three-character one between
         edges only (东风录上 for 东风路, 就是太平届里面 for 太平街)."""
         index = self._sound()
-        anchors, gapped = index.anchors, index.gapped
         n = len(text)
-        hits: list[tuple[int, int, _SoundName]] = []
-        # the text's pairs of characters that begin or end a name: a set intersection, then each pair's positions
-        for key in {text[i : i + 2] for i in range(n - 1)} & anchors.keys():
-            i = text.find(key)
-            while i >= 0:
-                hits += [(i, offset, sound) for offset, sound in anchors[key]]
-                i = text.find(key, i + 1)
-        for first in set(text) & gapped.keys():
-            i = text.find(first)
-            while 0 <= i < n - 2:
-                hits += [(i, 0, sound) for last, sound in gapped[first] if text[i + 2] == last]
-                i = text.find(first, i + 1)
+        # the pairs of `anchors` the text holds, then where they stand, and the keys of `gapped`, each found in one
+        # regex pass (building every pair of the text as a string cost more than the rest); hits come in text order
+        hits: list[tuple[int, _SoundName]] = []
+        if index.pairs is not None:
+            anchors = index.anchors
+            spots = []
+            for key in set(index.pairs.findall(text)) & anchors.keys():
+                i = text.find(key)
+                while i >= 0:
+                    spots.append(i)
+                    i = text.find(key, i + 1)
+            spots.sort()
+            for i in spots:
+                for offset, length, a, at_a, b, at_b, sound in anchors[text[i : i + 2]]:
+                    start = i - offset
+                    if start < 0 or start + length > n:
+                        continue
+                    # one character differs at most: a name anchored at its start keeps one of its last two
+                    # characters, one anchored at its end one of its first two (a quick test before the full one)
+                    if text[start + a] == at_a or text[start + b] == at_b:
+                        hits.append((start, sound))
+        if index.gaps is not None:
+            gapped = index.gapped
+            for first in index.gaps.finditer(text, 0, n - 2):
+                i = first.start()
+                # the last character as written: the quick test holds
+                hits += [(i, sound) for last, sound in gapped[text[i]] if text[i + 2] == last]
         ends: set[int] | None = None
-        for i, offset, sound in hits:
+        for start, sound in hits:
             name = sound.place.name
-            start = i - offset
-            end = start + len(name)
-            if start < 0 or end > n:
-                continue
-            # one character differs at most: a name anchored at its start keeps one of its last two characters,
-            # one anchored at its end one of its first two (a quick test before the full one)
-            if offset == 0:
-                if text[end - 1] != name[-1] and text[end - 2] != name[-2]:
-                    continue
-            elif text[start] != name[0] and text[start + 1] != name[1]:
-                continue
+            if text.startswith(name, start):
+                continue  # as written: not heard by sound (`_one_homophone` wants one character written otherwise)
             if not _one_homophone(text, start, name, sound.syllables):
                 continue
+            end = start + len(name)
             if len(name) == 3:
                 if ends is None:
                     ends = {e for _, e, _ in scanned}
@@ -537,7 +576,7 @@ class Gazetteer:
         longer: list[PlaceMatch] = []
         beside: list[PlaceMatch] = []
         replaced: set[int] = set()
-        for match, fuzz in self._heard(text, scanned) if self._any_heard else ():
+        for match, fuzz in self._heard(text, scanned, residence_spans) if self._any_heard else ():
             inside = [k for k, (s, e, _) in enumerate(scanned) if s < match.end and match.start < e]
             if not inside:
                 beside.append(match)
@@ -582,6 +621,20 @@ class Gazetteer:
         evidence = tuple(m for m in matches if district in m.place.districts)
         by_sound = all(m.by_sound for m in evidence if len(m.place.districts) == 1)
         return Location(district, evidence, candidates, SOUND_CONFIDENCE if by_sound else 1.0)
+
+
+def _char_class(chars: Iterable[str]) -> str:
+    return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"
+
+
+def pair_finder(pairs: Iterable[str]) -> re.Pattern[str] | None:
+    """A pattern whose `findall` gives, overlapping, every two characters of a text that may be one of `pairs`
+    (two characters each): a character that begins one before one that ends one, to be looked up in `pairs`.
+    Cheaper than every pair of the text made as a string in Python."""
+    pairs = list(pairs)
+    if not pairs:
+        return None
+    return re.compile("(?=(" + _char_class({p[0] for p in pairs}) + _char_class({p[1] for p in pairs}) + "))")
 
 
 def _votes(matches: list[PlaceMatch] | tuple[PlaceMatch, ...]) -> dict[str, float]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from triage.places import Location
+from triage.places import Location, pair_finder
 from triage.units import LOCAL, Catalogue
 
 
@@ -123,6 +123,13 @@ class UnitRanker:
             if len(duty) >= 2:
                 self._duty_starts.setdefault(duty[:2], []).append(duty)
         self._short_duties = [d for d in self._duty_units if len(d) < 2]
+        self._duty_first = pair_finder(self._duty_starts)
+        """Where the first two characters of a duty may stand: one regex pass instead of every pair of a text."""
+        self._duty_places: dict[str, list[tuple[int, int]]] = {}
+        """Per duty phrase, the units listing it and its place in each list (the order of `hits`)."""
+        for i, duties in enumerate(self._duties):
+            for k, duty in enumerate(duties):
+                self._duty_places.setdefault(duty, []).append((i, k))
         self.documents = [" ".join([u.name, *u.aliases, *u.duties]) for u in self.units]
         """Each unit's name, aliases and duties: the pipeline embeds them in its own feature space."""
         self._local = np.array([u.is_local for u in self.units])
@@ -187,16 +194,14 @@ class UnitRanker:
         """Per unit, the duty phrases of its list found in `text`, in list order (longest first)."""
         hits: list[list[str]] = [[] for _ in self.units]
         starts = self._duty_starts
-        found = {
-            duty
-            for head in {text[i : i + 2] for i in range(len(text) - 1)} & starts.keys()
-            for duty in starts[head]
-            if duty in text
-        }
+        # the text's pairs of characters that may begin a duty, in one regex pass (building every pair of the text
+        # as a string cost more than the rest)
+        pairs = set(self._duty_first.findall(text)) if self._duty_first else set()
+        found = {duty for head in pairs & starts.keys() for duty in starts[head] if duty in text}
         found.update(d for d in self._short_duties if d in text)
-        if found:
-            for i in sorted({i for duty in found for i in self._duty_units[duty]}):
-                hits[i] = [d for d in self._duties[i] if d in found]
+        # each unit's phrases found, in its list's order, from where each phrase stands in the lists
+        for i, _, phrase in sorted((i, k, duty) for duty in found for i, k in self._duty_places[duty]):
+            hits[i].append(phrase)
         return hits
 
     def target(self, ev: Evidence) -> int:
@@ -238,22 +243,37 @@ class UnitRanker:
         return probs, chosen
 
     def rank_evidence(self, ev: Evidence, *, top_k: int = 5, weights: RankingWeights | None = None) -> list[RankedUnit]:
-        probs, chosen = self.probabilities(EvidenceBatch.stack([ev], self), weights)
+        target = self.target(ev)
+        # `EvidenceBatch.stack([ev], self)`: the same one-row arrays, as views rather than copies
+        batch = EvidenceBatch(
+            ev.duty[None, :], ev.similarity[None, :], ev.topic[None, :], ev.model[None, :],
+            np.array([ev.local], dtype=float), np.array([target], dtype=int),
+        )
+        probs, chosen = self.probabilities(batch, weights)
         p = probs[0]
         order = np.argsort(-p, kind="stable")[:top_k]
-        target = self.target(ev)
         representative = int(chosen[0]) if target < 0 and chosen[0] >= 0 else None
+        local_mass = ev.local + float(ev.model[self._local].sum())
         return [
             RankedUnit(
                 self.names[i],
                 float(p[i]),
-                self._why(i, ev, ev.duty, target if target >= 0 else None, representative),
+                self._why(i, ev, ev.duty, target if target >= 0 else None, representative, local_mass),
                 bool(i == target) if self._local[i] else None,
             )
             for i in order
         ]
 
-    def _why(self, i: int, ev: Evidence, duty: np.ndarray, target: int | None, representative: int | None = None) -> list[str]:
+    def _why(
+        self,
+        i: int,
+        ev: Evidence,
+        duty: np.ndarray,
+        target: int | None,
+        representative: int | None = None,
+        local_mass: float | None = None,
+    ) -> list[str]:
+        """`local_mass`: the head's local probability and its mass over the local units, when the caller has it."""
         why = []
         if ev.hits[i]:
             why.append("权责清单：" + "、".join(ev.hits[i][:3]))
@@ -261,7 +281,8 @@ class UnitRanker:
             places = "、".join(dict.fromkeys(ev.location.places[:3])) or self.names[i]
             why.append(f"属地：问题发生在{self.names[i]}（{places}）")
             why.extend(ev.location.why)  # a place matched by its sound says so
-        local_mass = ev.local + float(ev.model[self._local].sum())
+        if local_mass is None:
+            local_mass = ev.local + float(ev.model[self._local].sum())
         if i == representative and local_mass >= 0.1:
             why.append("属地事项：未能确定问题发生的区县，请核实地点后派单")
         if ev.model[i] >= 0.1 or (i in (target, representative) and local_mass >= 0.1):

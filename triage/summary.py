@@ -61,8 +61,11 @@ def _clause_weights(text: str, parts: list[tuple[int, int]], keywords: Mapping[s
     return totals
 
 
+_GREETING_CHARS = "".join(sorted(_GREETING))
+
+
 def _is_greeting(piece: str) -> bool:
-    return all(c in _GREETING for c in piece)
+    return not piece.strip(_GREETING_CHARS)  # every character a greeting's
 
 
 def key_clause(
@@ -71,16 +74,19 @@ def key_clause(
     """The clause that says most about the matter, outside the ask; None for a text of greetings only."""
     elements = elements or Elements()
     parts = clauses(text)
-    weights = _clause_weights(text, parts, keywords)
+    # with keywords, a clause's weight is worked out only for the clauses that may be the key clause
+    weights = _clause_weights(text, parts, None) if keywords is None else None
+    words = _weights_from_keywords(keywords) if keywords is not None else {}
     ask = elements.ask
     obj = elements.object
     best: tuple[float, int, int] | None = None
-    for (start, end), weight in zip(parts, weights, strict=True):
+    for k, (start, end) in enumerate(parts):
         piece = text[start:end]
         if len(piece) < 3 or _is_greeting(piece):
             continue
         if ask is not None and start < ask.end and ask.start < end:
             continue
+        weight = weights[k] if weights is not None else sum(w for word, w in words.items() if word in piece)
         score = weight / math.sqrt(len(piece))
         if obj is not None and start <= obj.start and obj.end <= end:
             score = score * 1.5 + 1.0
