@@ -115,6 +115,9 @@ class TriagePipeline:
         """Per head, the transformer's share of the probabilities (chosen on validation)."""
         self.n_jobs = n_jobs
         self.caller_state = caller_state or StateScorer()
+        self._state_rules = knowledge.elements if getattr(self.caller_state, "rules_path", None) is None else None
+        """The cues the caller state reads: the bundle's data/elements.yaml (what it was trained with), unless the
+        head names its own file."""
         """The caller's state: cue rules and, when training had labelled calls, a small learned head on them."""
         """Processes `suggest_many` uses by default (1: this one only; -1: one per core)."""
         self.knowledge = knowledge
@@ -342,7 +345,7 @@ class TriagePipeline:
         words = X[:, : len(self._word_vocabulary)].tocsr()
         strength = words.data * self._keyword_weights[words.indices]
         bounds = words.indptr
-        states = self.caller_state.assess(clean)  # the n-grams of the whole batch at once
+        states = self.caller_state.assess(clean, self._state_rules)  # the n-grams of the whole batch at once
         return [
             _Scored(
                 {h: dict(zip(labels[h], values[h][i], strict=True)) for h in proba},

@@ -8,7 +8,9 @@ once, and expose a module-level `tokenize` function that pickles (vectorisers st
 from __future__ import annotations
 
 import logging
+import marshal
 import re
+import threading
 import warnings
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -18,7 +20,7 @@ from pathlib import Path
 with warnings.catch_warnings():  # jieba imports pkg_resources, which warns on every start
     warnings.simplefilter("ignore")
     import jieba
-    from jieba import finalseg, re_han_default, re_skip_default
+    from jieba import finalseg, re_han_default
 
 from triage.cache import cached, fingerprint
 from triage.errors import DataFileError
@@ -28,6 +30,14 @@ jieba.setLogLevel(logging.WARNING)
 logger = logging.getLogger(__name__)
 
 _WORD = re.compile(r"[\w\u4e00-\u9fff]", re.UNICODE)
+_SYMBOL = re.compile(r"[^\w\u4e00-\u9fff]")
+"""A character of a block (jieba's `re_han_default`) that is no letter, digit or character: one of +#&.%-."""
+_BLOCK_SYMBOL = re.compile(r"[+#&.%\-]")
+"""The characters `_SYMBOL` finds in a block: a text without any has no block to filter."""
+_PIECE = re.compile(re_han_default.pattern + r"|[\w\u4e00-\u9fff]", re_han_default.flags)
+"""A block as jieba splits them (group 1), or else one letter or character outside the blocks (`_WORD`)."""
+RECENT_TEXTS = 16
+"""How many texts' words a segmenter keeps, for a text cut again soon after (a call's features, then its search)."""
 PLACE_FREQ = 50_000
 """Frequency given to gazetteer and catalogue words so that jieba keeps them whole."""
 
@@ -42,16 +52,25 @@ class Segmenter:
         self.fingerprint = self._fingerprint()
         """What the dictionary is made from (jieba's dictionary and version, the user dictionaries, the words, this
         code): the key of its cached copy, and part of the key of anything cached from this segmenter's words."""
-        # jieba reads its own cache with marshal.load on a file (0.8 s); the whole dictionary, the project's words
-        # added, reads back from bytes in a quarter of that, and is the same dictionary to the last count
-        freq, total, tags, force_split, user_words = cached("segmenter", self.fingerprint, self._build, _valid_state)
-        self._tokenizer.FREQ, self._tokenizer.total = freq, total
+        # jieba reads its own cache with marshal.load on a file (0.8 s). The whole dictionary, the project's words
+        # added, is cached in parts, one per first character, and a part is read when a text first holds that
+        # character: every lookup of a block starts at one of its characters, so the words a cut can look up are
+        # always there, and the same as the whole dictionary's to the last count. A process that cuts one call
+        # reads a few hundred small parts instead of half a million words (0.2 s).
+        parts, total, tags, force_split, user_words = cached("segmenter", self.fingerprint, self._build, _valid_state)
+        self._tokenizer.FREQ, self._tokenizer.total = {}, total
+        self._pending: dict[str, bytes] = dict(parts)
+        """The dictionary's parts not read yet, by first character."""
+        self._reading = threading.Lock()
         self._tokenizer.user_word_tag_tab.update(tags)
         self._tokenizer.initialized = True
         for word in force_split:
             finalseg.add_force_split(word)  # jieba's global HMM split list, as `add_word(word, 0)` leaves it
         self.user_words: set[str] = set(user_words)
         """Every word the project added: hotline terms, places, units and duties."""
+        self._recent: dict[str, list[str]] = {}
+        """The words of the last few texts cut: the features and the knowledge base's search cut the same call."""
+        self._recent_for: tuple[int, int, int] = self._dictionary_state()
 
     def _fingerprint(self) -> bytes:
         dictionaries = []
@@ -68,8 +87,9 @@ class Segmenter:
             self.words,
         )
 
-    def _build(self) -> tuple[dict[str, int], int, dict[str, str], list[str], list[str]]:
-        """jieba's dictionary, then the user dictionaries' words, then the extra words: what the cache holds."""
+    def _build(self) -> tuple[dict[str, bytes], int, dict[str, str], list[str], list[str]]:
+        """jieba's dictionary, then the user dictionaries' words, then the extra words: what the cache holds (the
+        dictionary as parts by first character, each a marshalled dict)."""
         self._tokenizer.initialize()
         user_words, force_split = set(self.words), []
         for path in self.user_dicts:
@@ -77,7 +97,35 @@ class Segmenter:
         for word in self.words:
             self._tokenizer.add_word(word, freq=PLACE_FREQ)
         tokenizer = self._tokenizer
-        return tokenizer.FREQ, tokenizer.total, tokenizer.user_word_tag_tab, force_split, sorted(user_words)
+        by_first: dict[str, dict[str, int]] = {}
+        for word, count in tokenizer.FREQ.items():
+            by_first.setdefault(word[0], {})[word] = count
+        parts = {first: marshal.dumps(words) for first, words in by_first.items()}
+        return parts, tokenizer.total, tokenizer.user_word_tag_tab, force_split, sorted(user_words)
+
+    def _read_parts(self, text: str) -> None:
+        """Read the dictionary's parts for the characters of `text` not read yet (a part is dropped from
+        `_pending` only once it is in the dictionary: a thread that sees none pending can cut at once)."""
+        pending = self._pending
+        if not pending:
+            return
+        needed = pending.keys() & set(text)
+        if not needed:
+            return
+        with self._reading:
+            freq = self._tokenizer.FREQ
+            for first in needed:
+                part = pending.get(first)
+                if part is not None:
+                    freq.update(marshal.loads(part))
+                    del pending[first]
+
+    def read_all(self) -> None:
+        """Read every part of the dictionary now (a batch reads most of them anyway)."""
+        with self._reading:
+            freq = self._tokenizer.FREQ
+            for first in list(self._pending):
+                freq.update(marshal.loads(self._pending.pop(first)))
 
     def _load_user_dict(self, path: Path, user_words: set[str]) -> list[str]:
         """Add a user dictionary's words; returns those given frequency 0 (jieba always splits them)."""
@@ -105,40 +153,64 @@ class Segmenter:
 
     def cut(self, text: str) -> list[str]:
         """Words of `text`, without spaces and punctuation (jieba's accurate mode with HMM, word for word)."""
-        words: list[str] = []
-        for block in re_han_default.split(text):
-            if not block:
-                continue
-            if re_han_default.match(block):
-                # a Chinese block's words are kept unless made only of its few symbols (+#&._%-); most are
-                # letters or characters, which `isalnum` says without a regular expression
-                words.extend(w for w in self._cut_block(block) if w.isalnum() or _WORD.search(w))
-            else:
-                for part in re_skip_default.split(block):
-                    if re_skip_default.match(part):
-                        if _WORD.search(part):
-                            words.append(part)
-                    else:
-                        words.extend(c for c in part if _WORD.match(c))
+        state = self._dictionary_state()
+        if state != self._recent_for:  # a word added since (jieba's split list is every tokenizer's)
+            self._recent, self._recent_for = {}, state
+        known = self._recent.get(text)
+        if known is not None:
+            return list(known)
+        words = self._cut(text)
+        recent = self._recent
+        try:
+            while len(recent) >= RECENT_TEXTS:
+                del recent[next(iter(recent))]  # the oldest
+        except (KeyError, RuntimeError, StopIteration):  # another thread changed it meanwhile
+            recent.clear()
+        recent[text] = list(words)
         return words
 
-    def _cut_block(self, block: str) -> list[str]:
+    def _dictionary_state(self) -> tuple[int, int, int]:
+        tokenizer = self._tokenizer
+        return len(tokenizer.FREQ), tokenizer.total, len(finalseg.Force_Split_Words)
+
+    def _cut(self, text: str) -> list[str]:
+        self._read_parts(text)
+        words: list[str] = []
+        cut_block = self._cut_block
+        logtotal = log(self._tokenizer.total)
+        symbols = _BLOCK_SYMBOL.search(text) is not None
+        # jieba's blocks and, between them, the single characters that are letters (spaces never are), in one pass
+        for piece in _PIECE.finditer(text):
+            block = piece.group(1)
+            if block is None:
+                words.append(piece.group())
+                continue
+            found = cut_block(block, logtotal)
+            # a word is kept unless made only of the block's few symbols (+#&._%-): without any of them in the
+            # block (most blocks), every word is letters, digits or characters and is kept
+            words += [w for w in found if w.isalnum() or _WORD.search(w)] if symbols and _SYMBOL.search(block) else found
+        return words
+
+    def _cut_block(self, block: str, logtotal: float | None = None) -> list[str]:
         """jieba's `Tokenizer.__cut_DAG` in one tight loop: the same dictionary, route, ties and HMM fallback.
 
         jieba builds a DAG dict, then a route dict through a generator of tuples per character; segmentation
         was a third of a batch's time. This computes the same best route right to left without them, with one
         dictionary lookup per candidate word (jieba's dictionary also holds every word's prefixes, with count 0).
         """
-        get = self._tokenizer.FREQ.get
-        logtotal = log(self._tokenizer.total)
         n = len(block)
+        if n == 1:
+            return [block]
+        get = self._tokenizer.FREQ.get
+        if logtotal is None:
+            logtotal = log(self._tokenizer.total)
         value = [0.0] * (n + 1)
-        end = list(range(n))
+        end = list(range(1, n + 1))  # where the best word starting at each character ends
+        after = 0.0  # value[k + 1]
         for k in range(n - 1, -1, -1):
-            after = value[k + 1]
             count = get(block[k])
             if count is None:  # not even a prefix: the character alone, with jieba's count of 1 (log 1 = 0)
-                value[k] = -logtotal + after
+                after = value[k] = -logtotal + after
                 continue
             best = log(count) - logtotal + after if count else None
             i = k + 2
@@ -150,34 +222,36 @@ class Segmenter:
                     v = log(count) - logtotal + value[i]
                     if best is None or v >= best:  # jieba takes max((v, i)): on a tie the longer word wins
                         best = v
-                        end[k] = i - 1
+                        end[k] = i
                 i += 1
-            value[k] = -logtotal + after if best is None else best
+            after = value[k] = -logtotal + after if best is None else best
         words: list[str] = []
-        run = -1  # start of the current run of single characters, which jieba hands to `_unknown`
+        # a run of single characters is, as jieba's `__cut_DAG` has it, one character, its HMM's guess (a run not
+        # in the dictionary), or the characters one by one
+        run = -1  # start of the current run of single characters
         x = 0
         while x < n:
-            y = end[x] + 1
+            y = end[x]
             if y - x == 1:
                 if run < 0:
                     run = x
             else:
                 if run >= 0:
-                    words.extend(self._unknown(block[run:x]))
+                    if x - run == 1:
+                        words.append(block[run])
+                    else:
+                        buf = block[run:x]
+                        words += _hmm_cut(buf) if not get(buf) else buf
                     run = -1
                 words.append(block[x:y])
             x = y
         if run >= 0:
-            words.extend(self._unknown(block[run:]))
+            if n - run == 1:
+                words.append(block[run])
+            else:
+                buf = block[run:]
+                words += _hmm_cut(buf) if not get(buf) else buf
         return words
-
-    def _unknown(self, buf: str) -> list[str]:
-        """A run of single characters: one word, jieba's HMM guess, or the characters (as jieba does)."""
-        if len(buf) == 1:
-            return [buf]
-        if not self._tokenizer.FREQ.get(buf):
-            return _hmm_cut(buf)
-        return list(buf)
 
     def __call__(self, text: str) -> list[str]:
         return self.cut(text)
@@ -192,6 +266,7 @@ def _valid_state(value: object) -> bool:
         isinstance(value, tuple)
         and len(value) == 5
         and isinstance(value[0], dict)
+        and all(isinstance(k, str) and isinstance(v, bytes) for k, v in value[0].items())
         and isinstance(value[1], int)
         and isinstance(value[2], dict)
         and all(isinstance(v, list) for v in value[3:])
@@ -236,6 +311,8 @@ def _hmm_tables() -> tuple[tuple[float, float, float, float], tuple[float, ...],
 
 _HMM_START, _HMM_TRANS, _HMM_EMIT = _hmm_tables()
 _HMM_UNSEEN = (finalseg.MIN_FLOAT,) * 4
+_B, _M, _E, _S = range(4)
+"""jieba's states B, M, E, S as indices into a step's back-pointers."""
 
 
 def _hmm_words(block: str) -> list[str]:
@@ -245,38 +322,38 @@ def _hmm_words(block: str) -> list[str]:
     letter), so the tags are the same.
     """
     eb, sb, bm, mm, be, me, es, ss = _HMM_TRANS
-    emit, unseen = _HMM_EMIT, _HMM_UNSEEN
-    e_b, e_m, e_e, e_s = emit.get(block[0], unseen)
+    get, unseen = _HMM_EMIT.get, _HMM_UNSEEN
+    e_b, e_m, e_e, e_s = get(block[0], unseen)
     s_b, s_m, s_e, s_s = _HMM_START
     v_b, v_m, v_e, v_s = s_b + e_b, s_m + e_m, s_e + e_e, s_s + e_s
-    back: list[tuple[str, str, str, str]] = []
+    back: list[tuple[int, int, int, int]] = []
     for c in block[1:]:
-        e_b, e_m, e_e, e_s = emit.get(c, unseen)
+        e_b, e_m, e_e, e_s = get(c, unseen)
         p1, p2 = v_e + eb + e_b, v_s + sb + e_b
-        n_b, from_b = (p2, "S") if p2 >= p1 else (p1, "E")
+        n_b, from_b = (p2, _S) if p2 >= p1 else (p1, _E)
         p1, p2 = v_b + bm + e_m, v_m + mm + e_m
-        n_m, from_m = (p2, "M") if p2 >= p1 else (p1, "B")
+        n_m, from_m = (p2, _M) if p2 >= p1 else (p1, _B)
         p1, p2 = v_b + be + e_e, v_m + me + e_e
-        n_e, from_e = (p2, "M") if p2 >= p1 else (p1, "B")
+        n_e, from_e = (p2, _M) if p2 >= p1 else (p1, _B)
         p1, p2 = v_e + es + e_s, v_s + ss + e_s
-        n_s, from_s = (p2, "S") if p2 >= p1 else (p1, "E")
+        n_s, from_s = (p2, _S) if p2 >= p1 else (p1, _E)
         back.append((from_b, from_m, from_e, from_s))
         v_b, v_m, v_e, v_s = n_b, n_m, n_e, n_s
-    state = "S" if v_s >= v_e else "E"
+    state = _S if v_s >= v_e else _E
     tags = [state]
     for pointers in reversed(back):
-        state = pointers["BMES".index(state)]
+        state = pointers[state]
         tags.append(state)
     tags.reverse()
     words: list[str] = []
     begin = next_i = 0
     for i, tag in enumerate(tags):
-        if tag == "B":
+        if tag == _B:
             begin = i
-        elif tag == "E":
+        elif tag == _E:
             words.append(block[begin : i + 1])
             next_i = i + 1
-        elif tag == "S":
+        elif tag == _S:
             words.append(block[i])
             next_i = i + 1
     if next_i < len(block):

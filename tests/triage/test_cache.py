@@ -50,6 +50,7 @@ def test_a_cached_dictionary_is_the_built_one_to_the_last_count(terms: Path, cac
     read = Segmenter([terms], WORDS)
     before = _jieba_as_before(terms)
     for segmenter in (built, read):
+        segmenter.read_all()
         assert segmenter._tokenizer.FREQ == before.FREQ
         assert segmenter._tokenizer.total == before.total
         assert segmenter._tokenizer.user_word_tag_tab == before.user_word_tag_tab == {"乱搭乱建": "v"}
@@ -64,6 +65,8 @@ def test_a_changed_source_makes_a_new_dictionary(terms: Path, cache_folder: Path
     second = Segmenter([terms], WORDS)
     assert first.fingerprint != second.fingerprint
     assert len(list(cache_folder.glob("segmenter-*.bin"))) == 2
+    first.read_all()
+    second.read_all()
     assert "住房公积金提取" in second._tokenizer.FREQ and "住房公积金提取" not in first._tokenizer.FREQ
     assert Segmenter([terms], (*WORDS, "新地名")).fingerprint != second.fingerprint
 
@@ -77,6 +80,8 @@ def test_a_damaged_cache_file_is_refused_and_rebuilt(terms: Path, cache_folder: 
     with caplog.at_level(logging.WARNING, logger="triage.cache"):
         again = Segmenter([terms], WORDS)
     assert "fails its checksum" in caplog.text
+    again.read_all()
+    built.read_all()
     assert again._tokenizer.FREQ == built._tokenizer.FREQ
     path.write_bytes(path.read_bytes()[:1000])  # rewritten whole by the rebuild above; now truncated
     caplog.clear()

@@ -54,12 +54,29 @@ SAMPLES = [  # jieba's own `lcut` is the reference: the segmenter re-implements 
 
 @pytest.mark.parametrize("text", SAMPLES)
 def test_the_fast_cut_is_word_for_word_jiebas(text):
-    seg = default_segmenter()
-    expected = [w for w in seg._tokenizer.lcut(text, HMM=True) if _WORD.search(w)]
-    assert seg.cut(text) == expected
+    default = default_segmenter()
+    seg = Segmenter(default.user_dicts, default.words)  # a fresh one: its dictionary read part by part, as texts need
+    words = seg.cut(text)
+    seg.read_all()  # jieba's own cut reads the whole dictionary
+    assert words == [w for w in seg._tokenizer.lcut(text, HMM=True) if _WORD.search(w)]
+
+
+def test_a_dictionary_read_part_by_part_cuts_as_the_whole_one_even_from_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    default = default_segmenter()
+    whole = Segmenter(default.user_dicts, default.words)
+    whole.read_all()
+    texts = [t for t in SAMPLES if t] * 4 + [t[::-1] for t in SAMPLES if t]
+    expected = [whole.cut(t) for t in texts]
+    lazy = Segmenter(default.user_dicts, default.words)
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(lazy.cut, texts)) == expected
+    assert lazy._pending  # parts of characters no text held are still unread
 
 
 def test_the_fast_cut_follows_words_added_to_the_dictionary():
     seg = Segmenter(words=["丁字街商户"])
     assert "丁字街商户" in seg.cut("丁字街商户乱摆摊")
+    seg.read_all()
     assert seg.cut("丁字街商户乱摆摊") == [w for w in seg._tokenizer.lcut("丁字街商户乱摆摊") if _WORD.search(w)]

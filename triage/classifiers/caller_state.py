@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 
 from triage.caller_state import StateResult, StateScorer
 from triage.classifiers.compiled import MAX_PACKED, pack_vocabulary
-from triage.elements import CALLER_STATES
+from triage.elements import CALLER_STATES, ElementRules
 from triage.errors import LabelError
 
 
@@ -104,9 +104,9 @@ class CallerState(ClassifierMixin, BaseEstimator):
     def predict(self, X: Iterable[str]) -> list[str]:  # type: ignore[override]
         return self.compiled().predict(X)
 
-    def assess(self, X: Iterable[str]) -> list[StateResult]:
+    def assess(self, X: Iterable[str], rules: ElementRules | None = None) -> list[StateResult]:
         """One `StateResult` per transcript: the state, its probability, and the names of the cues that fired."""
-        return self.compiled().assess(X)
+        return self.compiled().assess(X, rules)
 
     @classmethod
     def from_rows(cls, rows: Iterable[Mapping[str, object]], **params: object) -> CallerState:
