@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from triage.classifiers.compiled import WHITE_SPACES, packed_hits
+from triage.classifiers.compiled import WHITE_SPACES, PackedHash, packed_hits
 from triage.elements import CALLER_STATES, ElementRules, default_element_rules
 
 EMERGENCY = "求救"
@@ -155,6 +155,7 @@ class StateScorer:
         self.ngram_range = (int(self.ngram_range[0]), int(self.ngram_range[1]))
         if self.classes is not None:
             self.classes_ = np.asarray(self.classes)
+        self._hashed: list[PackedHash | None] = [None] * len(self.char_keys)
 
     @property
     def fitted(self) -> bool:
@@ -192,7 +193,7 @@ class StateScorer:
         run over its n-grams in order of first appearance, as the vectoriser's counting visits them."""
         docs = [WHITE_SPACES.sub(" ", text.lower()) for text in texts]
         lo, hi = self.ngram_range
-        rows, columns, _ = packed_hits(docs, range(lo, hi + 1), self.char_keys, self.char_columns)
+        rows, columns, _ = packed_hits(docs, range(lo, hi + 1), self.char_keys, self.char_columns, self._hashed)
         order = np.argsort(rows, kind="stable")
         bounds = np.searchsorted(rows[order], np.arange(len(docs) + 1))
         out = []

@@ -56,13 +56,67 @@ def pack_vocabulary(vocabulary: Mapping[str, int], lengths: range) -> tuple[list
     return out_keys, out_columns
 
 
+HASH_FROM = 20_000
+"""Characters in a batch from which its n-grams are found in a hash table (built on first need, once per
+vocabulary and process) rather than by binary search: a few milliseconds to build, several times faster to read."""
+_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+_EMPTY = np.uint64(2**64 - 1)
+"""No packed key is all ones: three characters take 63 bits."""
+
+
+class PackedHash:
+    """Sorted packed keys and their columns as an open-addressing hash table (linear probing, half full)."""
+
+    def __init__(self, keys: np.ndarray, columns: np.ndarray) -> None:
+        bits = max(4, int(2 * len(keys) - 1).bit_length())
+        self.shift = np.uint64(64 - bits)
+        self.mask = np.int64((1 << bits) - 1)
+        self.keys = np.full(1 << bits, _EMPTY, dtype=np.uint64)
+        self.columns = np.full(1 << bits, -1, dtype=np.int64)
+        slot = self._slot(keys)
+        todo = np.arange(len(keys))
+        while len(todo):
+            at = slot[todo]
+            free = self.keys[at] == _EMPTY
+            # of the keys that want one free slot this round, the first takes it; the rest probe on
+            claim, first = np.unique(at[free], return_index=True)
+            placed = todo[free][first]
+            self.keys[claim], self.columns[claim] = keys[placed], columns[placed]
+            waiting = np.ones(len(todo), dtype=bool)
+            waiting[np.flatnonzero(free)[first]] = False
+            todo = todo[waiting]
+            slot[todo] = (slot[todo] + 1) & self.mask
+
+    def _slot(self, keys: np.ndarray) -> np.ndarray:
+        return ((keys * _MULTIPLIER) >> self.shift).astype(np.int64)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """Each key's column, -1 where it is not in the vocabulary."""
+        out = np.full(len(keys), -1, dtype=np.int64)
+        slot = self._slot(keys)
+        todo = np.arange(len(keys))
+        while len(todo):
+            at = slot[todo]
+            held = self.keys[at]
+            hit = held == keys[todo]
+            out[todo[hit]] = self.columns[at[hit]]
+            todo = todo[~hit & (held != _EMPTY)]
+            slot[todo] = (slot[todo] + 1) & self.mask
+        return out
+
+
 def packed_hits(
-    docs: Sequence[str], lengths: range, keys: Sequence[np.ndarray], columns: Sequence[np.ndarray]
+    docs: Sequence[str],
+    lengths: range,
+    keys: Sequence[np.ndarray],
+    columns: Sequence[np.ndarray],
+    hashed: list[PackedHash | None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(row, column, start) of every character n-gram of `docs` in a packed vocabulary, n by n, in text order.
 
-    The batch is one array of code points; an n-gram is packed into one integer and found by binary search, and
-    n-grams that would run from one text into the next are dropped.
+    The batch is one array of code points; an n-gram is packed into one integer and found by binary search (or,
+    for a large batch, in the hash table kept in `hashed`, one per length), and n-grams that would run from one
+    text into the next are dropped.
     """
     sizes = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
     ends = np.cumsum(sizes)
@@ -78,10 +132,20 @@ def packed_hits(
             key <<= np.uint64(CODE_BITS)
             key |= code[k : k + m]
         row = row_of[:m]
-        at = np.minimum(np.searchsorted(table, key), len(table) - 1)
-        hit = (table[at] == key) & (np.arange(n, m + n, dtype=np.int64) <= ends[row])
+        inside = np.arange(n, m + n, dtype=np.int64) <= ends[row]
+        k = n - lengths[0]
+        if hashed is not None and len(code) >= HASH_FROM:
+            if hashed[k] is None:
+                hashed[k] = PackedHash(table, cols)
+            column = hashed[k].lookup(key)  # type: ignore[union-attr]
+            hit = (column >= 0) & inside
+            column = column[hit]
+        else:
+            at = np.minimum(np.searchsorted(table, key), len(table) - 1)
+            hit = (table[at] == key) & inside
+            column = cols[at[hit]]
         rows.append(row[hit])
-        found.append(cols[at[hit]])
+        found.append(column)
         starts.append(np.flatnonzero(hit))
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
@@ -166,6 +230,7 @@ class CompiledTfidf:
             raise ValueError(f"cannot serve analyzer={self.analyzer!r}, norm={self.norm!r}")
         self._index: dict[str, int] | None = None
         self._terms: list[str] | None = None
+        self._hashed: list[PackedHash | None] = [None] * len(self.keys)
 
     @classmethod
     def from_vectorizer(cls, vectorizer: Any, tokenizer: Callable[[str], list[str]]) -> CompiledTfidf:
@@ -206,7 +271,7 @@ class CompiledTfidf:
             return sp.csr_matrix((0, self.n_features), dtype=self.dtype)
         if self.analyzer == "char":
             docs = [WHITE_SPACES.sub(" ", text) for text in texts]
-            rows, columns, _ = packed_hits(docs, range(self.ngram_range[0], self.ngram_range[1] + 1), self.keys, self.columns)
+            rows, columns, _ = packed_hits(docs, range(self.ngram_range[0], self.ngram_range[1] + 1), self.keys, self.columns, self._hashed)
         else:
             rows, columns = self._word_hits(texts)
         X = counts_matrix(rows, columns, len(texts), self.n_features, np.dtype(self.dtype))

@@ -1,0 +1,62 @@
+"""The compiled (served) form computes what scikit-learn computes, to the bit, however a batch is looked up."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
+
+from triage.classifiers import compiled
+from triage.classifiers.compiled import CompiledTfidf, PackedHash, normalise_rows_l2, pack_vocabulary, packed_hits
+from triage.segment import tokenize
+
+TEXTS = [
+    "我想问一下住房公积金怎么提取",
+    "岳麓区麓山南路有人占道经营  已经半个月了!!",
+    "Hello 302路公交车 司机态度很差，投诉",
+    "",
+    "救命啊楼下着火了快点来人",
+] * 7
+
+
+def test_row_normalisation_is_scikit_learns_to_the_bit() -> None:
+    rng = np.random.default_rng(0)
+    X = sp.random(200, 500, density=0.05, format="lil", dtype=np.float32, random_state=1)
+    X[3] = 0  # an empty row stays empty
+    X = X.tocsr()
+    X.data = (rng.random(X.nnz) * 10).astype(np.float32)
+    expected = X.copy()
+    inplace_csr_row_normalize_l2(expected)
+    normalise_rows_l2(X)
+    np.testing.assert_array_equal(X.data, expected.data)
+
+
+@pytest.mark.parametrize("analyzer", ["word", "char"])
+def test_a_compiled_vectoriser_transforms_as_scikit_learn(analyzer: str) -> None:
+    params = {"tokenizer": tokenize, "token_pattern": None} if analyzer == "word" else {"analyzer": "char", "ngram_range": (1, 3)}
+    vectorizer = TfidfVectorizer(lowercase=False, sublinear_tf=True, dtype=np.float32, **params).fit(TEXTS[:3])
+    served = CompiledTfidf.from_vectorizer(vectorizer, tokenize)
+    expected = vectorizer.transform(TEXTS)
+    got = served.transform(TEXTS)
+    assert (got != expected).nnz == 0 and got.dtype == expected.dtype
+
+
+def test_the_hash_table_finds_what_binary_search_finds(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(2)
+    keys = np.unique(rng.integers(0, 2**42, 5000).astype(np.uint64))
+    columns = rng.permutation(len(keys)).astype(np.int64)
+    queries = np.concatenate([keys[rng.integers(0, len(keys), 3000)], rng.integers(0, 2**42, 3000).astype(np.uint64)])
+    at = np.minimum(np.searchsorted(keys, queries), len(keys) - 1)
+    np.testing.assert_array_equal(PackedHash(keys, columns).lookup(queries), np.where(keys[at] == queries, columns[at], -1))
+    # and a batch found through the tables gives the same hits as one found by binary search
+    vocabulary = {gram: j for j, gram in enumerate(sorted({t[i : i + n] for t in TEXTS[:3] for n in (1, 2, 3) for i in range(len(t) - n + 1)}))}
+    packed_keys, packed_columns = pack_vocabulary(vocabulary, range(1, 4))
+    searched = packed_hits(TEXTS, range(1, 4), packed_keys, packed_columns)
+    monkeypatch.setattr(compiled, "HASH_FROM", 1)
+    hashed: list[PackedHash | None] = [None, None, None]
+    found = packed_hits(TEXTS, range(1, 4), packed_keys, packed_columns, hashed)
+    assert all(h is not None for h in hashed)
+    for a, b in zip(searched, found, strict=True):
+        np.testing.assert_array_equal(a, b)
