@@ -9,7 +9,8 @@ LinearSVC peer's in-process rate); a worker's peak RSS no higher than one `triag
   min of `--runs`, after one unmeasured run that warms the page cache and the derived-data cache), with the
   one call's peak RSS; `one_call_cold_cache`: the same once with an empty TRIAGE_CACHE_DIR (a first run ever).
 - `stages`: one fresh process split into import, bundle load, jieba dictionary, first suggestion (the gazetteer's
-  sound index included) and answers (the knowledge base), with the warm cache.
+  sound index included) and answers (the knowledge base), with the warm cache. The bundle load opens the
+  dictionary itself, while the other core checks `arrays.bin`, so the dictionary's own stage is near zero.
 - `batch`: `triage -v predict --input` on tipdm2020c's training messages, with one process and with one worker
   per core: wall, rows/s, peak RSS of the main process and of each worker, and whether both outputs are the
   same row for row (the due time, counted from the moment a row is suggested, left out); beside them the
