@@ -238,7 +238,7 @@ class CompiledTfidf:
         plain = (
             not vectorizer.binary and vectorizer.input == "content" and not vectorizer.lowercase
             and vectorizer.preprocessor is None and vectorizer.strip_accents is None and vectorizer.stop_words is None
-            and vectorizer.use_idf and vectorizer.smooth_idf is not None
+            and vectorizer.use_idf
         )
         min_n, max_n = vectorizer.ngram_range
         if vectorizer.analyzer == "char":
