@@ -21,6 +21,8 @@ from triage.elements import Elements, Span, clauses, is_pause
 MAX_CHARS = 60
 LEAD = "来电人反映："
 ASK_LEAD = "；诉求："
+ASK_ONLY_LEAD = "来电人诉求："
+"""The lead of a summary with nothing to report beside the ask (no place, time or other clause): not an empty 反映."""
 SEPARATOR = "，"
 MIN_WORD_IDF = 5.0
 """Words this common in general Chinese (jieba's IDF below it: 电话, 我们, 这个) weigh nothing in the key clause."""
@@ -122,7 +124,7 @@ def summarise(
 
     Every piece is copied from `text`; the address and the ask are kept whenever they exist (the ask cut at a
     clause boundary when it alone is too long), the time and then the key clause are dropped first. Without an
-    ask the summary ends after 反映's part.
+    ask the summary ends after 反映's part; with nothing to report beside the ask it is 来电人诉求：<ask>.
     """
     if not isinstance(text, str) or not text.strip():
         return LEAD.rstrip("：")
@@ -166,5 +168,7 @@ def summarise(
             pieces.append(candidate)
             break
     body = SEPARATOR.join(pieces)
+    if not body and ask:
+        return ASK_ONLY_LEAD + _cut_at_clause(elements.ask.text.strip(), max(max_chars - len(ASK_ONLY_LEAD), 4))  # type: ignore[union-attr]
     summary = LEAD + body + (ASK_LEAD + ask if ask else "")
     return summary[:max_chars]

@@ -10,18 +10,21 @@ from hypothesis import strategies as st
 from training.datasets import is_test
 from triage.elements import Elements, Span, extract_elements
 from triage.resources import CORPUS_DIR
-from triage.summary import ASK_LEAD, LEAD, MAX_CHARS, SEPARATOR, key_clause, summarise
+from triage.summary import ASK_LEAD, ASK_ONLY_LEAD, LEAD, MAX_CHARS, SEPARATOR, key_clause, summarise
 
 
 def _pieces(summary: str) -> list[str]:
     """What the summary copied from the call: the parts between the register's fixed words and commas."""
+    if summary.startswith(ASK_ONLY_LEAD):
+        return [summary.removeprefix(ASK_ONLY_LEAD)]
     body = summary.removeprefix(LEAD)
     main, _, ask = body.partition(ASK_LEAD)
     return [p for p in main.split(SEPARATOR) if p] + ([ask] if ask else [])
 
 
 def _assert_extractive(text: str, summary: str) -> None:
-    assert summary.startswith(LEAD) and len(summary) <= MAX_CHARS
+    assert summary.startswith((LEAD, ASK_ONLY_LEAD)) and len(summary) <= MAX_CHARS
+    assert not summary.startswith(LEAD + ASK_LEAD.lstrip("；")) and LEAD + "；" not in summary  # never an empty 反映
     for piece in _pieces(summary):
         assert piece in text, piece
 
@@ -33,6 +36,15 @@ def test_the_summary_is_in_the_work_order_register_with_address_and_ask():
     assert summary.startswith("来电人反映：四方坪")
     assert summary.endswith("；诉求：能不能派人来抓一下")
     assert "流浪狗" in summary
+    _assert_extractive(text, summary)
+
+
+def test_a_call_that_is_all_ask_is_summarised_as_the_ask_not_an_empty_report():
+    text = "建议现在规划公示都贴在工地围挡上老百姓根本看不到能不能搞个小程序输个地址就能看到周边规划"
+    e = extract_elements(text)
+    assert e.ask is not None and e.address is None
+    summary = summarise(text, e)
+    assert summary.startswith(ASK_ONLY_LEAD) and "来电人反映" not in summary
     _assert_extractive(text, summary)
 
 
@@ -108,7 +120,7 @@ def test_pool_calls_keep_their_address_and_ask():
             if e.address is not None:
                 assert e.address.text in summary
             if e.ask is not None:
-                said = summary.partition(ASK_LEAD)[2]
+                said = summary.removeprefix(ASK_ONLY_LEAD) if summary.startswith(ASK_ONLY_LEAD) else summary.partition(ASK_LEAD)[2]
                 assert said and e.ask.text.startswith(said)
             checked += 1
     assert checked > 2000
