@@ -14,21 +14,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.utils.validation import check_is_fitted
 
-from triage.classifiers.compiled import CompiledFeaturizer, CompiledTfidf, hstack_csr
+from triage.classifiers.compiled import CompiledFeaturizer, CompiledTfidf, check_texts, hstack_csr
 from triage.segment import tokenize
-
-
-def check_texts(texts: object, *, name: str = "texts") -> list[str]:
-    """Accept a sequence of strings; refuse a bare string (a classic mistake) or non-strings."""
-    if isinstance(texts, str):
-        raise TypeError(f"{name} must be a list of strings, not a single string; wrap it in a list")
-    if not isinstance(texts, Sequence | np.ndarray) and not hasattr(texts, "__iter__"):
-        raise TypeError(f"{name} must be a list of strings, got {type(texts).__name__}")
-    values = list(texts)  # type: ignore[call-overload]
-    for i, text in enumerate(values):
-        if not isinstance(text, str):
-            raise TypeError(f"{name}[{i}] is {type(text).__name__}, expected str")
-    return values
 
 
 class TextFeaturizer(TransformerMixin, BaseEstimator):

@@ -60,3 +60,12 @@ def test_the_hash_table_finds_what_binary_search_finds(monkeypatch: pytest.Monke
     assert all(h is not None for h in hashed)
     for a, b in zip(searched, found, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_served_featurizer_refuses_a_bare_string_as_the_estimator_does() -> None:
+    vectorizer = TfidfVectorizer(analyzer="char", lowercase=False, sublinear_tf=True, dtype=np.float32).fit(TEXTS[:3])
+    words = TfidfVectorizer(tokenizer=tokenize, token_pattern=None, lowercase=False, sublinear_tf=True, dtype=np.float32).fit(TEXTS[:3])
+    served = compiled.CompiledFeaturizer(CompiledTfidf.from_vectorizer(words, tokenize), CompiledTfidf.from_vectorizer(vectorizer, tokenize))
+    with pytest.raises(TypeError, match="not a single string"):
+        served.transform("我想问一下住房公积金怎么提取")
+    assert served.transform(["我想问一下住房公积金怎么提取"]).shape == (1, served.n_features_out_)

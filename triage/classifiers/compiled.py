@@ -33,6 +33,19 @@ SEPARATOR = "\x00"
 """Joins a vocabulary's terms into one stored string (normalised text never holds it)."""
 
 
+def check_texts(texts: object, *, name: str = "texts") -> list[str]:
+    """Accept a sequence of strings; refuse a bare string (a classic mistake) or non-strings."""
+    if isinstance(texts, str):
+        raise TypeError(f"{name} must be a list of strings, not a single string; wrap it in a list")
+    if not isinstance(texts, Sequence | np.ndarray) and not hasattr(texts, "__iter__"):
+        raise TypeError(f"{name} must be a list of strings, got {type(texts).__name__}")
+    values = list(texts)  # type: ignore[call-overload]
+    for i, text in enumerate(values):
+        if not isinstance(text, str):
+            raise TypeError(f"{name}[{i}] is {type(text).__name__}, expected str")
+    return values
+
+
 # ------------------------------------------------------------------------------------------- vocabularies
 
 
@@ -320,7 +333,7 @@ class CompiledFeaturizer:
         return self.words.n_features + self.chars.n_features
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        texts = list(texts)
+        texts = check_texts(texts)
         words = self.words.transform(texts)
         if self.word_weight != 1.0:
             words = words * self.word_weight
