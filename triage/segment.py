@@ -36,8 +36,9 @@ _BLOCK_SYMBOL = re.compile(r"[+#&.%\-]")
 """The characters `_SYMBOL` finds in a block: a text without any has no block to filter."""
 _PIECE = re.compile(re_han_default.pattern + r"|[\w\u4e00-\u9fff]", re_han_default.flags)
 """A block as jieba splits them (group 1), or else one letter or character outside the blocks (`_WORD`)."""
-RECENT_TEXTS = 16
-"""How many texts' words a segmenter keeps, for a text cut again soon after (a call's features, then its search)."""
+RECENT_TEXTS = 512
+"""How many texts' words a segmenter keeps, for a text cut again soon after: a call's features, then its search in
+the knowledge base, which in a batch file comes after the whole chunk of 256 rows (`training.batch.CHUNK_ROWS`)."""
 PLACE_FREQ = 50_000
 """Frequency given to gazetteer and catalogue words so that jieba keeps them whole."""
 
