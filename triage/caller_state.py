@@ -193,7 +193,7 @@ class StateScorer:
         run over its n-grams in order of first appearance, as the vectoriser's counting visits them."""
         docs = [WHITE_SPACES.sub(" ", text.lower()) for text in texts]
         lo, hi = self.ngram_range
-        rows, columns, _ = packed_hits(docs, range(lo, hi + 1), self.char_keys, self.char_columns, self._hashed)
+        rows, columns = packed_hits(docs, range(lo, hi + 1), self.char_keys, self.char_columns, self._hashed)
         order = np.argsort(rows, kind="stable")
         bounds = np.searchsorted(rows[order], np.arange(len(docs) + 1))
         out = []

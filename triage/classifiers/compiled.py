@@ -124,8 +124,8 @@ def packed_hits(
     keys: Sequence[np.ndarray],
     columns: Sequence[np.ndarray],
     hashed: list[PackedHash | None] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(row, column, start) of every character n-gram of `docs` in a packed vocabulary, n by n, in text order.
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of every character n-gram of `docs` in a packed vocabulary, n by n, in text order.
 
     The batch is one array of code points; an n-gram is packed into one integer and found by binary search (or,
     for a large batch, in the hash table kept in `hashed`, one per length), and n-grams that would run from one
@@ -135,7 +135,7 @@ def packed_hits(
     ends = np.cumsum(sizes)
     code = np.frombuffer("".join(docs).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
     row_of = np.repeat(np.arange(len(docs), dtype=np.int64), sizes)
-    rows, found, starts = [], [], []
+    rows, found = [], []
     for n, table, cols in zip(lengths, keys, columns, strict=True):
         m = len(code) - n + 1
         if m <= 0 or not len(table):
@@ -159,11 +159,10 @@ def packed_hits(
             column = cols[at[hit]]
         rows.append(row[hit])
         found.append(column)
-        starts.append(np.flatnonzero(hit))
     if not rows:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
-    return np.concatenate(rows), np.concatenate(found), np.concatenate(starts)
+        return empty, empty
+    return np.concatenate(rows), np.concatenate(found)
 
 
 def join_terms(terms: Sequence[str]) -> np.ndarray:
@@ -222,7 +221,7 @@ class CompiledTfidf:
     """One fitted TF-IDF vectoriser: its vocabulary, IDF and weighting, as `TfidfVectorizer.transform` applies them.
 
     Words (`analyzer="word"`, the project's tokenizer) are found by one dictionary lookup each; character
-    n-grams by binary search over packed keys (`keys` and `columns`, one array per length).
+    n-grams among packed keys (`keys` and `columns`, one array per length; `packed_hits`).
     """
 
     analyzer: str
@@ -284,7 +283,7 @@ class CompiledTfidf:
             return sp.csr_matrix((0, self.n_features), dtype=self.dtype)
         if self.analyzer == "char":
             docs = [WHITE_SPACES.sub(" ", text) for text in texts]
-            rows, columns, _ = packed_hits(docs, range(self.ngram_range[0], self.ngram_range[1] + 1), self.keys, self.columns, self._hashed)
+            rows, columns = packed_hits(docs, range(self.ngram_range[0], self.ngram_range[1] + 1), self.keys, self.columns, self._hashed)
         else:
             rows, columns = self._word_hits(texts)
         X = counts_matrix(rows, columns, len(texts), self.n_features, np.dtype(self.dtype))
