@@ -94,12 +94,13 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         check_is_fitted(self, ("words_", "chars_"))
-        texts = check_texts(texts)
         try:
-            return self.compiled().transform(texts)
+            compiled = self.compiled()
         except ValueError:  # a configuration only scikit-learn reproduces (a custom tokenizer …): its way
+            texts = check_texts(texts)
             words = self.words_.transform(texts)
             return hstack_csr(words * self.word_weight if self.word_weight != 1.0 else words, self.chars_.transform(texts))
+        return compiled.transform(texts)  # which checks `texts` as above
 
     def word_vocabulary(self) -> np.ndarray:
         """Word features in column order (the first block of `transform`)."""
