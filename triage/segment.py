@@ -71,7 +71,7 @@ class Segmenter:
         """Every word the project added: hotline terms, places, units and duties."""
         self._recent: dict[str, list[str]] = {}
         """The words of the last few texts cut: the features and the knowledge base's search cut the same call."""
-        self._recent_for: tuple[int, int, int] = self._dictionary_state()
+        self._recent_for: tuple[int, int] = self._dictionary_state()
 
     def _fingerprint(self) -> bytes:
         dictionaries = []
@@ -170,9 +170,10 @@ class Segmenter:
         recent[text] = list(words)
         return words
 
-    def _dictionary_state(self) -> tuple[int, int, int]:
-        tokenizer = self._tokenizer
-        return len(tokenizer.FREQ), tokenizer.total, len(finalseg.Force_Split_Words)
+    def _dictionary_state(self) -> tuple[int, int]:
+        """What changes when a word is added (jieba's `add_word` adds its count to the total, or a count of 0 to
+        the split list); not the dictionary's size, which grows as its parts are read and changes no cut."""
+        return self._tokenizer.total, len(finalseg.Force_Split_Words)
 
     def _cut(self, text: str) -> list[str]:
         self._read_parts(text)

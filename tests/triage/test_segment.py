@@ -80,3 +80,14 @@ def test_the_fast_cut_follows_words_added_to_the_dictionary():
     assert "丁字街商户" in seg.cut("丁字街商户乱摆摊")
     seg.read_all()
     assert seg.cut("丁字街商户乱摆摊") == [w for w in seg._tokenizer.lcut("丁字街商户乱摆摊") if _WORD.search(w)]
+
+
+def test_remembered_cuts_survive_reading_the_dictionary_but_not_an_added_word():
+    default = default_segmenter()
+    seg = Segmenter(default.user_dicts, default.words)
+    text = "丁字街商户乱摆摊"
+    first = seg.cut(text)
+    seg.cut("住房公积金怎么提取")  # reads other parts of the dictionary
+    assert seg.cut(text) == first and text in seg._recent
+    seg._tokenizer.add_word("丁字街商户", freq=50_000)
+    assert "丁字街商户" in seg.cut(text)
