@@ -51,6 +51,8 @@ KEYWORD_STOP_WORDS = frozenset(
 """Words of asking, of quantity and of talk that a dispatcher should never see highlighted as a call's keywords."""
 MIN_GENERAL_IDF = 7.0
 """Words common in general Chinese (jieba's idf below 7: 电话, 门口, 怎么) say nothing about this call."""
+
+
 def _keyword_candidate(word: str) -> bool:
     """A word feature that can be shown as a keyword: one word (not an n-gram) of two characters or more, not a
     word of asking or of quantity that says nothing about the matter (请问, 多久, 好多)."""
@@ -114,12 +116,12 @@ class TriagePipeline:
         self.blend = dict(blend or {})
         """Per head, the transformer's share of the probabilities (chosen on validation)."""
         self.n_jobs = n_jobs
+        """Processes `suggest_many` uses by default (1: this one only; -1: one per core)."""
         self.caller_state = caller_state or StateScorer()
+        """The caller's state: cue rules and, when training had labelled calls, a small learned head on them."""
         self._state_rules = knowledge.elements if getattr(self.caller_state, "rules_path", None) is None else None
         """The cues the caller state reads: the bundle's data/elements.yaml (what it was trained with), unless the
         head names its own file."""
-        """The caller's state: cue rules and, when training had labelled calls, a small learned head on them."""
-        """Processes `suggest_many` uses by default (1: this one only; -1: one per core)."""
         self.knowledge = knowledge
         self.thresholds = thresholds or ReviewThresholds()
         self.version = version
