@@ -154,16 +154,9 @@ class CalibratedLinearClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def proba_from_margins(self, margins: np.ndarray) -> np.ndarray:
-        """Probabilities for given margins (e.g. out-of-fold ones) with this head's calibration."""
-        m = np.asarray(margins, dtype=np.float64)
-        calibrators = self._calibrators()
-        if len(self.classes_) == 2:
-            positive = np.clip(calibrators[0].predict(m[:, 0]), 0.0, 1.0)
-            return np.column_stack([1 - positive, positive])
-        proba = np.column_stack([np.clip(c.predict(m[:, k]), 0.0, 1.0) for k, c in enumerate(calibrators)])
-        total = proba.sum(axis=1, keepdims=True)
-        uniform = np.full_like(proba, 1 / proba.shape[1])
-        return np.divide(proba, total, out=uniform, where=total != 0)
+        """Probabilities for given margins (e.g. out-of-fold ones) with this head's calibration: what the served
+        head computes, so that what training tunes on is what serving gives."""
+        return self.compiled().proba_from_margins(np.asarray(margins, dtype=np.float64))
 
     def _fitted(self) -> None:
         """Fitted by `fit` (cross-validated calibration) or by `fit_linear` + `calibrate` (out-of-fold margins)."""
