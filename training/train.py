@@ -378,14 +378,14 @@ def train(run: RunArguments, *, step: Step | None = None) -> tuple[Path, dict[st
     if oof is not None and proba is not None:
         tuning = tune(pipeline, train_data, texts, X, proba, oof, run, say)
         metrics["out_of_fold"] = tuning.pop("out_of_fold")
+    else:
+        say(f"{int((~always).sum())} labelled rows are too few for {run.training.folds}-fold tuning: default thresholds and weights kept")
     priors: dict[str, Any] = {}
     if run.data.adapt_priors:
         if oof is None or proba is None:
             raise LabelError("--adapt-priors needs enough training rows for cross-validation (the priors the heads assume)")
         say(f"re-estimating class priors on {run.data.adapt_priors}")
         priors = adapt_priors(classifier, run.data.adapt_priors, proba, oof, labels)
-    else:
-        say(f"{len(texts)} rows are too few for {run.training.folds}-fold tuning: default thresholds and weights kept")
     for name, held in held_out.items():
         if len(held):
             say(f"scoring on the held-out {'calls' if name == 'test' else name} ({len(held)} rows)")

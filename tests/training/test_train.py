@@ -32,7 +32,9 @@ def test_an_analyst_file_trains_a_bundle(write_jsonl, tmp_path):
         rows.append({"id": f"b{i}", "text": f"公交车第{i}路司机甩站", "category": "投诉", "topic": "交通运输", "unit": "长沙公交集团"})
     path = write_jsonl(rows)
     run = RunArguments(DataArguments(preset=None, data_files=[str(path)]), ModelArguments(), TrainingArguments(output_dir=str(tmp_path / "m")))
-    bundle, _ = train(run)
+    said: list[str] = []
+    bundle, _ = train(run, step=said.append)
+    assert any("12 labelled rows are too few for 5-fold tuning" in line for line in said)  # the analyst is told why nothing was tuned
     saved = json.loads((bundle / "training_args.json").read_text(encoding="utf-8"))
     assert saved["data"]["data_files"] == [str(path)]
     assert RunArguments.load(bundle / "training_args.json") == run
