@@ -80,12 +80,26 @@ def _fold_margins(
     weights: Weights,
     rows: np.ndarray,
     held: np.ndarray,
+    min_df: int = 1,
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
     """Linear heads fitted on `rows`, and their margins on `held` with the classes they have; a head with one
-    class there is left out and named. Only the features travel to the worker, not the featurizer."""
+    class there is left out and named. Only the features travel to the worker, not the featurizer.
+
+    The features were fitted on every row, so a feature kept for appearing in `min_df` texts may owe that to a
+    held-out text: the fold drops every feature its own rows hold fewer than `min_df` times, as a vocabulary
+    fitted on them alone would. Otherwise a word shared by one held-out call and one training call would link
+    them out of fold, though a call the final model meets later keeps no word seen once in training."""
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     skipped: list[str] = []
     Xr = X[rows]
+    Xh = X[held]
+    if min_df > 1:
+        rare = np.bincount(Xr.indices, minlength=X.shape[1]) < min_df
+        if rare.any():
+            keep = sp.diags((~rare).astype(X.dtype), format="csr")
+            Xr, Xh = (Xr @ keep).tocsr(), (Xh @ keep).tocsr()
+            Xr.eliminate_zeros()
+            Xh.eliminate_zeros()
     for head, values in labels.items():
         part = [values[i] for i in rows]
         if len({primary(v) for v in part} - {None}) < 2:
@@ -94,7 +108,7 @@ def _fold_margins(
         w = None if weights is None or head not in weights else np.asarray(weights[head], dtype=float)[rows]
         model = template.fit_head(head, Xr, part, w, linear_only=True)
         if len(held):
-            out[head] = (model.classes_, model.margins(X[held]))
+            out[head] = (model.classes_, model.margins(Xh))
     return out, skipped
 
 
@@ -153,8 +167,10 @@ def fit_with_out_of_fold(
     if progress:
         progress(f"fitting the heads on {len(texts)} rows and on {k} folds ({n_jobs} processes)")
     final_job = delayed(_fit_linear)(template, X, labels, weights)
+    min_df = int(getattr(featurizer, "min_df_", 1))
     fold_jobs = [
-        delayed(_fold_margins)(template, X, labels, weights, np.flatnonzero(folds != f), np.flatnonzero(folds == f)) for f in range(k)
+        delayed(_fold_margins)(template, X, labels, weights, np.flatnonzero(folds != f), np.flatnonzero(folds == f), min_df)
+        for f in range(k)
     ]
     heads, *fitted = Parallel(n_jobs=n_jobs)([final_job, *fold_jobs])
     final = clone(template).with_heads(featurizer, heads)

@@ -48,13 +48,16 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
         texts = check_texts(texts)
         if not texts:
             raise ValueError("cannot fit features on zero texts")
-        max_df = self.max_df if len(texts) > 20 else 1.0
+        few = len(texts) <= 20  # a handful of texts: every feature counts, or too few would remain
+        max_df = 1.0 if few else self.max_df
+        min_df = 1 if few else self.min_df
+        self.min_df_ = min_df
         self.words_ = TfidfVectorizer(
             tokenizer=self.tokenizer,
             token_pattern=None,
             lowercase=False,
             ngram_range=self.word_ngram_range,
-            min_df=self.min_df,
+            min_df=min_df,
             max_df=max_df,
             max_features=self.max_features,
             sublinear_tf=True,
@@ -64,7 +67,7 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
             analyzer="char",
             lowercase=False,
             ngram_range=self.char_ngram_range,
-            min_df=self.min_df,
+            min_df=min_df,
             max_df=max_df,
             max_features=self.max_features,
             sublinear_tf=True,

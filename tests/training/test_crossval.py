@@ -84,3 +84,22 @@ def test_a_local_unit_answers_a_local_label() -> None:
     assert is_acceptable("开福区", ("属地", "市城管局"), catalogue)
     assert not is_acceptable("开福区", ("雨花区", "市城管局"), catalogue)
     assert not is_acceptable("市林业局", ("属地",), catalogue)
+
+
+def test_a_fold_keeps_only_the_features_its_own_rows_hold_min_df_times() -> None:
+    """A word that one training call and one held-out call share is kept by a vocabulary fitted on both (df 2),
+    but a later call meets a model whose vocabulary never counted it twice: out of fold it must not link them."""
+    import scipy.sparse as sp
+
+    from training.crossval import _fold_margins
+
+    n = 40
+    X = np.zeros((n, 3))
+    X[:20, 0] = X[20:, 1] = 1.0  # one word per class
+    X[0, 2] = X[39, 2] = 5.0  # a rare word shared by a training row of the first class and a held-out row of the second
+    labels = {"category": ["投诉"] * 20 + ["咨询"] * 20}
+    rows, held = np.arange(35), np.arange(35, 40)
+    linked, _ = _fold_margins(MultiHeadClassifier(), sp.csr_matrix(X), labels, None, rows, held, 1)
+    alone, _ = _fold_margins(MultiHeadClassifier(), sp.csr_matrix(X), labels, None, rows, held, 2)
+    assert not np.allclose(linked["category"][1][-1], linked["category"][1][-2])  # with min_df 1 the word counts ...
+    assert np.allclose(alone["category"][1][-1], alone["category"][1][-2])  # ... with min_df 2 the fold drops it
