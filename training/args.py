@@ -44,10 +44,17 @@ class DataArguments:
 
 @dataclass
 class ModelArguments:
+    """The heads' features and fitting. Word bigrams were chosen on out-of-fold predictions (full preset, 2,961
+    corpus calls and 5,622 real messages; the frozen test split unread): they carry how a caller asks (能不能帮,
+    我要举报, 想问一下), which the category turns on. Against word unigrams, calls' category auto-filled at 90%
+    precision went from 71.3% to 78.0% and their unit auto at 95% from 78.3% to 79.9% (messages: 54.1% to
+    54.3%, 87.4% to 88.1%). A minimum document frequency of 2 on top of them halves the bundle (198 to 125 MB)
+    but auto-fills fewer calls' categories (75.7%), so every feature is kept."""
+
     C: float = field(default=0.7, metadata={"help": "inverse regularisation of the linear heads"})
-    word_ngram_max: int = field(default=1, metadata={"help": "longest word n-gram"})
+    word_ngram_max: int = field(default=2, metadata={"help": "longest word n-gram"})
     char_ngram_max: int = field(default=2, metadata={"help": "longest character n-gram"})
-    min_df: int = field(default=1, metadata={"help": "minimum document frequency of a feature"})
+    min_df: int = field(default=1, metadata={"help": "minimum document frequency of a feature (1 below 20 training texts)"})
     calibration: Literal["sigmoid", "isotonic"] = field(default="sigmoid", metadata={"help": "probability calibration"})
     recalibration: Literal["auto", "none", "temperature", "isotonic"] = field(
         default="auto", metadata={"help": "recalibration of category/topic/scope on out-of-fold predictions (auto: best by CV log-loss)"}
