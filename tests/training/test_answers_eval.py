@@ -41,3 +41,15 @@ def test_answers_are_scored_by_the_unit_they_come_from(pipeline: TriagePipeline)
 def test_no_consultation_no_answer_figures(pipeline: TriagePipeline) -> None:
     data = Dataset(_records()[2:])
     assert "answers" not in evaluate(pipeline, data)
+
+
+def test_consultations_written_blind_to_the_knowledge_base_mostly_get_an_answer_from_their_unit(pipeline: TriagePipeline) -> None:
+    """240 questions a helper wrote from the unit catalogue alone, never seeing an answer or a variant: the
+    standard answers must carry over to questions nobody shaped them on (95% with the default model)."""
+    from triage.knowledge_base import KNOWLEDGE_DIR
+    from training.datasets import read_labelled
+
+    data = read_labelled(KNOWLEDGE_DIR / "probe_consultations.jsonl", strict=True)
+    answers = evaluate(pipeline, data)["answers"]
+    assert answers["n"] == 240
+    assert answers["right_unit_top3"] >= 0.85 and answers["right_unit_top3_where_answered"] >= 0.9
