@@ -62,6 +62,23 @@ def test_the_hash_table_finds_what_binary_search_finds(monkeypatch: pytest.Monke
         np.testing.assert_array_equal(a, b)
 
 
+def test_word_features_are_found_alike_by_binary_search_and_by_the_dictionary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One call searches the sorted vocabulary (no dictionary of every term built for it); a large batch builds
+    the dictionary once; a vocabulary out of order (never scikit-learn's) always gets the dictionary."""
+    vectorizer = TfidfVectorizer(tokenizer=tokenize, token_pattern=None, ngram_range=(1, 2), lowercase=False, sublinear_tf=True, dtype=np.float32)
+    vectorizer.fit(TEXTS[:3])
+    expected = vectorizer.transform(TEXTS)
+    served = CompiledTfidf.from_vectorizer(vectorizer, tokenize)
+    one = sp.vstack([served.transform([text]) for text in TEXTS])
+    assert served._index is None and (one != expected).nnz == 0  # searched
+    monkeypatch.setattr(compiled, "HASH_FROM", 1)
+    assert (served.transform(TEXTS) != expected).nnz == 0 and served._index is not None  # looked up
+    shuffled = CompiledTfidf("word", (1, 2), served.n_features, served.idf, terms=compiled.join_terms(served.vocabulary()[::-1]))
+    monkeypatch.setattr(compiled, "HASH_FROM", 10**9)
+    shuffled.transform(TEXTS[:1])
+    assert shuffled._sorted is False and shuffled._index is not None
+
+
 def test_the_served_featurizer_refuses_a_bare_string_as_the_estimator_does() -> None:
     vectorizer = TfidfVectorizer(analyzer="char", lowercase=False, sublinear_tf=True, dtype=np.float32).fit(TEXTS[:3])
     words = TfidfVectorizer(tokenizer=tokenize, token_pattern=None, lowercase=False, sublinear_tf=True, dtype=np.float32).fit(TEXTS[:3])

@@ -11,6 +11,9 @@ Only numpy and scipy's sparse matrices and special functions are imported here.
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -220,7 +223,7 @@ def normalise_rows_l2(X: sp.csr_matrix) -> None:
 class CompiledTfidf:
     """One fitted TF-IDF vectoriser: its vocabulary, IDF and weighting, as `TfidfVectorizer.transform` applies them.
 
-    Words (`analyzer="word"`, the project's tokenizer) are found by one dictionary lookup each; character
+    Words (`analyzer="word"`, the project's tokenizer) are found by a binary search or a dictionary lookup each; character
     n-grams among packed keys (`keys` and `columns`, one array per length; `packed_hits`).
     """
 
@@ -242,6 +245,7 @@ class CompiledTfidf:
             raise ValueError(f"cannot serve analyzer={self.analyzer!r}, norm={self.norm!r}")
         self._index: dict[str, int] | None = None
         self._terms: list[str] | None = None
+        self._sorted: bool | None = None
         self._hashed: list[PackedHash | None] = [None] * len(self.keys)
 
     @classmethod
@@ -296,9 +300,7 @@ class CompiledTfidf:
         return X
 
     def _word_hits(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        if self._index is None:
-            self._index = {term: j for j, term in enumerate(self.vocabulary())}
-        lookup = self._index.get
+        lookup = self._word_lookup(sum(map(len, texts)))
         min_n, max_n = self.ngram_range
         columns: list[int] = []
         lengths: list[int] = []
@@ -307,6 +309,30 @@ class CompiledTfidf:
             columns.extend(found)
             lengths.append(len(found))
         return np.repeat(np.arange(len(texts), dtype=np.int64), lengths), np.asarray(columns, dtype=np.int64)
+
+
+    def _word_lookup(self, characters: int) -> Callable[[str], int | None]:
+        """Term -> column. A batch of at least HASH_FROM characters gets a dictionary (built once, kept); a
+        smaller one, while none is built, a binary search of the vocabulary, which scikit-learn keeps sorted
+        (so one call does not pay for hashing 300,000 terms first)."""
+        if self._index is None and characters < HASH_FROM and self._vocabulary_sorted():
+            terms = self.vocabulary()
+            size = len(terms)
+
+            def search(term: str) -> int | None:
+                j = bisect.bisect_left(terms, term)
+                return j if j < size and terms[j] == term else None
+
+            return search
+        if self._index is None:
+            self._index = {term: j for j, term in enumerate(self.vocabulary())}
+        return self._index.get
+
+    def _vocabulary_sorted(self) -> bool:
+        if self._sorted is None:
+            terms = self.vocabulary()
+            self._sorted = all(map(operator.lt, terms, itertools.islice(terms, 1, None)))
+        return self._sorted
 
 
 def _word_ngrams(tokens: list[str], min_n: int, max_n: int) -> list[str]:
