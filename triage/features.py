@@ -1,4 +1,5 @@
-"""Stage 3: features. Word TF-IDF on jieba tokens plus character n-grams, fitted once, shared by every head.
+"""Stage 3: features. Word TF-IDF on jieba tokens (and token pairs, as training sets it) plus character n-grams,
+fitted once, shared by every head.
 
 Words carry the meaning (拖欠工资, 公积金); character n-grams carry what segmentation misses in a
 new city's place names and in speech-to-text errors.

@@ -4,9 +4,10 @@ API and `triage predict`), by whether one comes from a unit a dispatcher would a
 from __future__ import annotations
 
 from training.batch import answered
-from training.datasets import Dataset, Record
+from training.datasets import Dataset, Record, read_labelled
 from training.evaluate import evaluate, predict_all
 from training.report import answers_html
+from triage.knowledge_base import KNOWLEDGE_DIR
 from triage.pipeline import TriagePipeline
 
 FUND = "市住房公积金管理中心"
@@ -46,9 +47,6 @@ def test_no_consultation_no_answer_figures(pipeline: TriagePipeline) -> None:
 def test_consultations_written_blind_to_the_knowledge_base_mostly_get_an_answer_from_their_unit(pipeline: TriagePipeline) -> None:
     """240 questions a helper wrote from the unit catalogue alone, never seeing an answer or a variant: the
     standard answers must carry over to questions nobody shaped them on (95% with the default model)."""
-    from triage.knowledge_base import KNOWLEDGE_DIR
-    from training.datasets import read_labelled
-
     data = read_labelled(KNOWLEDGE_DIR / "probe_consultations.jsonl", strict=True)
     answers = evaluate(pipeline, data)["answers"]
     assert answers["n"] == 240
