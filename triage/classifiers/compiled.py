@@ -341,7 +341,7 @@ def _word_ngrams(tokens: list[str], min_n: int, max_n: int) -> list[str]:
         return tokens
     out = list(tokens) if min_n == 1 else []
     for n in range(max(min_n, 2), min(max_n, len(tokens)) + 1):
-        out.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+        out.extend(map(" ".join, zip(*(itertools.islice(tokens, k, None) for k in range(n)), strict=False)))  # shifted runs: the shortest ends it
     return out
 
 
