@@ -79,6 +79,14 @@ def test_word_features_are_found_alike_by_binary_search_and_by_the_dictionary(mo
     assert shuffled._sorted is False and shuffled._index is not None
 
 
+@pytest.mark.parametrize("ngram_range", [(1, 1), (1, 2), (2, 2), (1, 3), (2, 3)])
+def test_word_n_grams_are_scikit_learns(ngram_range: tuple[int, int]) -> None:
+    vectorizer = TfidfVectorizer(ngram_range=ngram_range)
+    for n in range(8):
+        tokens = [f"词{i % 3}" * (1 + i % 2) for i in range(n)]
+        assert compiled._word_ngrams(tokens, *ngram_range) == vectorizer._word_ngrams(list(tokens))
+
+
 def test_the_served_featurizer_refuses_a_bare_string_as_the_estimator_does() -> None:
     vectorizer = TfidfVectorizer(analyzer="char", lowercase=False, sublinear_tf=True, dtype=np.float32).fit(TEXTS[:3])
     words = TfidfVectorizer(tokenizer=tokenize, token_pattern=None, lowercase=False, sublinear_tf=True, dtype=np.float32).fit(TEXTS[:3])
