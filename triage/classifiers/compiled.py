@@ -223,8 +223,8 @@ def normalise_rows_l2(X: sp.csr_matrix) -> None:
 class CompiledTfidf:
     """One fitted TF-IDF vectoriser: its vocabulary, IDF and weighting, as `TfidfVectorizer.transform` applies them.
 
-    Words (`analyzer="word"`, the project's tokenizer) are found by a binary search or a dictionary lookup each; character
-    n-grams among packed keys (`keys` and `columns`, one array per length; `packed_hits`).
+    Words (`analyzer="word"`, the project's tokenizer) are found by a binary search or a dictionary lookup each
+    (`_word_lookup`); character n-grams among packed keys (`keys` and `columns`, one array per length; `packed_hits`).
     """
 
     analyzer: str
@@ -310,7 +310,6 @@ class CompiledTfidf:
             lengths.append(len(found))
         return np.repeat(np.arange(len(texts), dtype=np.int64), lengths), np.asarray(columns, dtype=np.int64)
 
-
     def _word_lookup(self, characters: int) -> Callable[[str], int | None]:
         """Term -> column. A batch of at least HASH_FROM characters gets a dictionary (built once, kept); a
         smaller one, while none is built, a binary search of the vocabulary, which scikit-learn keeps sorted
@@ -341,7 +340,8 @@ def _word_ngrams(tokens: list[str], min_n: int, max_n: int) -> list[str]:
         return tokens
     out = list(tokens) if min_n == 1 else []
     for n in range(max(min_n, 2), min(max_n, len(tokens)) + 1):
-        out.extend(map(" ".join, zip(*(itertools.islice(tokens, k, None) for k in range(n)), strict=False)))  # shifted runs: the shortest ends it
+        shifted = (itertools.islice(tokens, k, None) for k in range(n))  # the shortest run ends the n-grams
+        out.extend(map(" ".join, zip(*shifted, strict=False)))
     return out
 
 
