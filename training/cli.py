@@ -5,8 +5,10 @@ Heavy modules are imported inside the command that needs them, so `triage --help
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -698,5 +700,30 @@ def models_sign(bundle: Annotated[Path, typer.Argument(help="bundle folder to si
     err.print(f"signed {bundle} with key {key_id(key)}")
 
 
+def run() -> None:
+    """The `triage` console script: the app, then the exit handlers, the log and the output flushed, and the
+    process ended without tearing down every module and freeing each object one by one (jieba's dictionary, the
+    compiled vocabularies ...): that teardown alone was 0.11 s of a 0.93 s `triage predict "one call"`.
+
+    The console script and `python -m training.cli` exit this way; `app` itself (CliRunner in the tests) returns.
+    """
+    try:
+        app()
+        code: int = 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    atexit._run_exitfuncs()  # logging.shutdown, worker pools and threads joined, temporary folders removed
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`| head`): nothing more can be written anyway
+            code = code or 1
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    app()
+    run()

@@ -19,7 +19,7 @@ import os
 import platform
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, fields, is_dataclass
 from importlib import metadata
 from pathlib import Path
@@ -310,15 +310,34 @@ def _old_format(bundle_dir: Path, version: object) -> BundleError:
 
 
 def load_bundle(bundle_dir: str | Path, *, calendar: WorkingCalendar | None = None) -> TriagePipeline:
-    """Verify, then load a bundle into a ready pipeline."""
+    """Verify, then load a bundle into a ready pipeline.
+
+    The checksums (most of them `arrays.bin`'s, hashed without the GIL) run on the other core while this one
+    builds the pipeline: no pipeline is returned, and no error but the checksum's is raised, before every file
+    has passed. Building reads the knowledge files and maps the arrays, none of which runs code from the bundle
+    (`model.json` builds only `SERVED_TYPES`; a transformer member waits for the checksums), so a file that fails
+    its checksum costs nothing but the work.
+    """
     bundle_dir = Path(bundle_dir)
     if not bundle_dir.is_dir():
         raise BundleError(f"{bundle_dir}: no such model folder")
     with ThreadPoolExecutor(max_workers=1) as pool:
         verified = pool.submit(verify_bundle, bundle_dir)
-        default_segmenter()  # not from the bundle: jieba's dictionary loads (holding the GIL) while the checksums run
+        try:
+            pipeline = _build_pipeline(bundle_dir, calendar, verified)
+        except BaseException:
+            verified.result()  # a file that failed its checksum is the error to report, not what it broke
+            raise
         verified.result()
-    config = json.loads((bundle_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+    return pipeline
+
+
+def _build_pipeline(bundle_dir: Path, calendar: WorkingCalendar | None, verified: Future[dict[str, Any]]) -> TriagePipeline:
+    default_segmenter()  # not from the bundle: jieba's dictionary loads (holding the GIL) while the checksums run
+    try:
+        config = json.loads((bundle_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{bundle_dir / CONFIG_FILE}: unreadable ({exc})") from exc
     if config.get("format_version") != FORMAT_VERSION:
         raise _old_format(bundle_dir, config.get("format_version"))
     knowledge_dir = bundle_dir / "knowledge"
@@ -335,6 +354,8 @@ def load_bundle(bundle_dir: str | Path, *, calendar: WorkingCalendar | None = No
     transformer = None
     if "transformer" in config.get("members", []):
         from triage.transformer import TransformerHeads
+
+        verified.result()  # torch's weights may hold a pickle: nothing of them is read before the checksums pass
 
         try:
             transformer = TransformerHeads.load(bundle_dir / TRANSFORMER_DIR)

@@ -28,6 +28,22 @@ def test_a_consultation_on_the_command_line_prints_no_library_chatter(default_bu
     assert done.stderr == ""
 
 
+def test_the_command_ends_quickly_yet_writes_every_line_and_its_exit_code(default_bundle, write_jsonl):
+    """`triage` skips the interpreter's teardown (training.cli.run): every suggestion still reaches a pipe, and
+    an error still ends with its code and message."""
+    import subprocess
+    import sys
+
+    source = write_jsonl([{"id": str(i), "text": f"芙蓉区五一大道{i}号路灯不亮了"} for i in range(40)])
+    command = [sys.executable, "-m", "training.cli", "predict", "--model", str(default_bundle)]
+    done = subprocess.run([*command, "--input", str(source), "--workers", "1"], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["id"] for line in done.stdout.splitlines()] == [str(i) for i in range(40)]
+    missing = subprocess.run([*command[:-1], str(default_bundle / "missing"), "小区停水了"], capture_output=True, text=True, timeout=120, check=False)
+    assert missing.returncode == 2
+    assert "no such model folder" in missing.stderr and missing.stdout == ""
+
+
 def test_predict_a_file_reports_bad_lines_and_keeps_the_good(default_bundle, write_jsonl, tmp_path):
     source = write_jsonl([{"id": "1", "text": "小区停水了"}, "not json", {"id": "3", "text": "   "}, {"id": "4", "text": "公积金怎么取"}])
     out = tmp_path / "out.jsonl"

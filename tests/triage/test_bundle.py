@@ -35,6 +35,20 @@ def test_a_tampered_file_is_refused_by_name(copy):
         load_bundle(copy)
 
 
+def test_a_tampered_file_that_breaks_loading_is_still_refused_for_its_checksum(copy, default_bundle):
+    """The pipeline is built while the checksums run on the other core: what a tampered file breaks on the way
+    must not hide that it was tampered with."""
+    document = json.loads((copy / "model.json").read_text(encoding="utf-8"))
+    document["model"]["dict"]["caller_state"] = {"object": "Popen", "fields": {"args": ["true"]}}
+    (copy / "model.json").write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(BundleError, match=r"model\.json: checksum mismatch"):
+        load_bundle(copy)
+    shutil.copyfile(default_bundle / "model.json", copy / "model.json")
+    (copy / "config.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(BundleError, match=r"config\.json: checksum mismatch"):
+        load_bundle(copy)
+
+
 def test_a_truncated_knowledge_file_is_refused(copy):
     path = copy / "knowledge" / "rules.yaml"
     path.write_bytes(path.read_bytes()[:100])
