@@ -425,6 +425,54 @@ def answer_opening(answer: str, limit: int = ANSWER_CHARS) -> str:
     return opening
 
 
+def _index_terms(documents: list[list[str]]) -> Any:
+    """A bm25s index of the documents' terms (an entry without terms is indexed as one empty term)."""
+    import bm25s  # imported here: only knowledge-base users pay for it
+
+    retriever = bm25s.BM25(k1=K1, b=B)
+    retriever.index([tokens or [""] for tokens in documents], show_progress=False)
+    return retriever
+
+
+@dataclass(frozen=True)
+class _Scores:
+    """A bm25s index as plain values, for the cache: its vocabulary and the CSC arrays of its scores, which are
+    all `bm25s.BM25.load` restores of an index too (bm25s's version is part of the cache key)."""
+
+    vocabulary: dict[str, int]
+    num_docs: int
+    arrays: tuple[tuple[str, bytes], ...]
+    """data, indices and indptr: each its dtype and bytes."""
+
+    @classmethod
+    def of(cls, retriever: Any) -> _Scores:
+        parts = tuple((np.asarray(retriever.scores[k]).dtype.str, np.asarray(retriever.scores[k]).tobytes()) for k in _CSC)
+        return cls(dict(retriever.vocab_dict), int(retriever.scores["num_docs"]), parts)
+
+    def state(self) -> tuple[Any, ...]:
+        return (self.vocabulary, self.num_docs, self.arrays)
+
+    @classmethod
+    def restore(cls, state: tuple[Any, ...]) -> _Scores:
+        vocabulary, num_docs, arrays = state
+        return cls(dict(vocabulary), int(num_docs), tuple((str(d), bytes(b)) for d, b in arrays))
+
+    def retriever(self) -> Any:
+        """The index as `bm25s.BM25.load` rebuilds a saved one: parameters, vocabulary and score arrays."""
+        import bm25s
+
+        retriever = bm25s.BM25(k1=K1, b=B)
+        retriever.vocab_dict = dict(self.vocabulary)
+        retriever.unique_token_ids_set = set(retriever.vocab_dict.values())
+        retriever.scores = {k: np.frombuffer(b, dtype=d).copy() for k, (d, b) in zip(_CSC, self.arrays, strict=True)}
+        retriever.scores["num_docs"] = self.num_docs
+        retriever.nonoccurrence_array = None  # as `load` leaves it for BM25 ("lucene"), which needs none
+        return retriever
+
+
+_CSC = ("data", "indices", "indptr")
+
+
 class KnowledgeBase:
     """Standard answers by id, with a BM25 index over them; `upsert` versions and re-indexes."""
 
@@ -463,10 +511,10 @@ class KnowledgeBase:
         self.build_seconds = 0.0
         """Wall time of the last full index build (tokenising every entry and indexing)."""
         started = time.perf_counter()
-        documents, profiles = self._documents()
+        documents, profiles, scores = self._documents()
         for entry, (tokens, content) in zip(self._entries.values(), documents, strict=True):
             self._tokens[entry.id], self._content[entry.id] = tokens, content
-        self._index = self._build(profiles)
+        self._index = self._build(profiles, scores)
         self.build_seconds = time.perf_counter() - started
 
     # ------------------------------------------------------------------ reading
@@ -686,36 +734,40 @@ class KnowledgeBase:
         hint = f" (the catalogue calls it {canonical!r})" if canonical else ""
         raise error(f"unknown unit {entry.unit!r}{hint}")
 
-    def _documents(self) -> tuple[list[tuple[list[str], str]], _Profiles | None]:
-        """Every entry's `_document` and the entries' character profiles, read back from the cache when the
-        entries, the segmenter and the code that tokenises are all the same (segmenting 443 answers and building
-        their profiles was most of a load); built and cached otherwise. No profiles: `_build` makes them."""
+    def _documents(self) -> tuple[list[tuple[list[str], str]], _Profiles | None, _Scores | None]:
+        """Every entry's `_document`, the entries' character profiles and their BM25 index, read back from the
+        cache when the entries, the segmenter, bm25s and the code that tokenises are all the same (segmenting the
+        answers, building their profiles and indexing them was most of a load); built and cached otherwise.
+        None for the profiles and the index: `_build` makes them."""
         entries = list(self._entries.values())
         segmenter_key = getattr(self._segmenter, "fingerprint", None)
         if not isinstance(segmenter_key, bytes):  # a segmenter the cache cannot name: build every time
-            return [self._document(e) for e in entries], None
+            return [self._document(e) for e in entries], None, None
+        import bm25s
         import opencc
 
         from triage.cache import cached, fingerprint, source_files
         from triage.resources import RULES_FILE
 
         key = fingerprint(
-            f"knowledge documents 2, opening {ANSWER_CHARS}, opencc {getattr(opencc, '__version__', '')}",
+            f"knowledge documents 3, opening {ANSWER_CHARS}, opencc {getattr(opencc, '__version__', '')}",
+            f"bm25s {bm25s.__version__} k1 {K1} b {B}",
             segmenter_key,
             *source_files(__name__, "triage.normalise", "triage.rules"),
             RULES_FILE,
             [f"{e.id}\0{e.question}\0{chr(1).join(e.variants)}\0{e.answer}" for e in entries],
         )
 
-        def build() -> tuple[list[tuple[list[str], str]], tuple[Any, ...]]:
+        def build() -> tuple[list[tuple[list[str], str]], tuple[Any, ...], tuple[Any, ...]]:
             documents = [self._document(e) for e in entries]
-            return documents, _Profiles([content for _, content in documents]).state()
+            retriever = _index_terms([tokens for tokens, _ in documents])
+            return documents, _Profiles([content for _, content in documents]).state(), _Scores.of(retriever).state()
 
         def valid(value: object) -> bool:
-            return isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], list) and len(value[0]) == len(entries)
+            return isinstance(value, tuple) and len(value) == 3 and isinstance(value[0], list) and len(value[0]) == len(entries)
 
-        documents, profiles = cached("knowledge", key, build, valid)
-        return [(list(tokens), str(content)) for tokens, content in documents], _Profiles.restore(profiles)
+        documents, profiles, scores = cached("knowledge", key, build, valid)
+        return [(list(tokens), str(content)) for tokens, content in documents], _Profiles.restore(profiles), _Scores.restore(scores)
 
     def _document(self, entry: KnowledgeEntry) -> tuple[list[str], str]:
         """An entry's BM25 terms (question, variants, the opening of the answer) and its content words (the
@@ -726,13 +778,11 @@ class KnowledgeBase:
         rest = self.words(entry.answer[len(start) :]) if len(start) < len(entry.answer) else []
         return [t for w in asked + opening for t in _terms(w)], " ".join(asked + opening + rest)
 
-    def _build(self, profiles: _Profiles | None = None) -> _Index:
-        """The index of the current entries (`profiles`: their character profiles, when already at hand)."""
-        import bm25s  # imported here: only knowledge-base users pay for it
-
+    def _build(self, profiles: _Profiles | None = None, scores: _Scores | None = None) -> _Index:
+        """The index of the current entries (`profiles`, `scores`: their character profiles and BM25 index,
+        when already at hand)."""
         ids = tuple(self._entries)
-        retriever = bm25s.BM25(k1=K1, b=B)
-        retriever.index([self._tokens[i] or [""] for i in ids], show_progress=False)
+        retriever = scores.retriever() if scores is not None else _index_terms([self._tokens[i] for i in ids])
         data, indptr = retriever.scores["data"], retriever.scores["indptr"]
         best = np.zeros(len(indptr) - 1)
         filled = np.flatnonzero(np.diff(indptr) > 0)

@@ -122,6 +122,13 @@ def test_a_knowledge_base_read_from_the_cache_answers_the_same_to_the_bit(cache_
     assert all(np.array_equal(getattr(a.matrix, k), getattr(b.matrix, k)) for k in ("data", "indices", "indptr"))
     questions = [*TEXTS[:3], "驾照掉了怎么补办", "孩子上学的户口要求"]
     assert [read.search(q, 3) for q in questions] == [built.search(q, 3) for q in questions]
+    # the BM25 index is cached too, as bm25s's own save and load would keep it: the same as indexing afresh
+    cached_index = read._index.retriever
+    read._index = read._build()
+    fresh = read._index.retriever
+    assert fresh is not cached_index and fresh.vocab_dict == cached_index.vocab_dict
+    assert all(np.array_equal(fresh.scores[k], cached_index.scores[k]) for k in ("data", "indices", "indptr"))
+    assert [read.search(q, 3) for q in questions] == [built.search(q, 3) for q in questions]
     # an edited entry is a different source: a base with it is not read from the first one's cache
     entries = list(built)
     edited = [entries[0].model_copy(update={"answer": entries[0].answer + "（已更新）"}), *entries[1:]]
