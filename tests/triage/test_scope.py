@@ -66,6 +66,10 @@ def test_emergencies_redirect_to_the_right_number(decider, text, number):
         "业委会的决定一拖再拖,成了物业赖着不走的救命稻草,请领导督促街道尽快处理",
         "民办幼儿园老师收入低,让本来就喘不过气的教师更是雪上加霜,希望提高待遇",
         "工地每天晚上十一二点还在打桩,吵得睡不着",
+        "我老婆下个月就要生了,想问一下生育保险怎么报销",
+        "渣土车把泥巴撒了一路,车子开过去都打滑,能不能派人来冲一下",
+        "昨天晚上电梯又把人关在里面了,物业一个多小时才来,这个电梯到底有冇人年检",
+        "上个礼拜一台货车在我们村口翻了,护栏到现在还是坏的",
     ],
 )
 def test_calls_that_only_sound_like_refusals_are_accepted(decider, text):
@@ -80,6 +84,11 @@ def test_calls_that_only_sound_like_refusals_are_accepted(decider, text):
         ("公交车上有个婆婆突然倒下去了,嘴巴里在吐白沫", "120"),
         ("我在岳麓大道被后面一台车撞了,两台车都停在最里面的车道上,他要我负全责", "122"),
         ("餐馆的液化气罐好像漏气了,嘶嘶的响,味道好大", "119"),
+        ("快点 我们单位电梯停在半中间 有两个人关在里面快一个钟头了", "119"),
+        ("我孙子的手卡在滚梯的缝里面了 抽不出来 一直在哭", "119"),
+        ("绕城高速出口一台罐车翻了 横在路上", "122"),
+        ("我媳妇羊水破了 肚子好痛 我们在乡下", "120"),
+        ("我爸刚才吃饭的时候突然大口吐血", "120"),
     ],
 )
 def test_emergencies_in_call_speech_are_refused_by_rule_with_their_number(decider, text, number):
