@@ -716,6 +716,13 @@ def run() -> None:
         else:
             print(exc.code, file=sys.stderr)
             code = 1
+    import multiprocessing
+    import threading
+
+    if threading.active_count() > 1 or multiprocessing.active_children():
+        # threads or worker processes still alive (joblib's reusable pool after training): the interpreter's own
+        # exit tells them to stop before it joins them; the exit handlers alone would wait out their idle timeout
+        sys.exit(code)
     atexit._run_exitfuncs()  # logging.shutdown, worker pools and threads joined, temporary folders removed
     for stream in (sys.stdout, sys.stderr):
         try:

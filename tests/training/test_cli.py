@@ -44,6 +44,25 @@ def test_the_command_ends_quickly_yet_writes_every_line_and_its_exit_code(defaul
     assert "no such model folder" in missing.stderr and missing.stdout == ""
 
 
+def test_the_command_does_not_wait_on_an_idle_worker_pool_at_exit():
+    """After training, joblib's reusable worker processes sit idle for minutes: the command must stop them on its way
+    out, not wait until they time out (a bare `atexit` run did, and `triage train` took five minutes to end)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from joblib import Parallel, delayed\n"
+        "Parallel(n_jobs=2)(delayed(abs)(i) for i in range(4))\n"
+        "sys.argv = ['triage', '--help']\n"
+        "from training.cli import run\n"
+        "run()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Usage" in done.stdout
+
+
 def test_predict_a_file_reports_bad_lines_and_keeps_the_good(default_bundle, write_jsonl, tmp_path):
     source = write_jsonl([{"id": "1", "text": "小区停水了"}, "not json", {"id": "3", "text": "   "}, {"id": "4", "text": "公积金怎么取"}])
     out = tmp_path / "out.jsonl"
