@@ -46,6 +46,10 @@ class ScopeSuggestion(BaseModel):
     why: str | None = Field(default=None, description="what a refusal rests on: the rule's words, the model's confidence, or a call too short")
     too_short: bool = Field(default=False, description="nothing to act on yet (喂？喂？): reviewed, never refused alone")
     p_accepted: float | None = Field(default=None, description="the scope model's probability that the call is in scope")
+    possible_emergency: str | None = Field(
+        default=None,
+        description="an accepted call the scope model gives some chance of being an emergency: the number it would be for (always reviewed)",
+    )
 
 
 class DeadlineSuggestion(BaseModel):

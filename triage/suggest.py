@@ -137,8 +137,10 @@ def auto_fields(suggestion: Suggestion, thresholds: ReviewThresholds) -> tuple[A
     reasons: list[str] = []
     scope_ = suggestion.scope
     if scope_.accepted:
-        scope = scope_.p_accepted is None or scope_.p_accepted >= thresholds.scope
-        if not scope:
+        scope = (scope_.p_accepted is None or scope_.p_accepted >= thresholds.scope) and not scope_.possible_emergency
+        if scope_.possible_emergency:
+            reasons.append(f"可能为紧急警情（{scope_.possible_emergency}），请确认")
+        elif not scope:
             reasons.append("scope置信度低")
     else:
         scope = scope_.by_rule and thresholds.rule_refusals_auto

@@ -121,6 +121,15 @@ def test_emergencies_in_call_speech_are_refused_by_rule_with_their_number(decide
     assert (decision.accepted, decision.reason, decision.redirect, decision.by_rule) == (False, "emergency", number, True)
 
 
+def test_an_accepted_call_the_model_thinks_might_be_an_emergency_says_so_with_its_number(decider):
+    text = normalise("我爸爸说胸口不舒服，有点闷，我们在家里")
+    possible = decider.decide(text, {"accepted": 0.84, "emergency": 0.14, "not_specific": 0.02})
+    assert possible.accepted and possible.possible_emergency == "120"
+    plain = decider.decide(text, {"accepted": 0.97, "emergency": 0.02, "not_specific": 0.01})
+    assert plain.accepted and plain.possible_emergency is None
+    assert decider.decide(text).possible_emergency is None  # no scope model, no guess
+
+
 def test_the_scope_model_s_emergency_gets_the_number_for_what_is_happening(decider):
     text = normalise("骑电动车的那个人被货车挂倒了,躺在路中间")
     decision = decider.decide(text, {"accepted": 0.05, "emergency": 0.95})

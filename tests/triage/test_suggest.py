@@ -53,6 +53,14 @@ def test_low_confidence_in_unit_or_acceptance_is_reviewed_and_said() -> None:
     assert s.auto.category  # the operator's auto-fill does not depend on the unit
 
 
+def test_a_possible_emergency_is_accepted_but_never_left_to_the_machine() -> None:
+    possible = ScopeDecision(True, None, None, "属于受理范围", possible_emergency="120")
+    s = assemble(parts(scope=possible, p_accepted=0.88), THRESHOLDS, "v")
+    assert s.scope.accepted and s.scope.possible_emergency == "120"
+    assert not s.auto.scope and s.needs_review
+    assert s.review_reasons == ["可能为紧急警情（120），请确认"]  # said instead of a bare low confidence
+
+
 def test_a_refusal_by_the_model_is_always_reviewed_and_never_auto() -> None:
     model = ScopeDecision(False, "not_specific", "补充后再来电", "诉求不明确", by_rule=False)
     s = assemble(parts(scope=model), ReviewThresholds(rule_refusals_auto=True), "v")
