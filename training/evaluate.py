@@ -292,6 +292,13 @@ def scope_scores(pairs: list[tuple[str | None, Suggestion]], records: list[Any])
             for number in sorted({g for g, _ in emergencies})
         }
         scores["emergency_deadline_share"] = round(float(np.mean([s.deadline.deadline_class == "emergency" for _, s in emergencies])), 4)
+        # an emergency the scope decision missed but marked as possible is still put in front of a person
+        scores["emergency_refused_or_flagged"] = round(
+            float(np.mean([s.scope.reason == "emergency" or bool(s.scope.possible_emergency) for _, s in emergencies])), 4
+        )
+    flagged = [bool(s.scope.possible_emergency) for g, s in pairs if g != "emergency" and s.scope.accepted]
+    if flagged:
+        scores["possible_emergency_share_of_other_accepted"] = round(float(np.mean(flagged)), 4)
     return scores
 
 

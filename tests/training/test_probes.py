@@ -1,0 +1,49 @@
+"""Blind probes (data/probes/README.md): calls written by someone who never saw the corpus, the rules or the
+models. Floors below what the default model measured, so that a change that loses what these calls show a new
+city's callers would meet fails here first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from training.datasets import read_labelled
+from training.evaluate import evaluate, predict_all
+from triage.pipeline import TriagePipeline
+from triage.resources import PROJECT_ROOT
+
+PROBES = PROJECT_ROOT / "data" / "probes"
+
+
+def _read(name: str):
+    path: Path = PROBES / name
+    return read_labelled(path, strict=True)
+
+
+def test_ordinary_calls_from_an_outside_writer_are_mostly_dispatched_alone_and_rightly(pipeline: TriagePipeline) -> None:
+    """260 calls over 65 units (default model: 88% of accepted calls dispatched alone at 0.96 precision)."""
+    data = _read("routing_calls.jsonl")
+    metrics = evaluate(pipeline, data)
+    dispatch = metrics["automation"]["dispatch"]
+    assert dispatch["n"] == 200
+    assert dispatch["coverage"] >= 0.75 and dispatch["precision"] >= 0.93
+    assert metrics["scope"]["false_refusal_rate"] <= 0.02
+    assert metrics["needs_review_share"] <= 0.40
+
+
+def test_emergencies_nobody_tuned_on_are_redirected_or_at_least_flagged(pipeline: TriagePipeline) -> None:
+    """The last blind emergency probe (70 emergencies now, 70 look-alikes): default model, 50 sent to the right
+    number and 66 refused or marked a possible emergency; 2 look-alikes refused."""
+    data = _read("emergency_calls_final.jsonl")
+    suggestions = predict_all(pipeline, data)
+    emergencies = [(r, s) for r, s in zip(data.records, suggestions, strict=True) if r.label("scope") == "emergency"]
+    others = [s for r, s in zip(data.records, suggestions, strict=True) if r.label("scope") != "emergency"]
+    assert len(emergencies) == 70 and len(others) == 70
+    right = sum(s.scope.reason == "emergency" and s.scope.redirect == r.label("redirect") for r, s in emergencies)
+    seen = sum(s.scope.reason == "emergency" or bool(s.scope.possible_emergency) for _, s in emergencies)
+    assert right >= 0.6 * 70
+    assert seen >= 0.85 * 70
+    assert all(s.needs_review for _, s in emergencies if s.scope.possible_emergency)  # never dispatched unseen
+    assert sum(not s.scope.accepted for s in others) <= 0.05 * 70
+    scope = evaluate(pipeline, data, suggestions)["scope"]  # what `triage evaluate` reports of the same
+    assert scope["emergency_refused_or_flagged"] == round(seen / 70, 4)
+    assert scope["emergency_redirect_accuracy"] == round(right / 70, 4)
