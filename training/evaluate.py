@@ -410,7 +410,8 @@ def auto_rows(data: Dataset, suggestions: Sequence[Suggestion], field: str, thre
         if field == "category" and record.label("category"):
             rows.append((s.category.score, s.category.label == record.label("category")))
         elif field == "scope" and record.label("scope") and s.scope.accepted and s.scope.p_accepted is not None:
-            rows.append((s.scope.p_accepted, record.label("scope") == ACCEPTED))
+            # a possible emergency is never auto, whatever its confidence (`auto_fields`)
+            rows.append((-1.0 if s.scope.possible_emergency else s.scope.p_accepted, record.label("scope") == ACCEPTED))
         elif field in ("unit", "dispatch") and record.acceptable_units() and record.label("scope") in (None, ACCEPTED):
             top = s.units[0] if s.units and s.scope.accepted else None
             right = top is not None and is_acceptable(top.name, record.acceptable_units(), catalogue)
@@ -418,6 +419,8 @@ def auto_rows(data: Dataset, suggestions: Sequence[Suggestion], field: str, thre
             if field == "dispatch" and top is not None:
                 p = p_accepted(s)
                 score = min(score / max(thresholds.unit, 1e-9), p / max(thresholds.scope, 1e-9)) if score >= 0 else -1.0
+                if s.scope.possible_emergency:
+                    score = -1.0
             rows.append((score, right))
     return rows
 
