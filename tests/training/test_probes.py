@@ -4,9 +4,7 @@ city's callers would meet fails here first."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from training.datasets import read_labelled
+from training.datasets import Dataset, read_labelled
 from training.evaluate import evaluate, predict_all
 from triage.pipeline import TriagePipeline
 from triage.resources import PROJECT_ROOT
@@ -14,9 +12,8 @@ from triage.resources import PROJECT_ROOT
 PROBES = PROJECT_ROOT / "data" / "probes"
 
 
-def _read(name: str):
-    path: Path = PROBES / name
-    return read_labelled(path, strict=True)
+def _read(name: str) -> Dataset:
+    return read_labelled(PROBES / name, strict=True)
 
 
 def test_ordinary_calls_from_an_outside_writer_are_mostly_dispatched_alone_and_rightly(pipeline: TriagePipeline) -> None:
