@@ -25,10 +25,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from triage.datafile import read_yaml
 from triage.errors import DataFileError, InvalidTranscriptError
 from triage.labels import KNOWN_LABELS
 from triage.normalise import validate_transcript, with_title
-from triage.resources import CORPUS_DIR, SHARED_DATA_DIR
+from triage.resources import CORPUS_DIR, PROBES_DIR, SHARED_DATA_DIR
 from triage.units import LOCAL, Catalogue, canonical_district, default_catalogue
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,8 @@ class Record:
     units_ok: tuple[str, ...] = ()
     """Every unit a dispatcher would accept, best first (`unit` is the first); empty when unknown."""
     origin: str = "orders"
-    """The register it is in: `calls` (the own corpus), `messages` (real written messages) or `orders` (a file)."""
+    """Where it comes from, and so its register: `calls` (the own corpus) and `probes` (its development probes) are
+    spoken, `messages` (real written messages) written, `orders` (a file) spoken."""
     weights: dict[str, float] = field(default_factory=dict)
     """Per head, how much the label counts in training (1 when absent): a label its annotator marked low-confidence less."""
     line: int | None = None
@@ -417,6 +419,34 @@ def own_corpus(catalogue: Catalogue | None = None) -> Dataset:
     data = read_many(corpus_files(), catalogue=catalogue, unknown_units="error")
     for record in data.records:
         record.origin = "calls"
+    return data
+
+
+PROBE_STATUSES = ("development", "blind")
+
+
+def probe_files(status: str, probes_dir: Path = PROBES_DIR) -> list[Path]:
+    """The probe files of one status in `probes.yaml`: `development` ones train, `blind` ones are only scored."""
+    if status not in PROBE_STATUSES:
+        raise ValueError(f"status must be one of {PROBE_STATUSES}, not {status!r}")
+    manifest = probes_dir / "probes.yaml"
+    listed = (read_yaml(manifest) or {}).get("files") or {}
+    for name, value in listed.items():
+        if value not in PROBE_STATUSES:
+            raise DataFileError(manifest, f"{name}: status {value!r} is not one of {', '.join(PROBE_STATUSES)}")
+        if not (probes_dir / name).is_file():
+            raise DataFileError(manifest, f"{name} is listed but missing")
+    unlisted = sorted(p.name for p in probes_dir.glob("*.jsonl") if p.name not in listed)
+    if unlisted:  # a new file is blind or development by a decision, never by default
+        raise DataFileError(manifest, f"give a status to {', '.join(unlisted)}")
+    return [probes_dir / name for name, value in sorted(listed.items()) if value == status]
+
+
+def development_probes(catalogue: Catalogue | None = None) -> Dataset:
+    """Calls outside writers wrote that were read for fixes (data/probes): they train beside the corpus; blind ones never."""
+    data = read_many(probe_files("development"), catalogue=catalogue, unknown_units="error", strict=True)
+    for record in data.records:
+        record.origin = "probes"
     return data
 
 

@@ -28,11 +28,14 @@ from training.datasets import (
     caller_state_rows,
     catalogue_rows,
     corpus_split,
+    development_probes,
     fingerprint,
     merge_labels,
     outrank,
+    probe_files,
     read_labelled,
     read_many,
+    same_call_key,
     tipdm_annotated_test,
     tipdm_split,
 )
@@ -77,6 +80,12 @@ def load_training_data(args: DataArguments, catalogue: Catalogue, seed: int) -> 
         train.extend(own_train)
         held["test"] = own_test
         sources["own_corpus"] = {"train": fingerprint(own_train), "test": fingerprint(own_test)}
+        # outside writers' calls that were read for fixes (data/probes/probes.yaml); a repeat of a frozen call is left out
+        probes = development_probes(catalogue)
+        frozen = {same_call_key(r.text) for r in own_test.records}
+        probes.records = [r for r in probes.records if same_call_key(r.text) not in frozen]
+        train.extend(probes)
+        sources["development_probes"] = {"files": [p.name for p in probe_files("development")], "train": fingerprint(probes)}
     if args.preset == "full":
         tip_train, tip_held = tipdm_split(catalogue)
         train.extend(tip_train)
@@ -112,6 +121,10 @@ def load_training_data(args: DataArguments, catalogue: Catalogue, seed: int) -> 
     return train, held, sources
 
 
+UNTUNED = frozenset({"probes"})
+"""Origins that train but choose no weight or threshold: the probes are half emergencies and half their look-alikes,
+not the traffic a threshold is for (as a source of their own, their few rows set the spoken bar at the low end of a
+wide interval; pooled with the calls, their easier categories lowered the calls' bar below its target)."""
 MIN_LOCAL_ROWS = 20
 PRIOR_HEADS = ("category", "topic", "unit")
 """Heads whose priors `--adapt-priors` re-estimates; never scope: a new city's traffic must not make refusals likelier."""
@@ -286,12 +299,13 @@ def tune(
         scored &= oof.scored("unit") | ~np.array([bool(r.acceptable_units()) for r in records])
     rows = np.flatnonzero(scored)
     origin = np.array([r.origin for r in records])
+    tuned = np.array([o not in UNTUNED for o in origin])  # rows that choose weights and thresholds; all are reported
     report: dict[str, Any] = {}
 
     def part(index: np.ndarray) -> dict[str, np.ndarray]:
         return {h: np.nan_to_num(p[index]) for h, p in proba.items()}
 
-    unit_rows = np.array([i for i in rows if records[i].acceptable_units() and records[i].label("scope") in (None, "accepted")], dtype=int)
+    unit_rows = np.array([i for i in rows[tuned[rows]] if records[i].acceptable_units() and records[i].label("scope") in (None, "accepted")], dtype=int)
     if len(unit_rows) and "unit" in proba:
         say(f"tuning the unit ranking on {len(unit_rows)} out-of-fold rows")
         evidence = pipeline.routing_evidence([texts[i] for i in unit_rows], part(unit_rows), X=X[unit_rows])
@@ -300,7 +314,7 @@ def tune(
         )
         pipeline.ranker.weights = weights
     if "scope" in proba:
-        scope_rows = np.array([i for i in np.flatnonzero(oof.scored("scope")) if records[i].label("scope")], dtype=int)
+        scope_rows = np.array([i for i in np.flatnonzero(oof.scored("scope") & tuned) if records[i].label("scope")], dtype=int)
         classes = [str(c) for c in pipeline.classifier.classes_["scope"]]
         pipeline.scope.refusal_threshold = tune_refusal_threshold(
             pipeline.scope,
@@ -309,15 +323,16 @@ def tune(
             [str(records[i].label("scope")) for i in scope_rows],
             origin[scope_rows].tolist(),
         )
-    say(f"choosing auto thresholds on {len(rows)} out-of-fold suggestions")
+    say(f"choosing auto thresholds on {int(tuned[rows].sum())} out-of-fold suggestions")
     suggestions = pipeline.suggest_scored(
         [texts[i] for i in rows], part(rows), ids=[records[i].id for i in rows], X=X[rows], registers=[register_of(origin[i]) for i in rows]
     )
     t = run.training
+    chosen_on = [k for k, i in enumerate(rows) if tuned[i]]
     pipeline.thresholds = choose_auto_thresholds(
-        suggestions,
-        [_gold(records[i]) for i in rows],
-        origin[rows].tolist(),
+        [suggestions[k] for k in chosen_on],
+        [_gold(records[rows[k]]) for k in chosen_on],
+        origin[rows[chosen_on]].tolist(),
         catalogue,
         {"unit": t.unit_precision, "category": t.category_precision, "scope": t.scope_precision},
     )
@@ -509,6 +524,17 @@ def _prior_lines(prior_shift: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _probe_lines(probes: dict[str, Any] | None) -> list[str]:
+    if not probes:
+        return []
+    counts = probes["train"]["labels"].get("scope", {})
+    return [
+        f"- outside writers' development probes trained beside the corpus: {probes['train']['rows']} calls"
+        f" ({counts.get('emergency', 0)} emergencies) from {', '.join(probes['files'])}; blind probes never train"
+        " (`data/probes/probes.yaml`)"
+    ]
+
+
 def model_card(pipeline: TriagePipeline, training: dict[str, Any], metrics: dict[str, Any]) -> str:
     oof = metrics.get("out_of_fold", {})
     held = {name: metrics[name] for name in ("test", "messages") if name in metrics}
@@ -543,10 +569,12 @@ def model_card(pipeline: TriagePipeline, training: dict[str, Any], metrics: dict
         "## How it was trained",
         f"- preset: {args['data']['preset']}; files: {args['data']['data_files'] or 'none'}"
         + (f" (each row counting {args['data'].get('local_weight')} beside the preset's)" if args["data"]["data_files"] and args["data"]["preset"] else ""),
+        *_probe_lines(training.get("data", {}).get("development_probes")),
         *_prior_lines(training.get("prior_shift") or {}),
         f"- rows: {training['train_rows']} trained on; held out, scored below and never trained or tuned on: {training['test_rows']} calls"
         f" of the own corpus's frozen test split and {training.get('held_out_messages', 0)} unit-labelled real messages",
-        f"- tuning: {training['folds'] or 'no'}-fold out-of-fold predictions over every training row (recalibration, ranking weights, refusal threshold, auto thresholds)",
+        f"- tuning: {training['folds'] or 'no'}-fold out-of-fold predictions over every training row (recalibration), and over every row"
+        " but the development probes (ranking weights, refusal threshold, auto thresholds)",
         f"- heads: {', '.join(pipeline.heads)}; the unit head learns every acceptable unit (the best with weight 1, others {args['model'].get('alternative_weight')}), districts as `属地`",
         f"- seed: {args['training']['seed']}; arguments in `training_args.json`; data fingerprints in `manifest.json`",
         f"- rows rejected while reading: {training['n_problems']}",

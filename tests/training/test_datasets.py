@@ -7,6 +7,7 @@ from training.datasets import (
     is_test,
     merge_labels,
     own_corpus,
+    probe_files,
     read_labelled,
     split,
 )
@@ -251,3 +252,22 @@ def test_a_letters_title_is_read_as_the_start_of_its_text(write_jsonl, tmp_path)
     csv_path = tmp_path / "letters.csv"
     csv_path.write_text("id,title,text\nc1,咨询公积金提取,怎么提取\n", encoding="utf-8")
     assert read_labelled(csv_path).records[0].text == "咨询公积金提取。怎么提取"
+
+
+def test_every_probe_file_has_a_status_and_a_new_one_must_be_given_one(tmp_path):
+    shipped = {p.name for p in probe_files("development")} | {p.name for p in probe_files("blind")}
+    assert shipped == {p.name for p in (probe_files("blind")[0].parent).glob("*.jsonl")}
+    (tmp_path / "a.jsonl").write_text('{"text": "路灯坏了", "category": "投诉"}\n', encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text('{"text": "路灯坏了", "category": "投诉"}\n', encoding="utf-8")
+    (tmp_path / "probes.yaml").write_text("files:\n  a.jsonl: blind\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match="give a status to b.jsonl"):
+        probe_files("development", tmp_path)
+    (tmp_path / "probes.yaml").write_text("files:\n  a.jsonl: blind\n  b.jsonl: training\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match="b.jsonl: status 'training'"):
+        probe_files("blind", tmp_path)
+    (tmp_path / "probes.yaml").write_text("files:\n  a.jsonl: blind\n  b.jsonl: development\n  c.jsonl: blind\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match="c.jsonl is listed but missing"):
+        probe_files("blind", tmp_path)
+    (tmp_path / "probes.yaml").write_text("files:\n  a.jsonl: blind\n  b.jsonl: development\n", encoding="utf-8")
+    assert [p.name for p in probe_files("blind", tmp_path)] == ["a.jsonl"]
+    assert [p.name for p in probe_files("development", tmp_path)] == ["b.jsonl"]

@@ -4,7 +4,7 @@ city's callers would meet fails here first."""
 
 from __future__ import annotations
 
-from training.datasets import Dataset, read_labelled
+from training.datasets import Dataset, probe_files, read_labelled
 from training.evaluate import evaluate, predict_all
 from triage.pipeline import TriagePipeline
 from triage.resources import PROJECT_ROOT
@@ -17,7 +17,8 @@ def _read(name: str) -> Dataset:
 
 
 def test_ordinary_calls_from_an_outside_writer_are_mostly_dispatched_alone_and_rightly(pipeline: TriagePipeline) -> None:
-    """260 calls over 65 units (default model: 88% of accepted calls dispatched alone at 0.96 precision)."""
+    """260 calls over 65 units (default model: 85% of accepted calls dispatched alone at 0.96 precision)."""
+    assert PROBES / "routing_calls.jsonl" in probe_files("blind")
     data = _read("routing_calls.jsonl")
     metrics = evaluate(pipeline, data)
     dispatch = metrics["automation"]["dispatch"]
@@ -28,17 +29,19 @@ def test_ordinary_calls_from_an_outside_writer_are_mostly_dispatched_alone_and_r
 
 
 def test_emergencies_nobody_tuned_on_are_redirected_or_at_least_flagged(pipeline: TriagePipeline) -> None:
-    """The last blind emergency probe (70 emergencies now, 70 look-alikes, written after the third round of rules):
-    default model, 59 sent to the right number and 65 refused or marked a possible emergency; 1 look-alike refused."""
-    data = _read("emergency_calls_final.jsonl")
+    """The blind emergency probe (70 emergencies now, 70 look-alikes, by a fifth writer; `probes.yaml`: blind):
+    default model trained beside the four development files, 58 sent to the right number and 68 refused or marked
+    a possible emergency; no look-alike refused (before those files trained it: 52, 62 and 1)."""
+    assert PROBES / "emergency_calls_round5.jsonl" in probe_files("blind")
+    data = _read("emergency_calls_round5.jsonl")
     suggestions = predict_all(pipeline, data)
     emergencies = [(r, s) for r, s in zip(data.records, suggestions, strict=True) if r.label("scope") == "emergency"]
     others = [s for r, s in zip(data.records, suggestions, strict=True) if r.label("scope") != "emergency"]
     assert len(emergencies) == 70 and len(others) == 70
     right = sum(s.scope.reason == "emergency" and s.scope.redirect == r.label("redirect") for r, s in emergencies)
     seen = sum(s.scope.reason == "emergency" or bool(s.scope.possible_emergency) for _, s in emergencies)
-    assert right >= 0.6 * 70
-    assert seen >= 0.85 * 70
+    assert right >= 0.75 * 70
+    assert seen >= 0.9 * 70
     assert all(s.needs_review for _, s in emergencies if s.scope.possible_emergency)  # never dispatched unseen
     assert sum(not s.scope.accepted for s in others) <= 0.05 * 70
     scope = evaluate(pipeline, data, suggestions)["scope"]  # what `triage evaluate` reports of the same

@@ -74,6 +74,24 @@ def test_local_orders_train_beside_the_preset_and_count_local_weight(write_jsonl
     assert sources["files"]["local_weight"] == 3.0
 
 
+def test_a_preset_trains_on_the_development_probes_and_never_on_a_blind_one():
+    from training.datasets import corpus_split, probe_files, read_many, same_call_key
+    from training.train import load_training_data
+    from triage.units import default_catalogue
+
+    data, held, sources = load_training_data(DataArguments(preset="default"), default_catalogue(), 0)
+    probes = [r for r in data.records if r.origin == "probes"]
+    emergencies = [r for r in probes if r.label("scope") == "emergency"]
+    assert len(probes) >= 400 and len(emergencies) >= 200 and all(r.label("redirect") for r in emergencies)
+    assert sources["development_probes"]["train"]["rows"] == len(probes)
+    blind = read_many(probe_files("blind"))
+    assert {"routing_calls.jsonl", "emergency_calls_round5.jsonl"} <= {p.name for p in probe_files("blind")}
+    trained = {same_call_key(r.text) for r in data.records}
+    assert not any(same_call_key(r.text) in trained for r in blind.records)
+    frozen = {same_call_key(r.text) for r in corpus_split(default_catalogue())[1].records}
+    assert not any(same_call_key(r.text) in frozen for r in probes) and len(held["test"]) >= 600
+
+
 def test_a_bad_local_file_stops_training_with_file_line_and_value(write_jsonl):
     from training.train import load_training_data
     from triage.errors import DataFileError
