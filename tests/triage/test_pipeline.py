@@ -113,9 +113,11 @@ def test_urgent_but_accepted_matters_get_24_hours(pipeline):
 
 
 def test_batch_and_single_agree(pipeline):
-    texts = ["公交车司机甩站不停车", "老板拖欠我们三个月工资"]
-    batch = pipeline.suggest_many(texts, ids=["a", "b"])
-    single = [pipeline.suggest(t, id=i) for t, i in zip(texts, ["a", "b"], strict=True)]
+    texts = ["公交车司机甩站不停车", "老板拖欠我们三个月工资", "楼道里冒黑烟了 快点"]
+    at = dt.datetime(2026, 12, 7, 10, 30, tzinfo=TZ)  # an emergency's 24 hours count from it
+    batch = pipeline.suggest_many(texts, ids=["a", "b", "c"], created_at=at)
+    single = [pipeline.suggest(t, id=i, created_at=at) for t, i in zip(texts, ["a", "b", "c"], strict=True)]
+    assert single[2].deadline.deadline_class == "emergency"
     assert [b.model_dump() for b in batch] == [s.model_dump() for s in single]
 
 
