@@ -260,13 +260,13 @@ def test_every_probe_file_has_a_status_and_a_new_one_must_be_given_one(tmp_path)
     (tmp_path / "a.jsonl").write_text('{"text": "路灯坏了", "category": "投诉"}\n', encoding="utf-8")
     (tmp_path / "b.jsonl").write_text('{"text": "路灯坏了", "category": "投诉"}\n', encoding="utf-8")
     (tmp_path / "probes.yaml").write_text("files:\n  a.jsonl: blind\n", encoding="utf-8")
-    with pytest.raises(DataFileError, match="give a status to b.jsonl"):
+    with pytest.raises(DataFileError, match=r"give a status to b\.jsonl"):
         probe_files("development", tmp_path)
     (tmp_path / "probes.yaml").write_text("files:\n  a.jsonl: blind\n  b.jsonl: training\n", encoding="utf-8")
-    with pytest.raises(DataFileError, match="b.jsonl: status 'training'"):
+    with pytest.raises(DataFileError, match=r"b\.jsonl: status 'training'"):
         probe_files("blind", tmp_path)
     (tmp_path / "probes.yaml").write_text("files:\n  a.jsonl: blind\n  b.jsonl: development\n  c.jsonl: blind\n", encoding="utf-8")
-    with pytest.raises(DataFileError, match="c.jsonl is listed but missing"):
+    with pytest.raises(DataFileError, match=r"c\.jsonl is listed but missing"):
         probe_files("blind", tmp_path)
     (tmp_path / "probes.yaml").write_text("files:\n  a.jsonl: blind\n  b.jsonl: development\n", encoding="utf-8")
     assert [p.name for p in probe_files("blind", tmp_path)] == ["a.jsonl"]
