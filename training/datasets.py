@@ -443,7 +443,8 @@ def probe_files(status: str, probes_dir: Path = PROBES_DIR) -> list[Path]:
 
 
 def development_probes(catalogue: Catalogue | None = None) -> Dataset:
-    """Calls outside writers wrote that were read for fixes (data/probes): they train beside the corpus; blind ones never."""
+    """Outside writers' calls that were read for fixes or written to train (data/probes): they train beside the corpus;
+    blind ones never."""
     data = read_many(probe_files("development"), catalogue=catalogue, unknown_units="error", strict=True)
     for record in data.records:
         record.origin = "probes"

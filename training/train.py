@@ -80,7 +80,7 @@ def load_training_data(args: DataArguments, catalogue: Catalogue, seed: int) -> 
         train.extend(own_train)
         held["test"] = own_test
         sources["own_corpus"] = {"train": fingerprint(own_train), "test": fingerprint(own_test)}
-        # outside writers' calls that were read for fixes (data/probes/probes.yaml); a repeat of a frozen call is left out
+        # outside writers' calls, read for fixes or written to train (data/probes/probes.yaml); a repeat of a frozen call is left out
         probes = development_probes(catalogue)
         frozen = {same_call_key(r.text) for r in own_test.records}
         probes.records = [r for r in probes.records if same_call_key(r.text) not in frozen]
@@ -125,7 +125,7 @@ UNTUNED = frozenset({"probes"})
 """Origins that train but choose no weight or threshold and are not scored out of fold: one development probe in six
 is an emergency and many more are its look-alikes, not the traffic a threshold is for (as a source of their own, their rows
 set the spoken bar at the low end of a wide interval; pooled with the calls, their easier categories lowered the
-calls' bar below its target). Leaving their 3,280 rows out of the out-of-fold suggestions also saves 5 s a run."""
+calls' bar below its target). Leaving their 3,280 rows out of the out-of-fold suggestions also saves about 3 s a run."""
 MIN_LOCAL_ROWS = 20
 PRIOR_HEADS = ("category", "topic", "unit")
 """Heads whose priors `--adapt-priors` re-estimates; never scope: a new city's traffic must not make refusals likelier."""
