@@ -11,13 +11,13 @@ from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score, precisi
 
 from training.datasets import Dataset, Record
 from training.elements_eval import draft_scores
-from training.tuning import is_acceptable, p_accepted, register_of, wilson_interval
+from training.tuning import is_acceptable, register_of, wilson_interval
 from triage.classifiers.calibration import expected_calibration_error
 from triage.labels import CONSULTATION
 from triage.pipeline import TriagePipeline
 from triage.rules import ACCEPTED
 from triage.schemas import REGISTERS, Suggestion
-from triage.suggest import placed_as_written
+from triage.suggest import NEVER_AUTO, auto_scores
 from triage.units import LOCAL, Catalogue
 
 
@@ -402,25 +402,23 @@ def head_rows(
 
 
 def auto_rows(data: Dataset, suggestions: Sequence[Suggestion], field: str, thresholds: Any, catalogue: Catalogue) -> list[tuple[float, bool]]:
-    """(confidence, right) for every row where the field's decision can be judged, confidence on the scale its
-    threshold reads; for `dispatch` (accepted, unit and district of a local matter together) the smallest
-    ratio of each part's confidence to its threshold, so that 1 is the operating point."""
+    """(confidence, right) for every row where the field's decision can be judged, confidence as `auto_scores`
+    gives it (the scale its threshold reads, gates included); for `dispatch` (accepted, unit and district of a local
+    matter together) the smaller ratio of the unit's and the acceptance's confidence to their thresholds, so that 1
+    is the operating point."""
     rows = []
     for record, s in zip(data.records, suggestions, strict=True):
+        scores = auto_scores(s)
         if field == "category" and record.label("category"):
-            rows.append((s.category.score, s.category.label == record.label("category")))
-        elif field == "scope" and record.label("scope") and s.scope.accepted and s.scope.p_accepted is not None:
-            # a possible emergency is never auto, whatever its confidence (`auto_fields`)
-            rows.append((-1.0 if s.scope.possible_emergency else s.scope.p_accepted, record.label("scope") == ACCEPTED))
+            rows.append((scores.category, s.category.label == record.label("category")))
+        elif field == "scope" and record.label("scope") and scores.scope is not None and s.scope.p_accepted is not None:
+            rows.append((scores.scope, record.label("scope") == ACCEPTED))
         elif field in ("unit", "dispatch") and record.acceptable_units() and record.label("scope") in (None, ACCEPTED):
             top = s.units[0] if s.units and s.scope.accepted else None
             right = top is not None and is_acceptable(top.name, record.acceptable_units(), catalogue)
-            score = top.score if top is not None and placed_as_written(s, top) else -1.0
-            if field == "dispatch" and top is not None:
-                p = p_accepted(s)
-                score = min(score / max(thresholds.unit, 1e-9), p / max(thresholds.scope, 1e-9)) if score >= 0 else -1.0
-                if s.scope.possible_emergency:
-                    score = -1.0
+            score = NEVER_AUTO if scores.unit is None else scores.unit
+            if field == "dispatch" and score >= 0 and scores.scope is not None:
+                score = min(score / max(thresholds.unit, 1e-9), scores.scope / max(thresholds.scope, 1e-9))
             rows.append((score, right))
     return rows
 

@@ -21,7 +21,7 @@ from triage.routing import Evidence, EvidenceBatch, RankingWeights, UnitRanker
 from triage.rules import ACCEPTED
 from triage.schemas import Suggestion
 from triage.scope import ScopeDecider
-from triage.suggest import ReviewThresholds, choose_threshold, placed_as_written
+from triage.suggest import NEVER_AUTO, ReviewThresholds, auto_scores, choose_threshold
 from triage.units import LOCAL, Catalogue
 
 logger = logging.getLogger(__name__)
@@ -232,16 +232,15 @@ def choose_auto_thresholds(
         if g.get("scope", ACCEPTED) != ACCEPTED or not g.get("units") or not s.scope.accepted or not s.units:
             continue
         unit_eligible[i] = True
-        top = s.units[0]
-        unit_correct[i] = is_acceptable(top.name, g["units"], catalogue)
-        if placed_as_written(s, top):
-            unit_score[i] = top.score
+        unit_correct[i] = is_acceptable(s.units[0].name, g["units"], catalogue)
+        unit_score[i] = auto_scores(s).unit
     values["unit"], measured["unit"], own["unit"] = _field(unit_score, unit_correct, unit_eligible, src, targets["unit"])
 
     scope_known = np.array([bool(g.get("scope")) for g in gold])
     in_scope = np.array([g.get("scope") == ACCEPTED for g in gold])
     accepted = np.array([s.scope.accepted for s in suggestions])
-    p_accept = np.array([p_accepted(s) for s in suggestions])
+    # a refused call's acceptance is never scored (`eligible` takes accepted calls only)
+    p_accept = np.array([NEVER_AUTO if (score := auto_scores(s).scope) is None else score for s in suggestions])
     calls_with_refusals = scope_known & accepted & np.isin(src, [s for s in np.unique(src) if (~in_scope[src == s] & scope_known[src == s]).any()])
     values["scope"], measured["scope"], own["scope"] = _field(p_accept, in_scope, calls_with_refusals, src, targets["scope"])
     by_rule = np.array([(not s.scope.accepted) and s.scope.by_rule for s in suggestions]) & scope_known
@@ -262,8 +261,3 @@ def choose_auto_thresholds(
         measured=measured,
     )
     return thresholds
-
-
-def p_accepted(s: Suggestion) -> float:
-    """The scope head's probability of acceptance (1 without a scope head, whose acceptances are always auto)."""
-    return 1.0 if s.scope.p_accepted is None else float(s.scope.p_accepted)

@@ -66,7 +66,8 @@ def choose_threshold(scores: Sequence[float], correct: Sequence[bool], target_pr
 
     With `z` > 0 it is the lower end of the Wilson interval of that precision that must reach the target (z = 1.28:
     90% one-sided), so that a precision measured on a few hundred rows is not taken at its luckiest. Only cuts
-    between different scores count: a threshold takes every row of its score.
+    between different scores count: a threshold takes every row of its score. A negative score is a field a gate
+    keeps from being auto (`NEVER_AUTO`): it counts in the coverage, never as a threshold.
 
     >>> choose_threshold([0.9, 0.8, 0.6, 0.4], [True, True, False, True], 0.9)
     0.8
@@ -83,7 +84,7 @@ def choose_threshold(scores: Sequence[float], correct: Sequence[bool], target_pr
         spread = z * np.sqrt(precision * (1 - precision) / n + z * z / (4 * n * n))
         precision = (centre - spread) / (1 + z * z / n)
     cut = np.append(s[1:] < s[:-1], True)  # the last row of each run of equal scores
-    ok = np.nonzero((precision >= target_precision) & cut)[0]
+    ok = np.nonzero((precision >= target_precision) & cut & (s >= 0))[0]
     if len(ok) == 0:
         return 1.01
     return float(s[ok[-1]])
@@ -131,13 +132,41 @@ def placed_as_written(suggestion: Suggestion, unit: UnitSuggestion) -> bool:
     return unit.placed is not False and not placed_by_sound(suggestion, unit)
 
 
+NEVER_AUTO = -1.0
+"""The confidence of a field a gate keeps from being auto whatever its score: below every threshold (0 to 1)."""
+
+
+@dataclass(frozen=True)
+class AutoScores:
+    """Each auto decision's confidence on the scale its threshold reads, the gates folded in (`NEVER_AUTO`: a
+    possible emergency's acceptance, a local unit not placed by a place said as written). `unit` and `scope` are
+    None for a refused call, which has no acceptance to trust and no unit to send it to. The field is auto when its
+    score reaches the threshold: `auto_fields` decides by it, and training (thresholds) and evaluation
+    (risk-coverage curves) read the same numbers, so the three cannot drift apart."""
+
+    category: float
+    unit: float | None
+    scope: float | None
+
+
+def auto_scores(suggestion: Suggestion) -> AutoScores:
+    scope_ = suggestion.scope
+    if not scope_.accepted:
+        return AutoScores(suggestion.category.score, None, None)
+    scope = NEVER_AUTO if scope_.possible_emergency else 1.0 if scope_.p_accepted is None else float(scope_.p_accepted)
+    top = suggestion.units[0] if suggestion.units else None
+    unit = None if top is None else top.score if placed_as_written(suggestion, top) else NEVER_AUTO
+    return AutoScores(suggestion.category.score, unit, scope)
+
+
 def auto_fields(suggestion: Suggestion, thresholds: ReviewThresholds) -> tuple[AutoFields, list[str]]:
     """Which fields are auto, and why the others are not (in the words the console shows). It reads only the
     suggestion, so training can apply thresholds it has just chosen to suggestions already made."""
     reasons: list[str] = []
+    scores = auto_scores(suggestion)
     scope_ = suggestion.scope
     if scope_.accepted:
-        scope = (scope_.p_accepted is None or scope_.p_accepted >= thresholds.scope) and not scope_.possible_emergency
+        scope = scores.scope is not None and scores.scope >= thresholds.scope
         if scope_.possible_emergency:
             reasons.append(f"可能为紧急警情（{scope_.possible_emergency}），请确认")
         elif not scope:
@@ -155,14 +184,14 @@ def auto_fields(suggestion: Suggestion, thresholds: ReviewThresholds) -> tuple[A
     unit = False
     top = suggestion.units[0] if scope_.accepted and suggestion.units else None
     if top is not None:
-        unit = placed_as_written(suggestion, top) and top.score >= thresholds.unit
+        unit = scores.unit is not None and scores.unit >= thresholds.unit
         if top.placed is False:
             reasons.append("属地事项未定位区县")
         elif placed_by_sound(suggestion, top):
             reasons.append("属地按读音匹配，请核实地点")
         elif not unit:
             reasons.append("unit置信度低")
-    category = suggestion.category.score >= thresholds.category
+    category = scores.category >= thresholds.category
     deadline = suggestion.deadline.deadline_class == "emergency" or category
     return AutoFields(category=category, unit=unit, district=district, scope=scope, deadline=deadline), reasons
 

@@ -50,6 +50,9 @@ def test_a_threshold_must_hold_at_the_low_end_of_its_interval_and_in_every_regis
     assert choose_threshold(scores, correct, 0.95) == 0.9
     assert choose_threshold(scores, correct, 0.95, z=1.28) == 0.99  # 193 of 200 is not surely above 95%
     assert choose_threshold([0.8, 0.8], [True, False], 0.9) == 1.01  # a tie is one cut: both or neither
+    # a gated row (a possible emergency's acceptance) counts against coverage but is never the threshold, even
+    # when every row would reach the target: the threshold stays where the gate still holds
+    assert choose_threshold([0.9, 0.6, -1.0], [True, True, True], 0.9) == 0.6
 
 
 def test_auto_thresholds_are_chosen_per_register_and_say_what_they_measured(pipeline) -> None:

@@ -9,7 +9,7 @@ from triage.places import Location
 from triage.routing import RankedUnit
 from triage.schemas import LabelPrediction
 from triage.scope import ScopeDecision
-from triage.suggest import ReviewThresholds, SuggestionParts, assemble
+from triage.suggest import NEVER_AUTO, ReviewThresholds, SuggestionParts, assemble, auto_scores
 
 NOW = dt.datetime(2026, 12, 7, 9, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 THRESHOLDS = ReviewThresholds(category=0.7, topic=0.9, unit=0.6, scope=0.8)
@@ -89,3 +89,31 @@ def test_each_register_is_decided_by_its_own_thresholds() -> None:
     assert letter.register_ == "written" and letter.auto.unit and not letter.auto.category and not letter.needs_review
     assert thresholds.for_register("spoken").unit == 0.8  # pooled where the register has none of its own
     assert ReviewThresholds(unit=0.8).for_register("written").unit == 0.8
+
+
+def test_the_scores_curves_and_thresholds_read_are_the_ones_auto_decides_by() -> None:
+    """Training picks thresholds and evaluation draws risk-coverage curves from `auto_scores`; a field is auto
+    exactly when its score reaches the threshold, the gates (a possible emergency, a place heard by sound)
+    included, so a curve's operating point is what the service does."""
+    possible = ScopeDecision(True, None, None, "属于受理范围", possible_emergency="110")
+    refused = ScopeDecision(False, "not_specific", "补充后再来电", "诉求不明确", by_rule=False)
+    cases = [
+        parts(),
+        parts(units=[RankedUnit("市城管局", 0.59)], p_accepted=0.81, category=0.69),
+        parts(scope=possible, p_accepted=0.99),
+        parts(units=[RankedUnit("开福区", 0.9, placed=False)]),
+        parts(units=[RankedUnit("开福区", 0.9, placed=True)], district="开福区"),
+        parts(p_accepted=None),
+        parts(scope=refused),
+    ]
+    for case in cases:
+        s = assemble(case, THRESHOLDS, "v")
+        scores = auto_scores(s)
+        assert s.auto.category == (scores.category >= THRESHOLDS.category)
+        assert s.auto.unit == (scores.unit is not None and scores.unit >= THRESHOLDS.unit)
+        if s.scope.accepted:
+            assert s.auto.scope == (scores.scope is not None and scores.scope >= THRESHOLDS.scope)
+        else:
+            assert scores.unit is None and scores.scope is None  # nothing to trust in a refusal's unit or acceptance
+    assert auto_scores(assemble(parts(scope=possible, p_accepted=0.99), THRESHOLDS, "v")).scope == NEVER_AUTO
+    assert auto_scores(assemble(parts(units=[RankedUnit("开福区", 0.9, placed=False)]), THRESHOLDS, "v")).unit == NEVER_AUTO
