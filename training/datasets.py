@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from triage.datafile import read_yaml
+from triage.elements import CALLER_STATES
 from triage.errors import DataFileError, InvalidTranscriptError
 from triage.labels import KNOWN_LABELS
 from triage.normalise import validate_transcript, with_title
@@ -585,11 +586,14 @@ def outrank(base: Dataset, local: Dataset, frozen: Iterable[Record] = ()) -> tup
 ELEMENTS_DIR = CORPUS_DIR / "elements"
 
 
-def caller_state_rows() -> list[dict[str, str]]:
+def caller_state_rows(probes: bool = True, probes_dir: Path = PROBES_DIR) -> list[dict[str, str]]:
     """Labelled caller states of the training pool, never of the frozen test split: the adjudicated reference
     (`elements/final.jsonl`) first, then the extractor author's labels and a third labeller's of other pool calls
-    (`caller_state_author.jsonl`, `caller_state_pool.jsonl`; see elements/README.md)."""
-    texts = {r.id: r.text for r in read_many(corpus_files()).records}
+    (`caller_state_author.jsonl`, `caller_state_pool.jsonl`; see elements/README.md), then, with `probes`, the
+    states outside writers gave their own development calls (data/probes; a repeat of a frozen call left out).
+    Each row says its `origin`: `calls` or `probes`."""
+    corpus = read_many(corpus_files()).records
+    texts = {r.id: r.text for r in corpus}
     rows: dict[str, dict[str, str]] = {}
     for name in ("final.jsonl", "caller_state_author.jsonl", "caller_state_pool.jsonl"):
         path = ELEMENTS_DIR / name
@@ -600,5 +604,20 @@ def caller_state_rows() -> list[dict[str, str]]:
                 rid = row.get("id")
                 if not rid or is_test(rid) or rid in rows or rid not in texts or not row.get("caller_state"):
                     continue
-                rows[rid] = {"id": rid, "text": texts[rid], "caller_state": row["caller_state"]}
+                rows[rid] = {"id": rid, "text": texts[rid], "caller_state": row["caller_state"], "origin": "calls"}
+    if probes:
+        frozen = {same_call_key(r.text) for r in corpus if is_test(r.id)}
+        for path in probe_files("development", probes_dir):
+            for line, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                if not raw.strip():
+                    continue
+                row = json.loads(raw)  # the file's lines were checked when its calls were read (`development_probes`)
+                state = row.get("caller_state")
+                if state is None:
+                    continue
+                if state not in CALLER_STATES:
+                    raise DataFileError(path, f"caller_state {state!r} is not one of {', '.join(CALLER_STATES)}", line=line)
+                rid, text = str(row.get("id") or f"{path.stem}:{line}"), str(row.get("text") or "")
+                if text and rid not in rows and same_call_key(text) not in frozen:
+                    rows[rid] = {"id": rid, "text": text, "caller_state": state, "origin": "probes"}
     return list(rows.values())

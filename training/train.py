@@ -377,7 +377,8 @@ def train(run: RunArguments, *, step: Step | None = None) -> tuple[Path, dict[st
     pipeline = TriagePipeline(classifier, knowledge, version=version)
     state_rows = caller_state_rows() if run.data.preset is not None else []
     if state_rows:
-        say(f"fitting the caller-state head on {len(state_rows)} labelled calls of the training pool")
+        from_probes = sum(r["origin"] == "probes" for r in state_rows)
+        say(f"fitting the caller-state head on {len(state_rows)} labelled calls ({len(state_rows) - from_probes} of the training pool, {from_probes} development probes)")
         pipeline.caller_state = CallerState.from_rows(state_rows)
     metrics: dict[str, Any] = {}
     recalibration: dict[str, Any] = {}
@@ -431,6 +432,7 @@ def train(run: RunArguments, *, step: Step | None = None) -> tuple[Path, dict[st
         "transformer": members,
         "prior_shift": priors,
         "caller_state_rows": len(state_rows),
+        "caller_state_rows_from_probes": sum(r["origin"] == "probes" for r in state_rows),
     }
     say("saving bundle")
     out = save_bundle(

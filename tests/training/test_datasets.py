@@ -1,7 +1,10 @@
+import json
+
 import pytest
 
 from training.datasets import (
     LOW_CONFIDENCE_WEIGHT,
+    caller_state_rows,
     corpus_split,
     is_dev,
     is_test,
@@ -271,3 +274,19 @@ def test_every_probe_file_has_a_status_and_a_new_one_must_be_given_one(tmp_path)
     (tmp_path / "probes.yaml").write_text("files:\n  a.jsonl: blind\n  b.jsonl: development\n", encoding="utf-8")
     assert [p.name for p in probe_files("blind", tmp_path)] == ["a.jsonl"]
     assert [p.name for p in probe_files("development", tmp_path)] == ["b.jsonl"]
+
+
+def test_caller_states_train_on_development_calls_never_on_blind_or_frozen_ones(tmp_path):
+    rows = caller_state_rows()
+    by_origin = {origin: [r for r in rows if r["origin"] == origin] for origin in ("calls", "probes")}
+    assert len(by_origin["calls"]) > 1000 and len(by_origin["probes"]) >= 750
+    assert not any(is_test(r["id"]) for r in by_origin["calls"])
+    blind = {json.loads(line)["text"] for path in probe_files("blind") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    assert not blind & {r["text"] for r in by_origin["probes"]}
+    assert {r["caller_state"] for r in rows} == {"平静", "焦急", "愤怒", "求救"}
+    # a state the guide does not know stops training with the file and the line
+    (tmp_path / "d.jsonl").write_text('{"id": "d-1", "text": "路灯坏了", "caller_state": "平静"}\n{"id": "d-2", "text": "路灯又坏了", "caller_state": "生气"}\n', encoding="utf-8")
+    (tmp_path / "probes.yaml").write_text("files:\n  d.jsonl: development\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"d\.jsonl, line 2: caller_state '生气'"):
+        caller_state_rows(probes_dir=tmp_path)
+    assert not [r for r in caller_state_rows(probes=False) if r["origin"] == "probes"]

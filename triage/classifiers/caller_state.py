@@ -26,12 +26,13 @@ class CallerState(ClassifierMixin, BaseEstimator):
     Unfitted it scores by rules over the cues (`classes_`-free: columns in `CALLER_STATES` order); fitted on
     labelled calls it is a logistic regression over the cue totals, the cues hit and character n-grams (at most
     three characters long). `emergency_floor`: a 求救 total at or above which the call is 求救 whatever the model
-    says (None: never).
+    says (None: never). `C` 16: out of fold on the 1,074 labelled pool calls (5 folds, two seeds), macro-F1 0.745 at
+    2, 0.756 at 8, 0.761 at 16; with 750 outside writers' calls in training too, 0.755 / 0.765 / 0.768.
     """
 
     def __init__(
         self,
-        C: float = 2.0,
+        C: float = 16.0,
         ngram_range: tuple[int, int] = (1, 3),
         min_df: int = 1,
         max_features: int | None = 30000,
