@@ -12,7 +12,7 @@ from tests.api.conftest import CALLS
 from training.datasets import read_labelled
 
 READY = CALLS["stalls"]  # the test model is sure of the unit and the district: auto-ready
-REVIEW = "我们小区门口的路灯坏了一个多星期了，晚上黑漆漆的很危险"  # a district's matter with no place said: a person places it
+REVIEW = "我们社区旁边的空地上有人搭了个违章棚子"  # a district's matter (a small illegal structure) with no place said: a person places it
 
 
 def _auto(app: FastAPI) -> None:

@@ -21,7 +21,7 @@ from tests.console.conftest import create
 
 STALLS = "喂你好，开福区伍家岭那边有个小区门口天天占道经营，路都堵死了，我电话13873112345"
 LIGHTS = "岳麓区麓山南路那一段路灯坏了一个多星期了，晚上黑漆漆的很危险"
-UNPLACED = "我们小区门口的路灯坏了一个多星期了，晚上黑漆漆的很危险"  # a district's matter with no place: a person places it
+UNPLACED = "我们社区旁边的空地上有人搭了个违章棚子"  # a district's matter (a small illegal structure) with no place: a person places it
 LIGHTS_AGAIN = [
     "麓山南路的路灯晚上都不亮，岳麓区这边走夜路很危险，麻烦修一下",
     "我反映一下岳麓区麓山南路路灯不亮的问题，好几天了",
