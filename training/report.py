@@ -270,10 +270,14 @@ def order_draft_html(metrics: dict[str, Any]) -> list[str]:
         f" {_value('order_draft|summary|ask|covered', summary['ask']['covered'])} (n={summary['ask']['n']}).</p>"
     )
     state = draft.get("caller_state")
+
+    def _bootstrap(interval: list[float] | None) -> str:  # reports written before the interval existed have none
+        return f" ({interval[0]:.3f}–{interval[1]:.3f}, bootstrap)" if interval else ""
+
     if state:
         parts.append(
             f"<p>Caller state: accuracy {state['accuracy']:.3f} ({state['accuracy_ci95'][0]:.3f}–{state['accuracy_ci95'][1]:.3f}, n={state['n']}),"
-            f" macro-F1 {state['macro_f1']:.3f}, recall of 求救 {_value('order_draft|caller_state|rescue_recall', state['rescue_recall'])} (n={state['rescue_n']}).</p>"
+            f" macro-F1 {state['macro_f1']:.3f}{_bootstrap(state.get('macro_f1_ci95'))}, recall of 求救 {_value('order_draft|caller_state|rescue_recall', state['rescue_recall'])} (n={state['rescue_n']}).</p>"
         )
     return parts
 

@@ -25,6 +25,14 @@ def test_summary_coverage_and_states() -> None:
     assert cover["address"] == {"n": 1, "covered": 1.0, "ci95": cover["address"]["ci95"]} and cover["within_limit"] == 2
     states = score_states(["求救", "平静", "焦急"], ["求救", "焦急", "焦急"])
     assert states["rescue_recall"] == 1.0 and states["accuracy"] == pytest.approx(0.6667, abs=1e-4)
+    # the interval is as wide as a few calls make it, and holds the figure itself
+    gold_states = ["平静"] * 170 + ["焦急"] * 28 + ["求救"] * 17 + ["愤怒"] * 10
+    predicted = ["平静"] * 160 + ["焦急"] * 10 + ["焦急"] * 20 + ["平静"] * 8 + ["求救"] * 16 + ["平静"] + ["愤怒"] * 4 + ["平静"] * 6
+    wide = score_states(predicted, gold_states)
+    low, high = wide["macro_f1_ci95"]
+    assert low < wide["macro_f1"] < high and high - low > 0.1
+    assert wide["macro_f1_ci95"] == score_states(predicted, gold_states)["macro_f1_ci95"]  # seeded: the report does not move
+    assert wide["rescue_n"] == 17 and wide["rescue_recall_ci95"][1] > 0.94 > wide["rescue_recall_ci95"][0]
 
 
 def test_the_model_card_scores_the_draft_on_the_frozen_reference_and_the_state_head_survives_loading(default_bundle: Path) -> None:
