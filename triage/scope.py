@@ -33,7 +33,8 @@ POSSIBLE_EMERGENCY = 0.1
 `possible_emergency` and always reviewed: a missed emergency costs far more than a look. Chosen (session 11) on the
 full preset's out-of-fold scope probabilities: it marked 0.75% of the 2,398 accepted pool calls (18) and every one
 of the 21 pool emergencies no rule caught; on blind emergency probes it marked half of those the rules of the time
-missed. With the development probes trained beside the corpus it marks 0.21% of those calls out of fold."""
+missed. With the development probes trained beside the corpus it marks 0.21% of those calls out of fold (session 12),
+0.25% with session 13's training files."""
 
 
 @dataclass(frozen=True)
