@@ -443,10 +443,12 @@ def probe_files(status: str, probes_dir: Path = PROBES_DIR) -> list[Path]:
     return [probes_dir / name for name, value in sorted(listed.items()) if value == status]
 
 
-def development_probes(catalogue: Catalogue | None = None) -> Dataset:
+def development_probes(catalogue: Catalogue | None = None, frozen: Iterable[Record] = ()) -> Dataset:
     """Outside writers' calls that were read for fixes or written to train (data/probes): they train beside the corpus;
-    blind ones never."""
+    blind ones never. A call repeating one of `frozen` (the evaluation calls) is left out."""
     data = read_many(probe_files("development"), catalogue=catalogue, unknown_units="error", strict=True)
+    repeats = call_keys(frozen)
+    data.records = [r for r in data.records if same_call_key(r.text) not in repeats]
     for record in data.records:
         record.origin = "probes"
     return data
@@ -540,6 +542,11 @@ def same_call_key(text: str) -> str:
     return re.sub(r"[\W_]+", "", text)
 
 
+def call_keys(records: Iterable[Record]) -> set[str]:
+    """`same_call_key` of every record: the set a repeat of one of them is looked up in."""
+    return {same_call_key(r.text) for r in records}
+
+
 @dataclass
 class LocalMerge:
     """What putting a hotline's own rows beside a preset's did: the counts a model card and a retrain report show."""
@@ -558,7 +565,7 @@ def outrank(base: Dataset, local: Dataset, frozen: Iterable[Record] = ()) -> tup
     (a hotline's decision wins over the label it contradicts); of local rows repeating a call, the last wins; local
     rows that repeat a frozen evaluation call are held out, so that the evaluation stays clean."""
     stats = LocalMerge(local_rows=len(local), base_rows=len(base))
-    frozen_keys = {same_call_key(r.text) for r in frozen}
+    frozen_keys = call_keys(frozen)
     by_key: dict[str, Record] = {}
     for record in local.records:
         key = same_call_key(record.text)
@@ -606,7 +613,7 @@ def caller_state_rows(probes: bool = True, probes_dir: Path = PROBES_DIR) -> lis
                     continue
                 rows[rid] = {"id": rid, "text": texts[rid], "caller_state": row["caller_state"], "origin": "calls"}
     if probes:
-        frozen = {same_call_key(r.text) for r in corpus if is_test(r.id)}
+        frozen = call_keys(r for r in corpus if is_test(r.id))
         for path in probe_files("development", probes_dir):
             for line, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
                 if not raw.strip():

@@ -25,7 +25,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from training.args import LOCAL_WEIGHT, DataArguments, Preset
-from training.datasets import Dataset, outrank, read_labelled, same_call_key
+from training.datasets import Dataset, call_keys, outrank, read_labelled, same_call_key
 from training.train import load_training_data
 from training.tuning import wilson_interval
 from triage.classifiers import CalibratedLinearClassifier
@@ -114,7 +114,7 @@ def learning_curve(args: CurveArguments, *, step: Step | None = None) -> dict[st
 
     say(f"reading the {args.preset or 'no'} preset")
     base, held, _ = load_training_data(DataArguments(preset=args.preset), catalogue, args.seed) if args.preset else (Dataset(), {}, {})
-    scored_keys = {same_call_key(rows[i].text) for i in scored}  # the new city's scored calls are never in its base
+    scored_keys = call_keys(rows[i] for i in scored)  # the new city's scored calls are never in its base
     base = Dataset([r for r in base.records if same_call_key(r.text) not in scored_keys])
     home = [r for r in held.get("test", Dataset()).records if r.label(args.head)]
     clean = {id(r): normalise(r.text) for r in [*base.records, *rows]}  # once: every fit reads the same rows

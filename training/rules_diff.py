@@ -63,9 +63,9 @@ def _matches(hit: Hit, wanted: tuple[str, ...]) -> bool:
 
 def texts(with_messages: bool = True) -> list[tuple[str, Record]]:
     """(source, record) for every text a rules fix may be checked against; nothing that only reports."""
-    pool, _frozen = corpus_split()
+    pool, frozen = corpus_split()
     out = [("calls", r) for r in pool.records]
-    out += [("probes", r) for r in development_probes().records]
+    out += [("probes", r) for r in development_probes(frozen=frozen.records).records]
     if with_messages:
         try:
             out += [("messages", r) for r in tipdm_train().records]

@@ -35,7 +35,6 @@ from training.datasets import (
     probe_files,
     read_labelled,
     read_many,
-    same_call_key,
     tipdm_annotated_test,
     tipdm_split,
 )
@@ -81,9 +80,7 @@ def load_training_data(args: DataArguments, catalogue: Catalogue, seed: int) -> 
         held["test"] = own_test
         sources["own_corpus"] = {"train": fingerprint(own_train), "test": fingerprint(own_test)}
         # outside writers' calls, read for fixes or written to train (data/probes/probes.yaml); a repeat of a frozen call is left out
-        probes = development_probes(catalogue)
-        frozen = {same_call_key(r.text) for r in own_test.records}
-        probes.records = [r for r in probes.records if same_call_key(r.text) not in frozen]
+        probes = development_probes(catalogue, frozen=own_test.records)
         train.extend(probes)
         sources["development_probes"] = {"files": [p.name for p in probe_files("development")], "train": fingerprint(probes)}
     if args.preset == "full":
@@ -376,9 +373,9 @@ def train(run: RunArguments, *, step: Step | None = None) -> tuple[Path, dict[st
     version = run.training.version or f"{name}-{dt.datetime.now(dt.UTC).strftime('%Y%m%d%H%M%S')}"
     pipeline = TriagePipeline(classifier, knowledge, version=version)
     state_rows = caller_state_rows() if run.data.preset is not None else []
+    states_from_probes = sum(r["origin"] == "probes" for r in state_rows)
     if state_rows:
-        from_probes = sum(r["origin"] == "probes" for r in state_rows)
-        say(f"fitting the caller-state head on {len(state_rows)} labelled calls ({len(state_rows) - from_probes} of the training pool, {from_probes} development probes)")
+        say(f"fitting the caller-state head on {len(state_rows)} labelled calls ({len(state_rows) - states_from_probes} of the training pool, {states_from_probes} development probes)")
         pipeline.caller_state = CallerState.from_rows(state_rows)
     metrics: dict[str, Any] = {}
     recalibration: dict[str, Any] = {}
@@ -432,7 +429,7 @@ def train(run: RunArguments, *, step: Step | None = None) -> tuple[Path, dict[st
         "transformer": members,
         "prior_shift": priors,
         "caller_state_rows": len(state_rows),
-        "caller_state_rows_from_probes": sum(r["origin"] == "probes" for r in state_rows),
+        "caller_state_rows_from_probes": states_from_probes,
     }
     say("saving bundle")
     out = save_bundle(
