@@ -15,6 +15,17 @@ with 100-300 local rows, two draws each) found 1 and 2 within a point of each ot
 ModelType = Literal["linear", "transformer", "ensemble"]
 
 
+TARGETS = {"unit": 0.96, "category": 0.90, "scope": 0.98}
+"""Precision each field must reach out of fold among the calls where it is auto. The automation issue's goals are
+0.95 / 0.90 / 0.98 on calls nobody here has seen; the unit's is aimed a point higher. Splitting the out-of-fold
+calls in two shows the choice itself is not optimistic (chosen on one half at 0.95, the other half's auto rows
+measure 0.960 on average over 60 splits, never below 0.95), but a goal judged on a few hundred unseen auto rows
+has a standard error of about one point: a model that is 0.956 out of fold lands under 0.95 on such a sample
+about a quarter of the time, one aimed at 0.96 (0.966 out of fold) about one time in twenty. The unit can
+afford it (88% -> 82% of accepted calls auto out of fold, against the 75% goal); the category cannot (its
+coverage goal, 80%, is as tight as its precision goal), and the scope's refusals are rule-made."""
+
+
 @dataclass
 class DataArguments:
     preset: Preset | None = field(default="default", metadata={"help": "default: data/ only; full: plus ../shared/data"})
@@ -90,9 +101,9 @@ class TrainingArguments:
     seed: int = field(default=0, metadata={"help": "seed for folds and models"})
     folds: int = field(default=5, metadata={"help": "cross-validation folds whose out-of-fold predictions tune thresholds and weights"})
     n_jobs: int = field(default=-1, metadata={"help": "processes that fit the folds (-1: one per core)"})
-    unit_precision: float = field(default=0.95, metadata={"help": "precision of the top unit where it is auto"})
-    category_precision: float = field(default=0.90, metadata={"help": "precision of the category where it is auto"})
-    scope_precision: float = field(default=0.98, metadata={"help": "precision of scope decisions (acceptances, rule refusals) where auto"})
+    unit_precision: float = field(default=TARGETS["unit"], metadata={"help": "precision of the top unit where it is auto, out of fold (training.tuning.TARGETS says why 0.96)"})
+    category_precision: float = field(default=TARGETS["category"], metadata={"help": "precision of the category where it is auto"})
+    scope_precision: float = field(default=TARGETS["scope"], metadata={"help": "precision of scope decisions (acceptances, rule refusals) where auto"})
     version: str | None = field(default=None, metadata={"help": "model version (default: name-date)"})
 
     def __post_init__(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from training.args import TARGETS
 from triage.routing import Evidence, EvidenceBatch, RankingWeights, UnitRanker
 from triage.rules import ACCEPTED
 from triage.schemas import Suggestion
@@ -25,8 +26,6 @@ from triage.suggest import NEVER_AUTO, ReviewThresholds, auto_scores, choose_thr
 from triage.units import LOCAL, Catalogue
 
 logger = logging.getLogger(__name__)
-TARGETS = {"unit": 0.95, "category": 0.90, "scope": 0.98}
-"""Precision each field must reach among the calls where it is auto (the automation issue's targets)."""
 MAX_FALSE_REFUSALS = 0.02
 MIN_ROWS = 10
 CONFIDENCE_Z = 1.28
