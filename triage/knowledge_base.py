@@ -53,7 +53,7 @@ from triage.normalise import normalise
 from triage.resources import DATA_DIR
 from triage.schemas import KnowledgeAnswer, Suggestion
 from triage.segment import Segmenter, default_segmenter
-from triage.units import Catalogue, default_catalogue
+from triage.units import LOCAL, Catalogue, default_catalogue
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ class KnowledgeEntry(BaseModel):
     question: str = Field(min_length=4, max_length=200)
     variants: tuple[str, ...] = Field(default=(), max_length=20)
     answer: str = Field(min_length=10, max_length=2000)
-    unit: str = Field(min_length=2)
+    unit: str = Field(min_length=2, description="a unit of the catalogue, or 属地: the district, 街道 or 乡镇 of the caller answers")
     topic: str
     basis: str | None = Field(
         default=None,
@@ -627,9 +627,11 @@ class KnowledgeBase:
         topic the one predicted."""
         units = context.units if context is not None else {}
         topics = context.topics if context is not None else {}
+        # a 属地 answer is the district's: it is worth what the likeliest district or zone is
+        local = max((p for name, p in units.items() if self._catalogue.is_local(name)), default=0.0)
         return np.array(
             [
-                UNIT_WEIGHT * units.get(e.unit, 0.0)
+                UNIT_WEIGHT * (local if e.unit == LOCAL else units.get(e.unit, 0.0))
                 + NAMED_WEIGHT * (e.unit in named)
                 + TOPIC_WEIGHT * topics.get(e.topic, 0.0)
                 for e in entries
@@ -728,7 +730,7 @@ class KnowledgeBase:
     # ------------------------------------------------------------------ internals
 
     def _check_unit(self, entry: KnowledgeEntry, error: Any) -> None:
-        if entry.unit in self._catalogue:
+        if entry.unit == LOCAL or entry.unit in self._catalogue:
             return
         canonical = self._catalogue.resolve(entry.unit)
         hint = f" (the catalogue calls it {canonical!r})" if canonical else ""
@@ -801,10 +803,12 @@ _HEADER = """\
 # Standard answers (信息库标准答案) for consultations: what an operator reads to a caller on the spot.
 # Written by the project for a generic city in the register of 长沙's 12345 hotline; answers give the
 # procedure and where to go, never a local number except the national service lines (12333, 12329 ...).
-# `unit` must be a unit of data/units.yaml, `topic` one of triage.labels.TOPICS; `basis` names the law,
-# regulation or policy document the answer rests on (the document only, where an article is not certain);
-# `version` grows by one on every edit (KnowledgeBase.upsert), `reviewed` is the date a person last checked
-# the answer and `valid_until` the date it must be checked again by (KnowledgeBase.overdue lists those past it).
+# `unit` must be a unit of data/units.yaml, or 属地 for what the caller's own district, 街道, 乡镇, 社区 or 村
+# answers (offered as the district the call is in, where it says); `topic` one of triage.labels.TOPICS; `basis`
+# names the law, regulation or policy document the answer rests on (the document only, where an article is not
+# certain); `version` grows by one on every edit (KnowledgeBase.upsert), `reviewed` is the date a person last
+# checked the answer and `valid_until` the date it must be checked again by (KnowledgeBase.overdue lists those
+# past it).
 """
 
 
@@ -850,4 +854,10 @@ def with_answers(suggestion: Suggestion, knowledge_base: KnowledgeBase, k: int =
         answers = knowledge_base.search(suggestion.text, k, min_score=floor, context=Context.of(suggestion))
     except InvalidTranscriptError:
         return suggestion
-    return suggestion.model_copy(update={"answers": answers})
+    return suggestion.model_copy(update={"answers": [local_answer(a, suggestion.district) for a in answers]})
+
+
+def local_answer(answer: Answer, district: str | None) -> Answer:
+    """A 属地 answer (one the caller's district, 街道 or 乡镇 gives) named after the district the call is in, where
+    the call says it; any other answer as it is."""
+    return answer.model_copy(update={"unit": district}) if answer.unit == LOCAL and district else answer
