@@ -376,7 +376,7 @@ class _Index:
     """Everything a search reads, swapped in one assignment so searches never see half an update."""
 
     ids: tuple[str, ...]
-    retriever: Any  # bm25s.BM25
+    retriever: _BM25
     best: np.ndarray
     """Per vocabulary id, the highest score the term earns in any entry: the scale of a query's scores."""
     typical: float
@@ -425,13 +425,41 @@ def answer_opening(answer: str, limit: int = ANSWER_CHARS) -> str:
     return opening
 
 
-def _index_terms(documents: list[list[str]]) -> Any:
+def _index_terms(documents: list[list[str]]) -> _BM25:
     """A bm25s index of the documents' terms (an entry without terms is indexed as one empty term)."""
-    import bm25s  # imported here: only knowledge-base users pay for it
+    import bm25s  # imported here: only a knowledge base built afresh pays for it
 
     retriever = bm25s.BM25(k1=K1, b=B)
     retriever.index([tokens or [""] for tokens in documents], show_progress=False)
-    return retriever
+    return _BM25.of(retriever)
+
+
+class _BM25:
+    """A bm25s index as served: its vocabulary and the CSC arrays of its precomputed scores, scored as
+    `bm25s.BM25.get_scores` scores them (numpy backend: float32 sums, each known term's column added in the
+    query's order; BM25 "lucene" has no non-occurrence term), so that the sums are the same to the bit. bm25s
+    builds the index; a process that reads it from the cache never imports bm25s, which costs a one-call
+    `triage predict` 0.12 s (most of it asyncio, through tqdm)."""
+
+    def __init__(self, vocab_dict: dict[str, int], scores: dict[str, Any]) -> None:
+        self.vocab_dict = vocab_dict
+        self.scores = scores
+        """data, indices and indptr (the CSC arrays), and num_docs: the names bm25s gives them."""
+
+    @classmethod
+    def of(cls, retriever: Any) -> _BM25:
+        """The arrays of a `bm25s.BM25` index."""
+        arrays = {k: np.asarray(retriever.scores[k]) for k in _CSC}
+        return cls(dict(retriever.vocab_dict), {**arrays, "num_docs": int(retriever.scores["num_docs"])})
+
+    def get_scores(self, terms: list[str]) -> np.ndarray:
+        """Each document's BM25 score for the terms (those outside the vocabulary count for nothing)."""
+        data, indices, indptr = (self.scores[k] for k in _CSC)
+        scores = np.zeros(self.scores["num_docs"], dtype=np.float32)
+        for token in [self.vocab_dict[t] for t in terms if t in self.vocab_dict]:
+            start, end = indptr[token], indptr[token + 1]
+            np.add.at(scores, indices[start:end], data[start:end])
+        return scores
 
 
 @dataclass(frozen=True)
@@ -445,7 +473,7 @@ class _Scores:
     """data, indices and indptr: each its dtype and bytes."""
 
     @classmethod
-    def of(cls, retriever: Any) -> _Scores:
+    def of(cls, retriever: _BM25) -> _Scores:
         parts = tuple((np.asarray(retriever.scores[k]).dtype.str, np.asarray(retriever.scores[k]).tobytes()) for k in _CSC)
         return cls(dict(retriever.vocab_dict), int(retriever.scores["num_docs"]), parts)
 
@@ -457,17 +485,10 @@ class _Scores:
         vocabulary, num_docs, arrays = state
         return cls(dict(vocabulary), int(num_docs), tuple((str(d), bytes(b)) for d, b in arrays))
 
-    def retriever(self) -> Any:
-        """The index as `bm25s.BM25.load` rebuilds a saved one: parameters, vocabulary and score arrays."""
-        import bm25s
-
-        retriever = bm25s.BM25(k1=K1, b=B)
-        retriever.vocab_dict = dict(self.vocabulary)
-        retriever.unique_token_ids_set = set(retriever.vocab_dict.values())
-        retriever.scores = {k: np.frombuffer(b, dtype=d).copy() for k, (d, b) in zip(_CSC, self.arrays, strict=True)}
-        retriever.scores["num_docs"] = self.num_docs
-        retriever.nonoccurrence_array = None  # as `load` leaves it for BM25 ("lucene"), which needs none
-        return retriever
+    def retriever(self) -> _BM25:
+        """The index to score with: the vocabulary and score arrays, as `bm25s.BM25.load` restores them."""
+        arrays: dict[str, Any] = {k: np.frombuffer(b, dtype=d).copy() for k, (d, b) in zip(_CSC, self.arrays, strict=True)}
+        return _BM25(dict(self.vocabulary), {**arrays, "num_docs": self.num_docs})
 
 
 _CSC = ("data", "indices", "indptr")
@@ -745,7 +766,8 @@ class KnowledgeBase:
         segmenter_key = getattr(self._segmenter, "fingerprint", None)
         if not isinstance(segmenter_key, bytes):  # a segmenter the cache cannot name: build every time
             return [self._document(e) for e in entries], None, None
-        import bm25s
+        from importlib.metadata import version  # bm25s's version, without importing bm25s
+
         import opencc
 
         from triage.cache import cached, fingerprint, source_files
@@ -753,7 +775,7 @@ class KnowledgeBase:
 
         key = fingerprint(
             f"knowledge documents 3, opening {ANSWER_CHARS}, opencc {getattr(opencc, '__version__', '')}",
-            f"bm25s {bm25s.__version__} k1 {K1} b {B}",
+            f"bm25s {version('bm25s')} k1 {K1} b {B}",
             segmenter_key,
             *source_files(__name__, "triage.normalise", "triage.rules"),
             RULES_FILE,

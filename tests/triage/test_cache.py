@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from triage.cache import cache_dir, cached, fingerprint
-from triage.knowledge_base import KnowledgeBase, load_knowledge_base
+from triage.knowledge_base import K1, B, KnowledgeBase, load_knowledge_base
 from triage.segment import PLACE_FREQ, Segmenter
 
 WORDS = ("麓谷街道", "公积金中心", "岳麓区")
@@ -134,6 +134,46 @@ def test_a_knowledge_base_read_from_the_cache_answers_the_same_to_the_bit(cache_
     edited = [entries[0].model_copy(update={"answer": entries[0].answer + "（已更新）"}), *entries[1:]]
     KnowledgeBase(edited)
     assert len(list(cache_folder.glob("knowledge-*.bin"))) == 2
+
+
+def test_the_served_bm25_scores_are_bm25s_own_to_the_bit() -> None:
+    """The knowledge base scores its BM25 index itself (so that reading it from the cache needs no bm25s): the
+    scores of every held-out phrasing are bm25s's to the last bit, known words, unknown ones and repeats alike."""
+    import bm25s
+
+    from training.bench_knowledge import read_phrasings
+    from triage.knowledge_base import EVAL_FILE
+
+    kb = load_knowledge_base()
+    documents = [kb._tokens[i] for i in kb._index.ids]
+    reference = bm25s.BM25(k1=K1, b=B)
+    reference.index([tokens or [""] for tokens in documents], show_progress=False)
+    served = kb._index.retriever
+    assert served.vocab_dict == reference.vocab_dict
+    queries = [kb.tokens(r["text"]) for r in read_phrasings(EVAL_FILE)[::7]]
+    queries += [["公积金", "公积金", "提取"], ["从来没有见过的词", "社保卡"]]
+    for terms in queries:
+        known = [t for t in terms if t in reference.vocab_dict]
+        if known:
+            mine, theirs = served.get_scores(terms), reference.get_scores(known)
+            assert mine.dtype == theirs.dtype and mine.tobytes() == theirs.tobytes(), terms
+
+
+def test_a_knowledge_base_read_from_the_cache_needs_no_bm25s(cache_folder: Path) -> None:
+    """A one-call `triage predict` answers from the cached index without importing bm25s (0.12 s of its start)."""
+    import os
+    import subprocess
+    import sys
+
+    load_knowledge_base()  # builds and caches the index
+    code = (
+        "import sys; from triage.knowledge_base import load_knowledge_base; "
+        "hits = load_knowledge_base().search('我想问一下住房公积金怎么提取', 3); "
+        "print(len(hits), 'bm25s' in sys.modules)"
+    )
+    env = {**os.environ, "TRIAGE_CACHE_DIR": str(cache_folder)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.split()
+    assert out == ["3", "False"]
 
 
 def test_parsed_yaml_is_read_back_the_same_and_an_edited_file_is_parsed_again(tmp_path: Path, cache_folder: Path) -> None:
