@@ -434,6 +434,15 @@ def _index_terms(documents: list[list[str]]) -> _BM25:
     return _BM25.of(retriever)
 
 
+def _bm25s_sources(spec: Any) -> list[Path]:
+    """The files of bm25s that build an index, found without importing it (a cache key needs them, a process that
+    reads the index from the cache needs nothing else of bm25s)."""
+    if spec is None or spec.origin is None:
+        raise ImportError("the knowledge base needs bm25s: pip install bm25s")
+    folder = Path(spec.origin).parent
+    return [folder / "__init__.py", folder / "scoring.py"]
+
+
 class _BM25:
     """A bm25s index as served: its vocabulary and the CSC arrays of its precomputed scores, scored as
     `bm25s.BM25.get_scores` scores them (numpy backend: float32 sums, each known term's column added in the
@@ -766,7 +775,7 @@ class KnowledgeBase:
         segmenter_key = getattr(self._segmenter, "fingerprint", None)
         if not isinstance(segmenter_key, bytes):  # a segmenter the cache cannot name: build every time
             return [self._document(e) for e in entries], None, None
-        from importlib.metadata import version  # bm25s's version, without importing bm25s
+        from importlib.util import find_spec
 
         import opencc
 
@@ -775,7 +784,8 @@ class KnowledgeBase:
 
         key = fingerprint(
             f"knowledge documents 3, opening {ANSWER_CHARS}, opencc {getattr(opencc, '__version__', '')}",
-            f"bm25s {version('bm25s')} k1 {K1} b {B}",
+            f"bm25s k1 {K1} b {B}",
+            *_bm25s_sources(find_spec("bm25s")),
             segmenter_key,
             *source_files(__name__, "triage.normalise", "triage.rules"),
             RULES_FILE,
