@@ -101,7 +101,7 @@ class TrainingArguments:
     seed: int = field(default=0, metadata={"help": "seed for folds and models"})
     folds: int = field(default=5, metadata={"help": "cross-validation folds whose out-of-fold predictions tune thresholds and weights"})
     n_jobs: int = field(default=-1, metadata={"help": "processes that fit the folds (-1: one per core)"})
-    unit_precision: float = field(default=TARGETS["unit"], metadata={"help": "precision of the top unit where it is auto, out of fold (training.tuning.TARGETS says why 0.96)"})
+    unit_precision: float = field(default=TARGETS["unit"], metadata={"help": "precision of the top unit where it is auto, out of fold (TARGETS above says why 0.96)"})
     category_precision: float = field(default=TARGETS["category"], metadata={"help": "precision of the category where it is auto"})
     scope_precision: float = field(default=TARGETS["scope"], metadata={"help": "precision of scope decisions (acceptances, rule refusals) where auto"})
     version: str | None = field(default=None, metadata={"help": "model version (default: name-date)"})

@@ -444,11 +444,11 @@ def _bm25s_sources(spec: Any) -> list[Path]:
 
 
 class _BM25:
-    """A bm25s index as served: its vocabulary and the CSC arrays of its precomputed scores, scored as
+    """A bm25s index as served and cached: its vocabulary and the CSC arrays of its precomputed scores, scored as
     `bm25s.BM25.get_scores` scores them (numpy backend: float32 sums, each known term's column added in the
     query's order; BM25 "lucene" has no non-occurrence term), so that the sums are the same to the bit. bm25s
-    builds the index; a process that reads it from the cache never imports bm25s, which costs a one-call
-    `triage predict` 0.12 s (most of it asyncio, through tqdm)."""
+    builds the index; a process that reads it from the cache never imports bm25s (about 40 ms of a one-call
+    `triage predict`, most of it asyncio, through tqdm)."""
 
     def __init__(self, vocab_dict: dict[str, int], scores: dict[str, Any]) -> None:
         self.vocab_dict = vocab_dict
@@ -461,6 +461,17 @@ class _BM25:
         arrays = {k: np.asarray(retriever.scores[k]) for k in _CSC}
         return cls(dict(retriever.vocab_dict), {**arrays, "num_docs": int(retriever.scores["num_docs"])})
 
+    def state(self) -> tuple[Any, ...]:
+        """Plain values for the cache: the vocabulary, the number of documents, each CSC array's dtype and bytes."""
+        arrays = tuple((self.scores[k].dtype.str, self.scores[k].tobytes()) for k in _CSC)
+        return (dict(self.vocab_dict), int(self.scores["num_docs"]), arrays)
+
+    @classmethod
+    def restore(cls, state: tuple[Any, ...]) -> _BM25:
+        vocabulary, num_docs, arrays = state
+        restored: dict[str, Any] = {k: np.frombuffer(b, dtype=d).copy() for k, (d, b) in zip(_CSC, arrays, strict=True)}
+        return cls(dict(vocabulary), {**restored, "num_docs": int(num_docs)})
+
     def get_scores(self, terms: list[str]) -> np.ndarray:
         """Each document's BM25 score for the terms (those outside the vocabulary count for nothing)."""
         data, indices, indptr = (self.scores[k] for k in _CSC)
@@ -469,35 +480,6 @@ class _BM25:
             start, end = indptr[token], indptr[token + 1]
             np.add.at(scores, indices[start:end], data[start:end])
         return scores
-
-
-@dataclass(frozen=True)
-class _Scores:
-    """A bm25s index as plain values, for the cache: its vocabulary and the CSC arrays of its scores, which are
-    all `bm25s.BM25.load` restores of an index too (bm25s's version is part of the cache key)."""
-
-    vocabulary: dict[str, int]
-    num_docs: int
-    arrays: tuple[tuple[str, bytes], ...]
-    """data, indices and indptr: each its dtype and bytes."""
-
-    @classmethod
-    def of(cls, retriever: _BM25) -> _Scores:
-        parts = tuple((np.asarray(retriever.scores[k]).dtype.str, np.asarray(retriever.scores[k]).tobytes()) for k in _CSC)
-        return cls(dict(retriever.vocab_dict), int(retriever.scores["num_docs"]), parts)
-
-    def state(self) -> tuple[Any, ...]:
-        return (self.vocabulary, self.num_docs, self.arrays)
-
-    @classmethod
-    def restore(cls, state: tuple[Any, ...]) -> _Scores:
-        vocabulary, num_docs, arrays = state
-        return cls(dict(vocabulary), int(num_docs), tuple((str(d), bytes(b)) for d, b in arrays))
-
-    def retriever(self) -> _BM25:
-        """The index to score with: the vocabulary and score arrays, as `bm25s.BM25.load` restores them."""
-        arrays: dict[str, Any] = {k: np.frombuffer(b, dtype=d).copy() for k, (d, b) in zip(_CSC, self.arrays, strict=True)}
-        return _BM25(dict(self.vocabulary), {**arrays, "num_docs": self.num_docs})
 
 
 _CSC = ("data", "indices", "indptr")
@@ -766,7 +748,7 @@ class KnowledgeBase:
         hint = f" (the catalogue calls it {canonical!r})" if canonical else ""
         raise error(f"unknown unit {entry.unit!r}{hint}")
 
-    def _documents(self) -> tuple[list[tuple[list[str], str]], _Profiles | None, _Scores | None]:
+    def _documents(self) -> tuple[list[tuple[list[str], str]], _Profiles | None, _BM25 | None]:
         """Every entry's `_document`, the entries' character profiles and their BM25 index, read back from the
         cache when the entries, the segmenter, bm25s and the code that tokenises are all the same (segmenting the
         answers, building their profiles and indexing them was most of a load); built and cached otherwise.
@@ -795,13 +777,13 @@ class KnowledgeBase:
         def build() -> tuple[list[tuple[list[str], str]], tuple[Any, ...], tuple[Any, ...]]:
             documents = [self._document(e) for e in entries]
             retriever = _index_terms([tokens for tokens, _ in documents])
-            return documents, _Profiles([content for _, content in documents]).state(), _Scores.of(retriever).state()
+            return documents, _Profiles([content for _, content in documents]).state(), retriever.state()
 
         def valid(value: object) -> bool:
             return isinstance(value, tuple) and len(value) == 3 and isinstance(value[0], list) and len(value[0]) == len(entries)
 
         documents, profiles, scores = cached("knowledge", key, build, valid)
-        return [(list(tokens), str(content)) for tokens, content in documents], _Profiles.restore(profiles), _Scores.restore(scores)
+        return [(list(tokens), str(content)) for tokens, content in documents], _Profiles.restore(profiles), _BM25.restore(scores)
 
     def _document(self, entry: KnowledgeEntry) -> tuple[list[str], str]:
         """An entry's BM25 terms (question, variants, the opening of the answer) and its content words (the
@@ -812,11 +794,11 @@ class KnowledgeBase:
         rest = self.words(entry.answer[len(start) :]) if len(start) < len(entry.answer) else []
         return [t for w in asked + opening for t in _terms(w)], " ".join(asked + opening + rest)
 
-    def _build(self, profiles: _Profiles | None = None, scores: _Scores | None = None) -> _Index:
+    def _build(self, profiles: _Profiles | None = None, scores: _BM25 | None = None) -> _Index:
         """The index of the current entries (`profiles`, `scores`: their character profiles and BM25 index,
         when already at hand)."""
         ids = tuple(self._entries)
-        retriever = scores.retriever() if scores is not None else _index_terms([self._tokens[i] for i in ids])
+        retriever = scores if scores is not None else _index_terms([self._tokens[i] for i in ids])
         data, indptr = retriever.scores["data"], retriever.scores["indptr"]
         best = np.zeros(len(indptr) - 1)
         filled = np.flatnonzero(np.diff(indptr) > 0)

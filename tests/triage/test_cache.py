@@ -160,7 +160,7 @@ def test_the_served_bm25_scores_are_bm25s_own_to_the_bit() -> None:
 
 
 def test_a_knowledge_base_read_from_the_cache_needs_no_bm25s(cache_folder: Path) -> None:
-    """A one-call `triage predict` answers from the cached index without importing bm25s (0.12 s of its start)."""
+    """A one-call `triage predict` answers from the cached index without importing bm25s (about 40 ms of its start)."""
     import os
     import subprocess
     import sys
