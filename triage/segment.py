@@ -3,6 +3,10 @@
 jieba's module-level functions share one global tokenizer; a library that adds words to it changes
 every other user's segmentation. We build our own `jieba.Tokenizer`, load the dictionaries into it
 once, and expose a module-level `tokenize` function that pickles (vectorisers store it).
+
+A process that cuts a batch finds each text's best route with jieba-rs (rjieba, told the same words and total) and
+sends the runs of single characters through jieba's HMM here, as jieba does: the words are jieba's, word for word,
+in under half the time. A single call is cut in Python and never builds it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from math import log
 from pathlib import Path
+from typing import Any
 
 with warnings.catch_warnings():  # jieba imports pkg_resources, which warns on every start
     warnings.simplefilter("ignore")
@@ -35,10 +40,18 @@ _SYMBOL = re.compile(r"[^\w\u4e00-\u9fff]")
 _BLOCK_SYMBOL = re.compile(r"[+#&.%\-]")
 """The characters `_SYMBOL` finds in a block: a text without any has no block to filter."""
 _PIECE = re.compile(re_han_default.pattern + r"|[\w\u4e00-\u9fff]", re_han_default.flags)
+_NOT_NATIVE = re.compile(r"[+#&._%\-\u3400-\u4dbf\u9fd6-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
+"""What jieba-rs cuts unlike jieba: a block's symbols (jieba-rs keeps `baidu.com` and `x000D_1` whole, jieba splits them
+by its HMM's rules) and the CJK characters jieba-rs counts as Chinese and jieba does not (its blocks stop at U+9FD5)."""
 """A block as jieba splits them (group 1), or else one letter or character outside the blocks (`_WORD`)."""
 RECENT_TEXTS = 512
 """How many texts' words a segmenter keeps, for a text cut again soon after: a call's features, then its search in
 the knowledge base, which in a batch file comes after the whole chunk of 256 rows (`training.batch.CHUNK_ROWS`)."""
+NATIVE_AFTER_CHARS = 4_000
+"""Characters a process cuts in Python before it builds jieba-rs (0.1 s): a single call never pays for it, a batch
+does at once. Both cut word for word the same."""
+_PAD = "\ue000"
+"""A private-use character that is never part of a block: it carries jieba-rs's share of jieba's total count."""
 PLACE_FREQ = 50_000
 """Frequency given to gazetteer and catalogue words so that jieba keeps them whole."""
 
@@ -58,7 +71,8 @@ class Segmenter:
         # character: every lookup of a block starts at one of its characters, so the words a cut can look up are
         # always there, and the same as the whole dictionary's to the last count. A process that cuts one call
         # reads a few hundred small parts instead of half a million words (0.2 s).
-        parts, total, tags, force_split, user_words = cached("segmenter", self.fingerprint, self._build, _valid_state)
+        state = cached("segmenter", self.fingerprint, self._build, _valid_state)
+        parts, total, tags, force_split, user_words, native_words = state
         self._tokenizer.FREQ, self._tokenizer.total = {}, total
         self._pending: dict[str, bytes] = dict(parts)
         """The dictionary's parts not read yet, by first character."""
@@ -72,6 +86,12 @@ class Segmenter:
         self._recent: dict[str, list[str]] = {}
         """The words of the last few texts cut: the features and the knowledge base's search cut the same call."""
         self._recent_for: tuple[int, int] = self._dictionary_state()
+        self._native_words: list[tuple[str, int]] = native_words
+        """The words whose count differs from jieba's own dictionary, and their counts: what jieba-rs must be told."""
+        self._native_for = self._recent_for if not force_split else None
+        """The dictionary state jieba-rs cuts as this dictionary does (None: never, a word is forced apart)."""
+        self._native: Any = None
+        self._chars_cut = 0
 
     def _fingerprint(self) -> bytes:
         dictionaries = []
@@ -92,6 +112,7 @@ class Segmenter:
         """jieba's dictionary, then the user dictionaries' words, then the extra words: what the cache holds (the
         dictionary as parts by first character, each a marshalled dict)."""
         self._tokenizer.initialize()
+        jiebas = dict(self._tokenizer.FREQ)
         user_words, force_split = set(self.words), []
         for path in self.user_dicts:
             force_split += self._load_user_dict(Path(path), user_words)
@@ -102,7 +123,11 @@ class Segmenter:
         for word, count in tokenizer.FREQ.items():
             by_first.setdefault(word[0], {})[word] = count
         parts = {first: marshal.dumps(words) for first, words in by_first.items()}
-        return parts, tokenizer.total, tokenizer.user_word_tag_tab, force_split, sorted(user_words)
+        native_words = [(word, count) for word, count in tokenizer.FREQ.items() if count and jiebas.get(word) != count]
+        # jieba adds an added word's count to its total without taking the old count off; jieba-rs keeps the sum.
+        # The difference goes to a character no block ever holds, so that both divide by the same total.
+        native_words.append((_PAD, tokenizer.total - sum(tokenizer.FREQ.values())))
+        return parts, tokenizer.total, tokenizer.user_word_tag_tab, force_split, sorted(user_words), native_words
 
     def _read_parts(self, text: str) -> None:
         """Read the dictionary's parts for the characters of `text` not read yet (a part is dropped from
@@ -175,8 +200,76 @@ class Segmenter:
         the split list); not the dictionary's size, which grows as its parts are read and changes no cut."""
         return self._tokenizer.total, len(finalseg.Force_Split_Words)
 
+    def _native_cut(self) -> Any:
+        """jieba-rs's `cut`, told this dictionary's words, once this process has cut enough text to pay for building
+        it; None while it has not, where jieba-rs is missing, or where it would not cut as this dictionary does (a
+        word added since, or forced apart)."""
+        if self._native is not None:
+            return self._native.cut if self._native_for == self._dictionary_state() else None
+        if self._native_for is None or self._chars_cut < NATIVE_AFTER_CHARS:
+            return None
+        with self._reading:
+            if self._native is None:
+                try:
+                    import rjieba
+                except ImportError:
+                    logger.info("rjieba is not installed: segmenting in Python")
+                    self._native_for = None
+                    return None
+                native = rjieba.Jieba()  # jieba's own dictionary, built in Rust
+                for word, count in self._native_words:
+                    native.add_word(word, count, None)
+                self._native = native
+        return self._native_cut()
+
     def _cut(self, text: str) -> list[str]:
+        self._chars_cut += len(text)
+        native = self._native_cut()
         self._read_parts(text)
+        if native is not None and not _NOT_NATIVE.search(text):
+            words = self._cut_routed(text, native)
+            if words is not None:
+                return words
+        return self._cut_pieces(text, native)
+
+    def _cut_routed(self, text: str, route: Any) -> list[str] | None:
+        """jieba's accurate mode with HMM, from jieba-rs's best route (its cut without HMM): runs of single characters
+        go through the HMM here, as jieba's `__cut_DAG` sends them (jieba-rs's own HMM breaks some ties otherwise).
+        None where the route cannot be read back for sure (an English word of the dictionary)."""
+        get = self._tokenizer.FREQ.get
+        words: list[str] = []
+        run: list[str] = []  # the single characters of the route since the last word
+        for token in route(text, False):
+            if len(token) == 1:
+                if "\u4e00" <= token <= "\u9fd5" or (token.isascii() and token.isalnum()):
+                    run.append(token)
+                    continue
+            elif token.isascii() and token.isalnum():  # jieba without HMM joins single letters and digits
+                if get(token):
+                    return None  # ... or it is a word of the dictionary
+                run.extend(token)
+                continue
+            if run:
+                if len(run) == 1:
+                    words.append(run[0])
+                else:
+                    buf = "".join(run)
+                    words.extend(_hmm_cut(buf) if not get(buf) else run)
+                run = []
+            if "\u4e00" <= token[0] <= "\u9fd5" or (token[0].isascii() and token[0].isalnum()):
+                words.append(token)  # a word of the route
+            else:  # spaces, punctuation, letters outside jieba's blocks: letters one by one
+                words.extend(c for c in token if _WORD.match(c))
+        if len(run) == 1:
+            words.append(run[0])
+        elif run:
+            buf = "".join(run)
+            words.extend(_hmm_cut(buf) if not get(buf) else run)
+        return words
+
+    def _cut_pieces(self, text: str, native: Any = None) -> list[str]:
+        """jieba's blocks one by one, each through `_cut_block`, or through jieba-rs's route (`native`) where it
+        cuts the block as jieba does."""
         words: list[str] = []
         cut_block = self._cut_block
         logtotal = log(self._tokenizer.total)
@@ -187,7 +280,11 @@ class Segmenter:
             if block is None:
                 words.append(piece.group())
                 continue
-            found = cut_block(block, logtotal)
+            found = None
+            if native is not None and len(block) > 1 and not _NOT_NATIVE.search(block):
+                found = self._cut_routed(block, native)
+            if found is None:
+                found = cut_block(block, logtotal)
             # a word is kept unless made only of the block's few symbols (+#&._%-): without any of them in the
             # block (most blocks), every word is letters, digits or characters and is kept
             words += [w for w in found if w.isalnum() or _WORD.search(w)] if symbols and _SYMBOL.search(block) else found
@@ -266,17 +363,34 @@ def _valid_state(value: object) -> bool:
     """The shape `Segmenter._build` returns (the checksum already vouches for the content)."""
     return (
         isinstance(value, tuple)
-        and len(value) == 5
+        and len(value) == 6
         and isinstance(value[0], dict)
         and all(isinstance(k, str) and isinstance(v, bytes) for k, v in value[0].items())
         and isinstance(value[1], int)
         and isinstance(value[2], dict)
         and all(isinstance(v, list) for v in value[3:])
+        and all(isinstance(pair, tuple) and len(pair) == 2 for pair in value[5])
     )
+
+
+_HMM_SEEN: dict[str, list[str]] = {}
+"""Runs the HMM has cut, and their words: the same short runs (的了, 我们小区) come back in nearly every text."""
+_HMM_SEEN_MAX = 50_000
 
 
 def _hmm_cut(text: str) -> list[str]:
     """`jieba.finalseg.cut`, with the Viterbi pass below: same blocks, same words, same forced splits."""
+    if finalseg.Force_Split_Words:  # jieba's global list, which any tokenizer may add to
+        return _hmm_cut_now(text)
+    words = _HMM_SEEN.get(text)
+    if words is None:
+        if len(_HMM_SEEN) >= _HMM_SEEN_MAX:
+            _HMM_SEEN.clear()
+        words = _HMM_SEEN[text] = _hmm_cut_now(text)
+    return words
+
+
+def _hmm_cut_now(text: str) -> list[str]:
     if finalseg.re_han.fullmatch(text):  # the usual run, Chinese characters only: one block, no splitting
         return _hmm_block(text)
     words: list[str] = []

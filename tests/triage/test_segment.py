@@ -1,9 +1,15 @@
+import json
 import pickle
+import sys
 
 import jieba
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from triage import segment
 from triage.errors import DataFileError
+from triage.resources import DATA_DIR
 from triage.segment import _WORD, Segmenter, default_segmenter, tokenize
 
 
@@ -91,3 +97,74 @@ def test_remembered_cuts_survive_reading_the_dictionary_but_not_an_added_word():
     assert seg.cut(text) == first and text in seg._recent
     seg._tokenizer.add_word("丁字街商户", freq=50_000)
     assert "丁字街商户" in seg.cut(text)
+
+
+# jieba-rs finds the best route of a batch's texts; the runs of single characters still go through jieba's HMM here
+_MIXED = "开福区伍家岭小区门口占道经营停水了公积金提取赞赞赞常在学道浮邱观的了吗我们" "abcXYZ019" "+#&._%-" "，。！?、 \r\n\t" "Ａ１㐀鿖豈🔥éあ한_"
+
+
+@pytest.fixture
+def native_segmenter(monkeypatch: pytest.MonkeyPatch) -> Segmenter:
+    """A segmenter that cuts with jieba-rs from its first text (a process normally does after NATIVE_AFTER_CHARS)."""
+    monkeypatch.setattr(segment, "NATIVE_AFTER_CHARS", 0)
+    default = default_segmenter()
+    seg = Segmenter(default.user_dicts, default.words)
+    seg.read_all()
+    return seg
+
+
+def _jieba_cut(seg: Segmenter, text: str) -> list[str]:
+    return [w for w in seg._tokenizer.lcut(text, HMM=True) if _WORD.search(w)]
+
+
+@pytest.mark.parametrize("text", [*SAMPLES, "全家喜欢的价格实惠赞赞赞赞赞骑士哥也非常给力", "父亲赵寿山学道常在浮邱观打醮念经由此可见到"])
+def test_a_batch_cut_through_jieba_rs_is_word_for_word_jiebas(native_segmenter: Segmenter, text: str) -> None:
+    # the last two: jieba-rs's own HMM breaks a tie otherwise (赞赞赞|赞赞 for jieba's 赞赞|赞赞赞)
+    assert native_segmenter.cut(text) == _jieba_cut(native_segmenter, text)
+    assert native_segmenter._native is not None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet=_MIXED, max_size=40))
+def test_any_text_cut_through_jieba_rs_is_word_for_word_jiebas(native_segmenter: Segmenter, text: str) -> None:
+    native_segmenter._recent.clear()
+    assert native_segmenter.cut(text) == _jieba_cut(native_segmenter, text)
+
+
+def test_corpus_calls_cut_through_jieba_rs_as_in_python(native_segmenter: Segmenter) -> None:
+    lines = (DATA_DIR / "corpus" / "calls_b.jsonl").read_text(encoding="utf-8").splitlines()
+    texts = [json.loads(line)["text"] for line in lines if line.strip()][:300]
+    python = Segmenter(native_segmenter.user_dicts, native_segmenter.words)  # under NATIVE_AFTER_CHARS: Python
+    python._native_for = None
+    assert [native_segmenter.cut(t) for t in texts] == [python.cut(t) for t in texts]
+    assert native_segmenter._native is not None and python._native is None
+
+
+def test_one_call_is_cut_in_python_and_a_batch_builds_jieba_rs_once() -> None:
+    default = default_segmenter()
+    seg = Segmenter(default.user_dicts, default.words)
+    seg.cut("我想问一下住房公积金怎么提取")
+    assert seg._native is None  # 0.1 s a one-call process does not pay
+    text = "小区楼下的烧烤店每天晚上吵到凌晨两三点，油烟也大，投诉好多次都没人管"
+    for k in range(segment.NATIVE_AFTER_CHARS // len(text) + 2):
+        seg.cut(text + str(k))
+    built = seg._native
+    assert built is not None
+    seg.cut(text + "再来一次")
+    assert seg._native is built
+
+
+def test_without_rjieba_a_batch_is_cut_in_python_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(segment, "NATIVE_AFTER_CHARS", 0)
+    monkeypatch.setitem(sys.modules, "rjieba", None)  # import fails
+    default = default_segmenter()
+    seg = Segmenter(default.user_dicts, default.words)
+    assert seg.cut(SAMPLES[0]) == default.cut(SAMPLES[0])
+    assert seg._native is None
+
+
+def test_a_word_added_after_jieba_rs_was_built_is_cut_whole(native_segmenter: Segmenter) -> None:
+    text = "丁字街商户乱摆摊"
+    assert "丁字街商户" not in native_segmenter.cut(text)
+    native_segmenter._tokenizer.add_word("丁字街商户", freq=50_000)
+    assert "丁字街商户" in native_segmenter.cut(text)
