@@ -301,7 +301,7 @@ def _start_worker(bundle_dir: str) -> None:
         from triage.segment import default_segmenter
 
         _worker["pipeline"] = load_bundle(bundle_dir)
-        default_segmenter().read_all()  # the whole dictionary now, while the main process is still reading
+        default_segmenter().prepare_batch()  # jieba-rs (or the whole dictionary) now, while the main process reads
         gc.freeze()  # what loading made lives as long as the worker: the collector need not walk it again and again
     except (TriageError, ValueError, OSError) as exc:  # what `triage predict` reports as a one-line error
         _worker["error"] = str(exc)

@@ -200,46 +200,56 @@ class Segmenter:
         the split list); not the dictionary's size, which grows as its parts are read and changes no cut."""
         return self._tokenizer.total, len(finalseg.Force_Split_Words)
 
-    def _native_cut(self) -> Any:
-        """jieba-rs's `cut`, told this dictionary's words, once this process has cut enough text to pay for building
-        it; None while it has not, where jieba-rs is missing, or where it would not cut as this dictionary does (a
-        word added since, or forced apart)."""
-        if self._native is not None:
-            return self._native.cut if self._native_for == self._dictionary_state() else None
-        if self._native_for is None or self._chars_cut < NATIVE_AFTER_CHARS:
+    def prepare_batch(self) -> None:
+        """Ready to cut a batch: jieba-rs built now, or, where it cannot be, the whole dictionary read."""
+        if self._build_native() is None:
+            self.read_all()
+
+    def _native_jieba(self) -> Any:
+        """jieba-rs, told this dictionary's words, once this process has cut enough text to pay for building it;
+        None while it has not, where jieba-rs is missing, or where it would not cut as this dictionary does (a word
+        added since, or forced apart)."""
+        if self._native is None and self._chars_cut < NATIVE_AFTER_CHARS:
             return None
-        with self._reading:
-            if self._native is None:
-                try:
-                    import rjieba
-                except ImportError:
-                    logger.info("rjieba is not installed: segmenting in Python")
-                    self._native_for = None
-                    return None
-                native = rjieba.Jieba()  # jieba's own dictionary, built in Rust
-                for word, count in self._native_words:
-                    native.add_word(word, count, None)
-                self._native = native
-        return self._native_cut()
+        return self._build_native()
+
+    def _build_native(self) -> Any:
+        if self._native is None and self._native_for is not None:
+            with self._reading:
+                if self._native is None:
+                    try:
+                        import rjieba
+                    except ImportError:
+                        logger.info("rjieba is not installed: segmenting in Python")
+                        self._native_for = None
+                        return None
+                    native = rjieba.Jieba()  # jieba's own dictionary, built in Rust
+                    for word, count in self._native_words:
+                        native.add_word(word, count, None)
+                    self._native = native
+        if self._native is None or self._native_for != self._dictionary_state():
+            return None
+        return self._native
 
     def _cut(self, text: str) -> list[str]:
         self._chars_cut += len(text)
-        native = self._native_cut()
-        self._read_parts(text)
+        native = self._native_jieba()
         if native is not None and not _NOT_NATIVE.search(text):
             words = self._cut_routed(text, native)
             if words is not None:
                 return words
+        if native is None:
+            self._read_parts(text)
         return self._cut_pieces(text, native)
 
-    def _cut_routed(self, text: str, route: Any) -> list[str] | None:
+    def _cut_routed(self, text: str, native: Any) -> list[str] | None:
         """jieba's accurate mode with HMM, from jieba-rs's best route (its cut without HMM): runs of single characters
         go through the HMM here, as jieba's `__cut_DAG` sends them (jieba-rs's own HMM breaks some ties otherwise).
         None where the route cannot be read back for sure (an English word of the dictionary)."""
-        get = self._tokenizer.FREQ.get
+        get = native.has_word  # a word of the dictionary, counted (jieba's prefixes are not)
         words: list[str] = []
         run: list[str] = []  # the single characters of the route since the last word
-        for token in route(text, False):
+        for token in native.cut(text, False):
             if len(token) == 1:
                 if "\u4e00" <= token <= "\u9fd5" or (token.isascii() and token.isalnum()):
                     run.append(token)
@@ -284,6 +294,8 @@ class Segmenter:
             if native is not None and len(block) > 1 and not _NOT_NATIVE.search(block):
                 found = self._cut_routed(block, native)
             if found is None:
+                if native is not None:  # the parts this block needs, only: jieba-rs holds the words of the rest
+                    self._read_parts(block)
                 found = cut_block(block, logtotal)
             # a word is kept unless made only of the block's few symbols (+#&._%-): without any of them in the
             # block (most blocks), every word is letters, digits or characters and is kept

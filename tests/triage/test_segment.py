@@ -168,3 +168,13 @@ def test_a_word_added_after_jieba_rs_was_built_is_cut_whole(native_segmenter: Se
     assert "丁字街商户" not in native_segmenter.cut(text)
     native_segmenter._tokenizer.add_word("丁字街商户", freq=50_000)
     assert "丁字街商户" in native_segmenter.cut(text)
+
+
+def test_a_batch_worker_cuts_through_jieba_rs_without_reading_the_dictionary() -> None:
+    default = default_segmenter()
+    seg = Segmenter(default.user_dicts, default.words)
+    unread = len(seg._pending)
+    seg.prepare_batch()
+    texts = [t for t in SAMPLES if t and "+" not in t and "." not in t and "-" not in t]
+    assert [seg.cut(t) for t in texts] == [default.cut(t) for t in texts]
+    assert seg._native is not None and len(seg._pending) == unread  # no part of jieba's dictionary held twice
