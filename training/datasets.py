@@ -591,13 +591,37 @@ def outrank(base: Dataset, local: Dataset, frozen: Iterable[Record] = ()) -> tup
 
 
 ELEMENTS_DIR = CORPUS_DIR / "elements"
+STATES_WRITTEN = ELEMENTS_DIR / "caller_state_written.jsonl"
+"""Calls two outside writers wrote for their caller state alone (people in danger now, and look-alikes): development."""
+STATES_BLIND = ELEMENTS_DIR / "caller_state_blind.jsonl"
+"""A third writer's calls of the same kind, on situations the others' did not all cover: scored, never trained on."""
+
+
+def read_states(path: Path) -> list[dict[str, str]]:
+    """A file of calls labelled with their caller's state only (`{"id", "text", "caller_state"}` per line)."""
+    rows = []
+    for line, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DataFileError(path, f"not JSON: {exc.msg}", line=line) from exc
+        state, text, rid = row.get("caller_state"), row.get("text"), row.get("id")
+        if state not in CALLER_STATES:
+            raise DataFileError(path, f"caller_state {state!r} is not one of {', '.join(CALLER_STATES)}", line=line)
+        if not isinstance(text, str) or not text.strip() or not isinstance(rid, str) or not rid:
+            raise DataFileError(path, "every line needs an id and a text", line=line)
+        rows.append({"id": rid, "text": text, "caller_state": state})
+    return rows
 
 
 def caller_state_rows(probes: bool = True, probes_dir: Path = PROBES_DIR) -> list[dict[str, str]]:
     """Labelled caller states of the training pool, never of the frozen test split: the adjudicated reference
     (`elements/final.jsonl`) first, then the extractor author's labels and a third labeller's of other pool calls
     (`caller_state_author.jsonl`, `caller_state_pool.jsonl`; see elements/README.md), then, with `probes`, the
-    states outside writers gave their own development calls (data/probes; a repeat of a frozen call left out).
+    states outside writers gave their own development calls (data/probes, and `STATES_WRITTEN`, calls written for
+    their state alone; a repeat of a frozen call left out).
     Each row says its `origin`: `calls` or `probes`."""
     corpus = read_many(corpus_files()).records
     texts = {r.id: r.text for r in corpus}
@@ -614,6 +638,9 @@ def caller_state_rows(probes: bool = True, probes_dir: Path = PROBES_DIR) -> lis
                 rows[rid] = {"id": rid, "text": texts[rid], "caller_state": row["caller_state"], "origin": "calls"}
     if probes:
         frozen = call_keys(r for r in corpus if is_test(r.id))
+        for row in read_states(STATES_WRITTEN):
+            if row["id"] not in rows and same_call_key(row["text"]) not in frozen:
+                rows[row["id"]] = {**row, "origin": "probes"}
         for path in probe_files("development", probes_dir):
             for line, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
                 if not raw.strip():

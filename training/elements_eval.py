@@ -8,6 +8,7 @@ over the calls; the labellers' own agreement, in the README, is the ceiling of t
 
 from __future__ import annotations
 
+import argparse
 import json
 import unicodedata
 from collections import Counter
@@ -147,3 +148,28 @@ def draft_scores(ids: Sequence[str | None], suggestions: Sequence[Any], referenc
     if states:
         out["caller_state"] = score_states([p for _, p in states], [g for g, _ in states])
     return out
+
+
+def score_state_file(model: str | Path, path: str | Path | None = None) -> dict[str, Any]:
+    """A bundle's caller states on a file labelled with states alone (by default the blind one, which never trains:
+    `training.datasets.STATES_BLIND`)."""
+    from training.datasets import STATES_BLIND, read_states
+    from triage.bundle import load_bundle
+
+    rows = read_states(Path(path) if path is not None else STATES_BLIND)
+    pipeline = load_bundle(model)
+    predicted = [s.caller_state.label for s in pipeline.suggest_many([r["text"] for r in rows])]
+    return score_states(predicted, [r["caller_state"] for r in rows])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m training.elements_eval --model models/full [--states FILE]`: prints the scores as JSON."""
+    parser = argparse.ArgumentParser(description="Caller states of a state-only file scored with a bundle.")
+    parser.add_argument("--model", type=Path, default=Path("models/full"))
+    parser.add_argument("--states", type=Path, default=None, help="JSONL of {id, text, caller_state}; default: the blind file")
+    args = parser.parse_args(argv)
+    print(json.dumps(score_state_file(args.model, args.states), ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,8 @@ import pytest
 
 from training.datasets import (
     LOW_CONFIDENCE_WEIGHT,
+    STATES_BLIND,
+    STATES_WRITTEN,
     caller_state_rows,
     corpus_split,
     is_dev,
@@ -12,6 +14,7 @@ from training.datasets import (
     own_corpus,
     probe_files,
     read_labelled,
+    read_states,
     split,
 )
 from triage.errors import DataFileError
@@ -290,3 +293,21 @@ def test_caller_states_train_on_development_calls_never_on_blind_or_frozen_ones(
     with pytest.raises(DataFileError, match=r"d\.jsonl, line 2: caller_state '生气'"):
         caller_state_rows(probes_dir=tmp_path)
     assert not [r for r in caller_state_rows(probes=False) if r["origin"] == "probes"]
+
+
+def test_calls_written_for_their_state_train_and_the_blind_ones_never_do():
+    rows = {r["id"]: r for r in caller_state_rows()}
+    written, blind = read_states(STATES_WRITTEN), read_states(STATES_BLIND)
+    assert all(rows[r["id"]]["origin"] == "probes" and rows[r["id"]]["caller_state"] == r["caller_state"] for r in written)
+    assert not {r["text"] for r in blind} & {r["text"] for r in rows.values()}
+    assert sum(r["caller_state"] == "求救" for r in blind) >= 30  # enough cries for help to say a recall with its interval
+
+
+def test_a_bad_state_only_line_is_named(tmp_path):
+    path = tmp_path / "states.jsonl"
+    path.write_text('{"id": "s-1", "text": "电梯里关了人", "caller_state": "求救"}\n{"id": "s-2", "text": "", "caller_state": "平静"}\n', encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"states\.jsonl, line 2: every line needs an id and a text"):
+        read_states(path)
+    path.write_text('{"id": "s-1", "text": "电梯里关了人", "caller_state": "惊慌"}\n', encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"line 1: caller_state '惊慌'"):
+        read_states(path)

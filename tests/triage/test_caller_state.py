@@ -46,6 +46,13 @@ EMERGENCIES = [
     "有个男的一直跟着我，从地铁站跟到小区门口，我不敢回去。",
     "我女儿被锁在车里了，钥匙在车上，太阳好大。",
     "隔壁厨房爆炸了，窗户都震碎了。",
+    # said without the usual words: the danger is in what is happening (session 15)
+    "商场门口停的那台黑色车子里关了个细伢子，一直在拍窗户，车主不晓得去哪里了。",
+    "有个人一直往湘江里面走，水到他胸口了，喊他也不回头。",
+    "对面五楼有个伢子吊在阳台外面，手抓着栏杆，大人不在屋里。",
+    "工地上那个围墙垮了，有个工人在下面，压住了，喊他冇得反应。",
+    "我外婆倒在厨房地上，煤气灶还开着，我在外地赶不回来。",
+    "我屋里烧炭烤火，我老公睡过去了喊不醒，我也头好晕。",
 ]
 
 
@@ -65,6 +72,8 @@ def test_emergencies_are_求救_untrained_and_trained(text, fitted):
         ("长沙的交通太差了，到处都堵，你们到底干什么吃的。", "愤怒"),
         ("刚才有个人把我包抢了，往旁边巷子里跑了，我现在怎么办啊？", "焦急"),  # property gone, nobody in danger now
         ("树倒了压在电线上，电线都快拉断了，就在我们房子旁边，赶快派人来。", "焦急"),  # a risk, not a danger now
+        ("那个修车的把废机油直接倒在地上，流到我们菜地里了，麻烦你们管一下。", "平静"),  # 倒 is pouring here
+        ("家里燃气卡充了值，表上还是显示没有气了，想问一下找哪里。", "平静"),  # the gas ran out, nobody stopped breathing
     ],
 )
 def test_the_rule_scorer_follows_the_guide(text, state):
