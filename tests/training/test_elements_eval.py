@@ -43,3 +43,20 @@ def test_the_model_card_scores_the_draft_on_the_frozen_reference_and_the_state_h
     assert manifest["training"]["caller_state_rows"] > 200
     pipeline = load_bundle(default_bundle)
     assert pipeline.caller_state.fitted  # the learned head, not the bare rules
+
+
+def test_a_state_only_file_is_scored_with_a_bundle(default_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from training.elements_eval import main, score_state_file
+
+    calls = tmp_path / "states.jsonl"
+    rows = [
+        {"id": "t-1", "text": "救命啊，楼下着火了，烟好大，我们下不去", "caller_state": "求救"},
+        {"id": "t-2", "text": "你好，我想问一下公积金提取要带什么材料", "caller_state": "平静"},
+    ]
+    calls.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    scores = score_state_file(default_bundle, calls)
+    assert scores["n"] == 2 and scores["rescue_n"] == 1 and scores["rescue_recall"] == 1.0
+    main(["--model", str(default_bundle), "--states", str(calls)])
+    assert json.loads(capsys.readouterr().out)["n"] == 2
+    blind = score_state_file(default_bundle)  # the blind file by default: 60 calls, 36 of them cries for help
+    assert blind["n"] == 60 and blind["rescue_n"] == 36
