@@ -40,10 +40,10 @@ _SYMBOL = re.compile(r"[^\w\u4e00-\u9fff]")
 _BLOCK_SYMBOL = re.compile(r"[+#&.%\-]")
 """The characters `_SYMBOL` finds in a block: a text without any has no block to filter."""
 _PIECE = re.compile(re_han_default.pattern + r"|[\w\u4e00-\u9fff]", re_han_default.flags)
+"""A block as jieba splits them (group 1), or else one letter or character outside the blocks (`_WORD`)."""
 _NOT_NATIVE = re.compile(r"[+#&._%\-\u3400-\u4dbf\u9fd6-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
 """What jieba-rs cuts unlike jieba: a block's symbols (jieba-rs keeps `baidu.com` and `x000D_1` whole, jieba splits them
 by its HMM's rules) and the CJK characters jieba-rs counts as Chinese and jieba does not (its blocks stop at U+9FD5)."""
-"""A block as jieba splits them (group 1), or else one letter or character outside the blocks (`_WORD`)."""
 RECENT_TEXTS = 512
 """How many texts' words a segmenter keeps, for a text cut again soon after: a call's features, then its search in
 the knowledge base, which in a batch file comes after the whole chunk of 256 rows (`training.batch.CHUNK_ROWS`)."""
@@ -260,21 +260,14 @@ class Segmenter:
                 run.extend(token)
                 continue
             if run:
-                if len(run) == 1:
-                    words.append(run[0])
-                else:
-                    buf = "".join(run)
-                    words.extend(_hmm_cut(buf) if not get(buf) else run)
+                words += _run_words("".join(run), get)
                 run = []
             if "\u4e00" <= token[0] <= "\u9fd5" or (token[0].isascii() and token[0].isalnum()):
                 words.append(token)  # a word of the route
             else:  # spaces, punctuation, letters outside jieba's blocks: letters one by one
                 words.extend(c for c in token if _WORD.match(c))
-        if len(run) == 1:
-            words.append(run[0])
-        elif run:
-            buf = "".join(run)
-            words.extend(_hmm_cut(buf) if not get(buf) else run)
+        if run:
+            words += _run_words("".join(run), get)
         return words
 
     def _cut_pieces(self, text: str, native: Any = None) -> list[str]:
@@ -348,20 +341,12 @@ class Segmenter:
                     run = x
             else:
                 if run >= 0:
-                    if x - run == 1:
-                        words.append(block[run])
-                    else:
-                        buf = block[run:x]
-                        words += _hmm_cut(buf) if not get(buf) else buf
+                    words += _run_words(block[run:x], get)
                     run = -1
                 words.append(block[x:y])
             x = y
         if run >= 0:
-            if n - run == 1:
-                words.append(block[run])
-            else:
-                buf = block[run:]
-                words += _hmm_cut(buf) if not get(buf) else buf
+            words += _run_words(block[run:], get)
         return words
 
     def __call__(self, text: str) -> list[str]:
@@ -383,6 +368,15 @@ def _valid_state(value: object) -> bool:
         and all(isinstance(v, list) for v in value[3:])
         and all(isinstance(pair, tuple) and len(pair) == 2 for pair in value[5])
     )
+
+
+def _run_words(run: str, known: Any) -> list[str]:
+    """A run of single characters on the best route, as jieba's `__cut_DAG` yields it: a character alone as it is, a
+    run the dictionary does not know (`known`: its counted words) as the HMM cuts it, a known one character by
+    character."""
+    if len(run) == 1:
+        return [run]
+    return list(run) if known(run) else _hmm_cut(run)
 
 
 _HMM_SEEN: dict[str, list[str]] = {}
