@@ -599,14 +599,12 @@ STATES_BLIND = ELEMENTS_DIR / "caller_state_blind.jsonl"
 
 def read_states(path: Path) -> list[dict[str, str]]:
     """A file of calls labelled with their caller's state only (`{"id", "text", "caller_state"}` per line)."""
+    from training.corpus import read_jsonl  # here: `triage predict` imports this module, and not scikit-learn
+
     rows = []
-    for line, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise DataFileError(path, f"not JSON: {exc.msg}", line=line) from exc
+    for line, row, problem in read_jsonl(path):
+        if row is None:
+            raise DataFileError(path, str(problem), line=line)
         state, text, rid = row.get("caller_state"), row.get("text"), row.get("id")
         if state not in CALLER_STATES:
             raise DataFileError(path, f"caller_state {state!r} is not one of {', '.join(CALLER_STATES)}", line=line)
