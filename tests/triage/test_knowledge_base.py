@@ -7,8 +7,11 @@ import yaml
 from training.bench_knowledge import DEV_FILE, predicted_contexts, read_phrasings, recall
 from triage.errors import DataFileError
 from triage.knowledge_base import (
+    CLOSE_MATCH,
+    CONSULTATION_SHARE,
     EVAL_FILE,
     KNOWLEDGE_FILE,
+    QUESTION_SHARE,
     Answer,
     Context,
     InvalidEntryError,
@@ -19,6 +22,7 @@ from triage.knowledge_base import (
     with_answers,
 )
 from triage.labels import TOPICS
+from triage.schemas import Alternative, Suggestion
 from triage.units import LOCAL, default_catalogue
 
 ORIGINAL = 175
@@ -200,6 +204,29 @@ def test_with_answers_reranks_with_the_suggestion(kb: KnowledgeBase, pipeline):
         assert answered.answers == []
     complaint = pipeline.suggest("我要投诉，楼下烧烤店天天晚上吵到两三点，油烟也很大")
     assert with_answers(complaint, kb).answers == []
+
+
+def test_a_question_in_a_complaints_words_gets_only_close_answers(kb: KnowledgeBase, pipeline):
+    """The category head reads 投诉 in 这个算不算违法，派出所管不管: where it still gives 咨询 some probability, a close
+    answer is offered and a loose one is not; where it gives 咨询 almost none, nothing is."""
+
+    def as_complaint(text: str, consultation: float) -> Suggestion:
+        suggestion = pipeline.suggest(text)
+        category = suggestion.category.model_copy(update={
+            "label": "投诉", "score": 1 - consultation, "alternatives": [Alternative(label="咨询", score=consultation)]})
+        return suggestion.model_copy(update={"category": category})
+
+    close = "我弟弟网贷逾期了，催收的天天打电话骚扰我们全家，还打到我单位，P了照片发到亲戚群里，这个算不算违法，派出所管不管"
+    loose = "刚刚停水修管子，来水之后，水是白的，跟米汤一样，放了十几分钟才清，我家小孩要冲奶粉，不敢用，这种水能喝吗"
+    second, between, unlikely = (CONSULTATION_SHARE + 1) / 2, (QUESTION_SHARE + CONSULTATION_SHARE) / 2, QUESTION_SHARE / 2
+    for text in (close, loose):
+        hits = kb.search(text, 3, min_score=0.0, context=Context.of(as_complaint(text, between)))
+        assert [a.id for a in with_answers(as_complaint(text, second), kb).answers] == [h.id for h in hits if h.score >= kb.min_score]
+        assert [a.id for a in with_answers(as_complaint(text, between), kb).answers] == [h.id for h in hits if h.score >= CLOSE_MATCH]
+        assert with_answers(as_complaint(text, unlikely), kb).answers == []
+    close_hits = with_answers(as_complaint(close, between), kb).answers
+    assert close_hits and close_hits[0].unit == "市公安局"  # the police answer on debt collectors' harassment
+    assert with_answers(as_complaint(loose, second), kb).answers and not with_answers(as_complaint(loose, between), kb).answers
 
 
 LOCAL_ENTRIES = [
