@@ -38,6 +38,8 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cached_property
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,7 @@ from triage.deadlines import TZ
 from triage.errors import DataFileError, InvalidTranscriptError, TriageError
 from triage.labels import CONSULTATION, TOPICS
 from triage.normalise import normalise
+from triage.places import toned_readings
 from triage.resources import DATA_DIR
 from triage.schemas import KnowledgeAnswer, Suggestion
 from triage.segment import Segmenter, default_segmenter
@@ -384,6 +387,40 @@ class _Index:
     profiles: _Profiles
     """Character 1-2 grams of each entry's content words, for the second stage."""
 
+    @cached_property
+    def sound_alike(self) -> dict[str, str]:
+        """Each reading (toned pinyin) of the vocabulary's words of 2-4 Chinese characters, to the word: the one in
+        most entries where several read the same. Built on the first search that needs it (about 40 ms)."""
+        vocabulary = self.retriever.vocab_dict
+        spread = np.diff(np.asarray(self.retriever.scores["indptr"]))
+        heard: dict[str, str] = {}
+        for term, column in vocabulary.items():
+            if _SOUNDED.fullmatch(term):
+                for key in _sounds(term):
+                    other = heard.get(key)
+                    if other is None or spread[column] > spread[vocabulary[other]]:
+                        heard[key] = term
+        return heard
+
+    def heard(self, word: str) -> str:
+        """A word the index has never seen, as the index word it sounds like, tones and all (a speech recogniser's
+        原助 is 援助, 宽代 宽带, 气税 契税, 社宝卡 社保卡); any other word as it is."""
+        vocabulary = self.retriever.vocab_dict
+        if not _SOUNDED.fullmatch(word) or any(t in vocabulary for t in _terms(word)):
+            return word
+        alike = self.sound_alike
+        return next((alike[key] for key in _sounds(word) if key in alike), word)
+
+
+_SOUNDED = re.compile(r"[\u4e00-\u9fff]{2,4}")
+"""Words matched by sound: two to four Chinese characters (one character sounds like too many others)."""
+
+
+def _sounds(word: str) -> list[str]:
+    """Every reading of a word, a character's usual readings combined (toned pinyin, space-separated)."""
+    readings = [toned_readings(char) for char in word]
+    return [] if not all(readings) else [" ".join(r) for r in product(*readings)]
+
 
 def _terms(word: str) -> list[str]:
     """A content word as index terms: itself, its synonym group's canonical word, and its bigrams if long."""
@@ -586,13 +623,16 @@ class KnowledgeBase:
         min_score: float | None = None,
         context: Context | Suggestion | None = None,
         today: date | None = None,
+        spoken: bool = True,
     ) -> list[Answer]:
         """The `k` answers that best fit a caller's words, best first, each scoring at least `min_score`; each
         says whether it is past its review date on `today` (default: today in Beijing).
 
         BM25 finds the candidates; its best `RERANK_DEPTH` are reranked with the units the text names and,
         given a `context` (a suggestion, or its unit and topic probabilities), the predicted unit and topic.
-        `min_score` defaults to the knowledge base's threshold; pass 0 to see every hit. Raises
+        `min_score` defaults to the knowledge base's threshold; pass 0 to see every hit. A `spoken` text (a call's
+        transcript, or what an operator types from it) has its words unknown to the index read as the index word
+        they sound like (`_Index.heard`); a written letter's are left as written. Raises
         InvalidTranscriptError (as the pipeline does) for text with no Chinese or only fillers.
         """
         threshold = self.min_score if min_score is None else min_score
@@ -602,6 +642,8 @@ class KnowledgeBase:
         vocabulary = index.retriever.vocab_dict
         clean = normalise(text)
         said = self._content_words(clean)
+        if spoken:
+            said = [index.heard(w) for w in said]  # a misheard word, as the word it sounds like
         words = set(said)
         terms = [t for t in dict.fromkeys(t for w in words for t in _terms(w)) if t in vocabulary]
         if not terms or k <= 0:
@@ -883,7 +925,9 @@ def with_answers(suggestion: Suggestion, knowledge_base: KnowledgeBase, k: int =
     if consultation_share(suggestion) < CONSULTATION_SHARE:
         floor = CLOSE_MATCH  # a question in a complaint's words: a close match or nothing
     try:
-        answers = knowledge_base.search(suggestion.text, k, min_score=floor, context=Context.of(suggestion))
+        answers = knowledge_base.search(
+            suggestion.text, k, min_score=floor, context=Context.of(suggestion), spoken=suggestion.register_ != "written"
+        )
     except InvalidTranscriptError:
         return suggestion
     return suggestion.model_copy(update={"answers": [local_answer(a, suggestion.district) for a in answers]})

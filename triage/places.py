@@ -216,6 +216,14 @@ def _is_readings(value: object) -> bool:
 
 
 @lru_cache(maxsize=65536)
+def toned_readings(char: str) -> tuple[str, ...]:
+    """A character's usual readings with their tones (长: zhǎng, cháng), the commonest first and at most `READINGS`,
+    as `_char_syllables` takes them; empty for a character pypinyin does not read."""
+    readings = _readings().get(ord(char))
+    return tuple(readings.split(",")[:READINGS]) if readings else ()
+
+
+@lru_cache(maxsize=65536)
 def _char_syllables(char: str) -> frozenset[str]:
     """The usual readings of one character without tones (长: zhang, chang): pypinyin lists the commonest first,
     and only the first two are taken, so a rare reading (接 shà) makes no match; empty for one without any."""

@@ -229,6 +229,22 @@ def test_a_question_in_a_complaints_words_gets_only_close_answers(kb: KnowledgeB
     assert with_answers(as_complaint(loose, second), kb).answers and not with_answers(as_complaint(loose, between), kb).answers
 
 
+def test_a_misheard_word_in_a_call_is_read_as_the_word_it_sounds_like(kb: KnowledgeBase):
+    """A speech recogniser's 原助 (援助), 社宝卡 (社保卡), 医宝 (医保): words the index never saw, read as the index
+    word with the same sounds and tones; a letter's words are left as written."""
+    for heard, meant in [
+        ("法律原助怎么申请，要么子材料", "法律援助怎么申请，要么子材料"),
+        ("社宝卡丢了怎么补办", "社保卡丢了怎么补办"),
+        ("住院医宝报销比例是多少", "住院医保报销比例是多少"),
+    ]:
+        intended = kb.search(meant, 3, min_score=0.0)
+        spoken = kb.search(heard, 3, min_score=0.0)
+        written = kb.search(heard, 3, min_score=0.0, spoken=False)
+        assert {a.id for a in spoken[:2]} == {a.id for a in intended[:2]}  # the same two answers (segmented apart: 法律|援助)
+        assert spoken[0].score > written[0].score + 0.05
+    assert kb.search("车证怎么办", 3, min_score=0.0) == kb.search("车证怎么办", 3, min_score=0.0, spoken=False)  # 扯证 has other tones
+
+
 LOCAL_ENTRIES = [
     {**GOOD, "id": "kb-0001", "question": "农村村民想在宅基地上建房，要办什么审批手续？", "variants": ["老家宅基地建房要批吗", "村里起屋要办么子手续"],
      "answer": "农村村民建房向村民委员会提出申请，经村民小组讨论、村委会审查后报乡镇人民政府（街道办事处）审批，批准后方可开工。",
