@@ -387,20 +387,15 @@ class _Index:
     profiles: _Profiles
     """Character 1-2 grams of each entry's content words, for the second stage."""
 
+    known_sounds: dict[str, str] | None = None
+    """`sound_alike` read back from the cache with the index, when it was."""
+
     @cached_property
     def sound_alike(self) -> dict[str, str]:
         """Each reading (toned pinyin) of the vocabulary's words of 2-4 Chinese characters, to the word: the one in
-        most entries where several read the same. Built on the first search that needs it (about 40 ms)."""
-        vocabulary = self.retriever.vocab_dict
-        spread = np.diff(np.asarray(self.retriever.scores["indptr"]))
-        heard: dict[str, str] = {}
-        for term, column in vocabulary.items():
-            if _SOUNDED.fullmatch(term):
-                for key in _sounds(term):
-                    other = heard.get(key)
-                    if other is None or spread[column] > spread[vocabulary[other]]:
-                        heard[key] = term
-        return heard
+        most entries where several read the same. Read back from the cache, or built on the first search that needs
+        it (about 40 ms)."""
+        return self.known_sounds if self.known_sounds is not None else _sound_alike(self.retriever)
 
     def heard(self, word: str) -> str:
         """A word the index has never seen, as the index word it sounds like, tones and all (a speech recogniser's
@@ -414,6 +409,25 @@ class _Index:
 
 _SOUNDED = re.compile(r"[\u4e00-\u9fff]{2,4}")
 """Words matched by sound: two to four Chinese characters (one character sounds like too many others)."""
+
+
+def _pypinyin() -> str:
+    from importlib.metadata import version
+
+    return f"pypinyin {version('pypinyin')}"
+
+
+def _sound_alike(retriever: _BM25) -> dict[str, str]:
+    vocabulary = retriever.vocab_dict
+    spread = np.diff(np.asarray(retriever.scores["indptr"]))
+    heard: dict[str, str] = {}
+    for term, column in vocabulary.items():
+        if _SOUNDED.fullmatch(term):
+            for key in _sounds(term):
+                other = heard.get(key)
+                if other is None or spread[column] > spread[vocabulary[other]]:
+                    heard[key] = term
+    return heard
 
 
 def _sounds(word: str) -> list[str]:
@@ -560,10 +574,10 @@ class KnowledgeBase:
         self.build_seconds = 0.0
         """Wall time of the last full index build (tokenising every entry and indexing)."""
         started = time.perf_counter()
-        documents, profiles, scores = self._documents()
+        documents, profiles, scores, sounds = self._documents()
         for entry, (tokens, content) in zip(self._entries.values(), documents, strict=True):
             self._tokens[entry.id], self._content[entry.id] = tokens, content
-        self._index = self._build(profiles, scores)
+        self._index = self._build(profiles, scores, sounds)
         self.build_seconds = time.perf_counter() - started
 
     # ------------------------------------------------------------------ reading
@@ -790,15 +804,16 @@ class KnowledgeBase:
         hint = f" (the catalogue calls it {canonical!r})" if canonical else ""
         raise error(f"unknown unit {entry.unit!r}{hint}")
 
-    def _documents(self) -> tuple[list[tuple[list[str], str]], _Profiles | None, _BM25 | None]:
+    def _documents(self) -> tuple[list[tuple[list[str], str]], _Profiles | None, _BM25 | None, dict[str, str] | None]:
         """Every entry's `_document`, the entries' character profiles and their BM25 index, read back from the
         cache when the entries, the segmenter, bm25s and the code that tokenises are all the same (segmenting the
-        answers, building their profiles and indexing them was most of a load); built and cached otherwise.
-        None for the profiles and the index: `_build` makes them."""
+        answers, building their profiles and indexing them was most of a load), with the index words' readings
+        (`_Index.sound_alike`); built and cached otherwise. None for the profiles, the index and the readings:
+        `_build` makes them."""
         entries = list(self._entries.values())
         segmenter_key = getattr(self._segmenter, "fingerprint", None)
         if not isinstance(segmenter_key, bytes):  # a segmenter the cache cannot name: build every time
-            return [self._document(e) for e in entries], None, None
+            return [self._document(e) for e in entries], None, None, None
         from importlib.util import find_spec
 
         import opencc
@@ -807,25 +822,27 @@ class KnowledgeBase:
         from triage.resources import RULES_FILE
 
         key = fingerprint(
-            f"knowledge documents 3, opening {ANSWER_CHARS}, opencc {getattr(opencc, '__version__', '')}",
+            f"knowledge documents 4, opening {ANSWER_CHARS}, opencc {getattr(opencc, '__version__', '')}, {_pypinyin()}",
             f"bm25s k1 {K1} b {B}",
             *_bm25s_sources(find_spec("bm25s")),
             segmenter_key,
-            *source_files(__name__, "triage.normalise", "triage.rules"),
+            *source_files(__name__, "triage.normalise", "triage.rules", "triage.places"),
             RULES_FILE,
             [f"{e.id}\0{e.question}\0{chr(1).join(e.variants)}\0{e.answer}" for e in entries],
         )
 
-        def build() -> tuple[list[tuple[list[str], str]], tuple[Any, ...], tuple[Any, ...]]:
+        def build() -> tuple[list[tuple[list[str], str]], tuple[Any, ...], tuple[Any, ...], dict[str, str]]:
             documents = [self._document(e) for e in entries]
             retriever = _index_terms([tokens for tokens, _ in documents])
-            return documents, _Profiles([content for _, content in documents]).state(), retriever.state()
+            return documents, _Profiles([content for _, content in documents]).state(), retriever.state(), _sound_alike(retriever)
 
         def valid(value: object) -> bool:
-            return isinstance(value, tuple) and len(value) == 3 and isinstance(value[0], list) and len(value[0]) == len(entries)
+            return isinstance(value, tuple) and len(value) == 4 and isinstance(value[0], list) and len(value[0]) == len(entries)
 
-        documents, profiles, scores = cached("knowledge", key, build, valid)
-        return [(list(tokens), str(content)) for tokens, content in documents], _Profiles.restore(profiles), _BM25.restore(scores)
+        documents, profiles, scores, sounds = cached("knowledge", key, build, valid)
+        return (
+            [(list(tokens), str(content)) for tokens, content in documents], _Profiles.restore(profiles), _BM25.restore(scores), dict(sounds)
+        )
 
     def _document(self, entry: KnowledgeEntry) -> tuple[list[str], str]:
         """An entry's BM25 terms (question, variants, the opening of the answer) and its content words (the
@@ -836,9 +853,9 @@ class KnowledgeBase:
         rest = self.words(entry.answer[len(start) :]) if len(start) < len(entry.answer) else []
         return [t for w in asked + opening for t in _terms(w)], " ".join(asked + opening + rest)
 
-    def _build(self, profiles: _Profiles | None = None, scores: _BM25 | None = None) -> _Index:
-        """The index of the current entries (`profiles`, `scores`: their character profiles and BM25 index,
-        when already at hand)."""
+    def _build(self, profiles: _Profiles | None = None, scores: _BM25 | None = None, sounds: dict[str, str] | None = None) -> _Index:
+        """The index of the current entries (`profiles`, `scores`, `sounds`: their character profiles, BM25 index
+        and index words' readings, when already at hand with that index)."""
         ids = tuple(self._entries)
         retriever = scores if scores is not None else _index_terms([self._tokens[i] for i in ids])
         data, indptr = retriever.scores["data"], retriever.scores["indptr"]
@@ -848,7 +865,8 @@ class KnowledgeBase:
         typical = float(np.median(best[best > 0])) if (best > 0).any() else 0.0
         if profiles is None:
             profiles = _Profiles([self._content[i] for i in ids])
-        return _Index(ids=ids, retriever=retriever, best=best, typical=typical, profiles=profiles)
+        known_sounds = sounds if scores is not None else None  # readings of another index's words would not do
+        return _Index(ids=ids, retriever=retriever, best=best, typical=typical, profiles=profiles, known_sounds=known_sounds)
 
     def _next_id(self) -> str:
         numbers = [int(m.group(1)) for i in self._entries if (m := re.fullmatch(r"kb-(\d+)", i))]
