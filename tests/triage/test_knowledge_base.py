@@ -217,7 +217,7 @@ def test_a_question_in_a_complaints_words_gets_only_close_answers(kb: KnowledgeB
         return suggestion.model_copy(update={"category": category})
 
     close = "我弟弟网贷逾期了，催收的天天打电话骚扰我们全家，还打到我单位，P了照片发到亲戚群里，这个算不算违法，派出所管不管"
-    loose = "刚刚停水修管子，来水之后，水是白的，跟米汤一样，放了十几分钟才清，我家小孩要冲奶粉，不敢用，这种水能喝吗"
+    loose = "楼上天天晚上拖椅子，吵得睡不着，这个能不能管一下"  # loosely like the answer on noise by airports and roads
     second, between, unlikely = (CONSULTATION_SHARE + 1) / 2, (QUESTION_SHARE + CONSULTATION_SHARE) / 2, QUESTION_SHARE / 2
     for text in (close, loose):
         hits = kb.search(text, 3, min_score=0.0, context=Context.of(as_complaint(text, between)))
