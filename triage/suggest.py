@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from triage.caller_state import EMERGENCY as CRY_FOR_HELP
 from triage.caller_state import StateResult
 from triage.deadlines import Deadline
 from triage.elements import Elements
@@ -136,10 +137,18 @@ NEVER_AUTO = -1.0
 """The confidence of a field a gate keeps from being auto whatever its score: below every threshold (0 to 1)."""
 
 
+def cries_for_help(suggestion: Suggestion) -> bool:
+    """An accepted call whose caller state is 求救 (a danger to life or body now, as the caller tells it): like a
+    possible emergency it is never dispatched unseen. Out of fold, 7 of the corpus pool's 2,398 accepted calls
+    (a live wire down with children near, a pole across the road ...) were; 6 of them had been auto."""
+    state = suggestion.caller_state
+    return suggestion.scope.accepted and state is not None and state.label == CRY_FOR_HELP
+
+
 @dataclass(frozen=True)
 class AutoScores:
     """Each auto decision's confidence on the scale its threshold reads, the gates folded in (`NEVER_AUTO`: a
-    possible emergency's acceptance, a local unit not placed by a place said as written). `unit` and `scope` are
+    possible emergency's or a cry for help's acceptance, a local unit not placed by a place said as written). `unit` and `scope` are
     None for a refused call, which has no acceptance to trust and no unit to send it to. The field is auto when its
     score reaches the threshold: `auto_fields` decides by it, and training (thresholds) and evaluation
     (risk-coverage curves) read the same numbers, so the three cannot drift apart."""
@@ -153,7 +162,8 @@ def auto_scores(suggestion: Suggestion) -> AutoScores:
     scope_ = suggestion.scope
     if not scope_.accepted:
         return AutoScores(suggestion.category.score, None, None)
-    scope = NEVER_AUTO if scope_.possible_emergency else 1.0 if scope_.p_accepted is None else float(scope_.p_accepted)
+    gated = scope_.possible_emergency or cries_for_help(suggestion)
+    scope = NEVER_AUTO if gated else 1.0 if scope_.p_accepted is None else float(scope_.p_accepted)
     top = suggestion.units[0] if suggestion.units else None
     unit = None if top is None else top.score if placed_as_written(suggestion, top) else NEVER_AUTO
     return AutoScores(suggestion.category.score, unit, scope)
@@ -169,6 +179,9 @@ def auto_fields(suggestion: Suggestion, thresholds: ReviewThresholds) -> tuple[A
         scope = scores.scope is not None and scores.scope >= thresholds.scope
         if scope_.possible_emergency:
             reasons.append(f"可能为紧急警情（{scope_.possible_emergency}），请确认")
+        elif cries_for_help(suggestion):
+            cues = "、".join(suggestion.caller_state.cues[:3]) if suggestion.caller_state else ""
+            reasons.append(f"来电人求救（{cues}），请确认是否为紧急警情" if cues else "来电人求救，请确认是否为紧急警情")
         elif not scope:
             reasons.append("scope置信度低")
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from triage.caller_state import StateResult
 from triage.deadlines import Deadline
 from triage.places import Location
 from triage.routing import RankedUnit
@@ -17,7 +18,8 @@ ACCEPT = ScopeDecision(True, None, None, "属于受理范围")
 
 
 def parts(*, category: float = 0.9, topic: float = 0.2, units: list[RankedUnit] | None = None, district: str | None = None,
-          scope: ScopeDecision = ACCEPT, p_accepted: float | None = 0.95, deadline: str = "standard") -> SuggestionParts:
+          scope: ScopeDecision = ACCEPT, p_accepted: float | None = 0.95, deadline: str = "standard",
+          caller_state: StateResult | None = None) -> SuggestionParts:
     return SuggestionParts(
         id=None,
         text="……",
@@ -28,6 +30,7 @@ def parts(*, category: float = 0.9, topic: float = 0.2, units: list[RankedUnit] 
         scope=scope,
         deadline=Deadline(deadline, NOW, "…"),  # type: ignore[arg-type]
         p_accepted=p_accepted,
+        caller_state=caller_state,
     )
 
 
@@ -59,6 +62,21 @@ def test_a_possible_emergency_is_accepted_but_never_left_to_the_machine() -> Non
     assert s.scope.accepted and s.scope.possible_emergency == "120"
     assert not s.auto.scope and s.needs_review
     assert s.review_reasons == ["可能为紧急警情（120），请确认"]  # said instead of a bare low confidence
+
+
+def test_a_caller_crying_for_help_is_accepted_but_never_left_to_the_machine() -> None:
+    """A call the scope accepts but whose caller says a life is in danger now (lost on a hill after dark, a wire down
+    beside children) is seen by a person before it goes anywhere; its state changes no field, only who decides."""
+    cry = StateResult("求救", 0.99, ("迷路遇险",))
+    s = assemble(parts(p_accepted=0.99, caller_state=cry), THRESHOLDS, "v")
+    assert s.scope.accepted and s.units[0].name == "市城管局" and s.caller_state.label == "求救"
+    assert not s.auto.scope and s.needs_review and auto_scores(s).scope == NEVER_AUTO
+    assert s.review_reasons == ["来电人求救（迷路遇险），请确认是否为紧急警情"]
+    worried = assemble(parts(p_accepted=0.99, caller_state=StateResult("焦急", 0.9, ("催促",))), THRESHOLDS, "v")
+    assert worried.auto.scope and not worried.needs_review  # urgency alone is the queue's business, not review's
+    refused = ScopeDecision(False, "emergency", "110", "请拨打110", by_rule=True)
+    redirected = assemble(parts(scope=refused, caller_state=cry), ReviewThresholds(rule_refusals_auto=True), "v")
+    assert not redirected.needs_review  # a refusal to 110 is already the emergency's answer
 
 
 def test_a_refusal_by_the_model_is_always_reviewed_and_never_auto() -> None:
@@ -101,6 +119,7 @@ def test_the_scores_curves_and_thresholds_read_are_the_ones_auto_decides_by() ->
         parts(),
         parts(units=[RankedUnit("市城管局", 0.59)], p_accepted=0.81, category=0.69),
         parts(scope=possible, p_accepted=0.99),
+        parts(p_accepted=0.99, caller_state=StateResult("求救", 0.9, ("被困",))),
         parts(units=[RankedUnit("开福区", 0.9, placed=False)]),
         parts(units=[RankedUnit("开福区", 0.9, placed=True)], district="开福区"),
         parts(p_accepted=None),
