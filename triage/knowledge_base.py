@@ -52,7 +52,7 @@ from triage.deadlines import TZ
 from triage.errors import DataFileError, InvalidTranscriptError, TriageError
 from triage.labels import CONSULTATION, TOPICS
 from triage.normalise import normalise
-from triage.places import toned_readings
+from triage.places import pypinyin_version, toned_readings
 from triage.resources import DATA_DIR
 from triage.schemas import KnowledgeAnswer, Suggestion
 from triage.segment import Segmenter, default_segmenter
@@ -409,12 +409,6 @@ class _Index:
 
 _SOUNDED = re.compile(r"[\u4e00-\u9fff]{2,4}")
 """Words matched by sound: two to four Chinese characters (one character sounds like too many others)."""
-
-
-def _pypinyin() -> str:
-    from importlib.metadata import version
-
-    return f"pypinyin {version('pypinyin')}"
 
 
 def _sound_alike(retriever: _BM25) -> dict[str, str]:
@@ -822,7 +816,7 @@ class KnowledgeBase:
         from triage.resources import RULES_FILE
 
         key = fingerprint(
-            f"knowledge documents 4, opening {ANSWER_CHARS}, opencc {getattr(opencc, '__version__', '')}, {_pypinyin()}",
+            f"knowledge documents 4, opening {ANSWER_CHARS}, opencc {getattr(opencc, '__version__', '')}, {pypinyin_version()}",
             f"bm25s k1 {K1} b {B}",
             *_bm25s_sources(find_spec("bm25s")),
             segmenter_key,
@@ -840,9 +834,7 @@ class KnowledgeBase:
             return isinstance(value, tuple) and len(value) == 4 and isinstance(value[0], list) and len(value[0]) == len(entries)
 
         documents, profiles, scores, sounds = cached("knowledge", key, build, valid)
-        return (
-            [(list(tokens), str(content)) for tokens, content in documents], _Profiles.restore(profiles), _BM25.restore(scores), dict(sounds)
-        )
+        return [(list(tokens), str(content)) for tokens, content in documents], _Profiles.restore(profiles), _BM25.restore(scores), sounds
 
     def _document(self, entry: KnowledgeEntry) -> tuple[list[str], str]:
         """An entry's BM25 terms (question, variants, the opening of the answer) and its content words (the
@@ -946,13 +938,14 @@ def with_answers(suggestion: Suggestion, knowledge_base: KnowledgeBase, k: int =
     words with answers often enough to mislead an operator; see `wants_answers`)."""
     if not wants_answers(suggestion):
         return suggestion
-    floor = WRITTEN_MIN_SCORE if suggestion.register_ == "written" else None  # None: the knowledge base's own
-    if consultation_share(suggestion) < CONSULTATION_SHARE:  # a question in a complaint's words: a close match or nothing
-        floor = WRITTEN_CLOSE_MATCH if suggestion.register_ == "written" else CLOSE_MATCH
+    written = suggestion.register_ == "written"
+    floor: float | None
+    if consultation_share(suggestion) >= CONSULTATION_SHARE:
+        floor = WRITTEN_MIN_SCORE if written else None  # None: the knowledge base's own
+    else:  # a question in a complaint's words: a close match or nothing
+        floor = WRITTEN_CLOSE_MATCH if written else CLOSE_MATCH
     try:
-        answers = knowledge_base.search(
-            suggestion.text, k, min_score=floor, context=Context.of(suggestion), spoken=suggestion.register_ != "written"
-        )
+        answers = knowledge_base.search(suggestion.text, k, min_score=floor, context=Context.of(suggestion), spoken=not written)
     except InvalidTranscriptError:
         return suggestion
     return suggestion.model_copy(update={"answers": [local_answer(a, suggestion.district) for a in answers]})

@@ -193,7 +193,8 @@ class Location:
         return [f"按读音匹配：{m.place.name}（原文“{m.heard}”）" for m in self.evidence if m.heard is not None]
 
 
-def _pypinyin_version() -> str:
+def pypinyin_version() -> str:
+    """pypinyin's version, for the cache keys of what its readings built."""
     from importlib.metadata import version
 
     return f"pypinyin {version('pypinyin')}"
@@ -208,7 +209,7 @@ def _readings() -> dict[int, str]:
 
         return dict(pinyin_dict)
 
-    return cached("pinyin-readings", fingerprint(_pypinyin_version(), Path(__file__)), build, _is_readings)
+    return cached("pinyin-readings", fingerprint(pypinyin_version(), Path(__file__)), build, _is_readings)
 
 
 def _is_readings(value: object) -> bool:
@@ -263,7 +264,7 @@ def _name_syllables(names: list[str]) -> dict[str, tuple[str, ...]]:
     def valid(value: object) -> bool:
         return isinstance(value, dict) and len(value) == len(set(names)) and all(isinstance(v, list) for v in value.values())
 
-    read = cached("place-syllables", fingerprint(_pypinyin_version(), Path(__file__), names), build, valid)
+    read = cached("place-syllables", fingerprint(pypinyin_version(), Path(__file__), names), build, valid)
     return {name: tuple(syllables) for name, syllables in read.items()}
 
 
