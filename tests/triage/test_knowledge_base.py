@@ -228,7 +228,8 @@ def test_a_question_in_a_complaints_words_gets_only_close_answers(kb: KnowledgeB
         return kb.search(text, 1, min_score=0.0, context=Context.of(as_complaint(text, between)))[0].score
 
     # a complaint the base only loosely answers (which one depends on what the base holds)
-    loose = next(t for t in candidates if kb.min_score <= best(t) < CLOSE_MATCH)
+    loose = next((t for t in candidates if kb.min_score <= best(t) < CLOSE_MATCH), None)
+    assert loose is not None, "no candidate complaint is answered only loosely: add one"
     for text in (close, loose):
         hits = kb.search(text, 3, min_score=0.0, context=Context.of(as_complaint(text, between)))
         assert [a.id for a in with_answers(as_complaint(text, second), kb).answers] == [h.id for h in hits if h.score >= kb.min_score]
