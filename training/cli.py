@@ -223,11 +223,14 @@ def predict_command(
     except (TriageError, ValueError) as exc:
         raise fail(str(exc)) from exc
     if text is not None:
-        from training.batch import answered
-        from triage.bundle import load_bundle
+        from triage.collector import collection_paused
 
         try:
-            suggestion = answered(load_bundle(bundle).suggest(text, register=register))  # type: ignore[arg-type]
+            with collection_paused():  # a short run that allocates and frees nothing worth collecting
+                from training.batch import answered
+                from triage.bundle import load_bundle
+
+                suggestion = answered(load_bundle(bundle).suggest(text, register=register))  # type: ignore[arg-type]
         except (TriageError, ValueError) as exc:
             raise fail(str(exc)) from exc
         print(json.dumps(suggestion.to_json_dict(), ensure_ascii=False, indent=2))

@@ -47,6 +47,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from triage.collector import collection_paused
 from triage.datafile import read_yaml, validated
 from triage.deadlines import TZ
 from triage.errors import DataFileError, InvalidTranscriptError, TriageError
@@ -882,16 +883,18 @@ def load_knowledge_base(
     path: str | Path = KNOWLEDGE_FILE, *, catalogue: Catalogue | None = None, min_score: float = MIN_SCORE
 ) -> KnowledgeBase:
     """Read, check and index a knowledge file; a malformed entry (one without a basis or review date too),
-    duplicate id or question, or unknown unit or topic is refused with the file and the entry's id."""
-    parsed = validated(_KnowledgeFile, read_yaml(path), path, describe=_describe)
-    # each entry passed the file's stricter checks (a subclass's): built as the base type without checking it twice
-    entries = [KnowledgeEntry.model_construct(**e.model_dump()) for e in parsed.entries]
-    seen: dict[str, str] = {}
-    for entry in entries:
-        other = seen.setdefault(_question_key(entry.question), entry.id)
-        if other != entry.id:
-            raise DataFileError(path, f"duplicate question (the same as {other}'s)", entry=entry.id)
-    return KnowledgeBase(entries, catalogue=catalogue, source=str(path), min_score=min_score)
+    duplicate id or question, or unknown unit or topic is refused with the file and the entry's id. The garbage
+    collector waits until the index is built (see `triage.collector`)."""
+    with collection_paused():
+        parsed = validated(_KnowledgeFile, read_yaml(path), path, describe=_describe)
+        # each entry passed the file's stricter checks (a subclass's): built as the base type without checking it twice
+        entries = [KnowledgeEntry.model_construct(**e.model_dump()) for e in parsed.entries]
+        seen: dict[str, str] = {}
+        for entry in entries:
+            other = seen.setdefault(_question_key(entry.question), entry.id)
+            if other != entry.id:
+                raise DataFileError(path, f"duplicate question (the same as {other}'s)", entry=entry.id)
+        return KnowledgeBase(entries, catalogue=catalogue, source=str(path), min_score=min_score)
 
 
 CONSULTATION_SHARE = 0.3

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -31,6 +33,21 @@ def test_row_normalisation_is_scikit_learns_to_the_bit() -> None:
     inplace_csr_row_normalize_l2(expected)
     normalise_rows_l2(X)
     np.testing.assert_array_equal(X.data, expected.data)
+
+
+def test_the_served_sigmoid_and_log_softmax_are_scipys() -> None:
+    """Written out in numpy so that serving never imports scipy.special; scipy's are the reference."""
+    from scipy.special import expit, log_softmax
+
+    rng = np.random.default_rng(2)
+    x = np.concatenate([rng.normal(0, 8, 100_000), [0.0, -0.0, 745.0, -745.0, 1e308, -1e308, np.inf, -np.inf]])
+    np.testing.assert_array_max_ulp(compiled.expit(x), expit(x), maxulp=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert compiled.expit(np.array([-1e308]))[0] == 0.0  # quietly, as scipy's
+    scores = rng.normal(0, 3, (500, 110))
+    scores[0, 0] = -np.inf  # a class the temperature's clipped log never gives, still as scipy gives it
+    np.testing.assert_array_max_ulp(compiled.log_softmax(scores, axis=1), log_softmax(scores, axis=1), maxulp=1)
 
 
 @pytest.mark.parametrize("analyzer", ["word", "char"])
