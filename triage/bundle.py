@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from triage import regex_cache
 from triage.caller_state import StateScorer
 from triage.classifiers.compiled import (
     CompiledClassifier,
@@ -37,6 +38,7 @@ from triage.classifiers.compiled import (
     Recalibration,
     ScoreMaps,
 )
+from triage.collector import collection_paused
 from triage.deadlines import WorkingCalendar, default_calendar
 from triage.elements import ELEMENTS_FILE, load_element_rules
 from triage.errors import BundleError
@@ -316,12 +318,13 @@ def load_bundle(bundle_dir: str | Path, *, calendar: WorkingCalendar | None = No
     builds the pipeline: no pipeline is returned, and no error but the checksum's is raised, before every file
     has passed. Building reads the knowledge files and maps the arrays, none of which runs code from the bundle
     (`model.json` builds only `SERVED_TYPES`; a transformer member waits for the checksums), so a file that fails
-    its checksum costs nothing but the work.
+    its checksum costs nothing but the work. The garbage collector waits until the pipeline is built (see
+    `triage.collector`).
     """
     bundle_dir = Path(bundle_dir)
     if not bundle_dir.is_dir():
         raise BundleError(f"{bundle_dir}: no such model folder")
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with collection_paused(), ThreadPoolExecutor(max_workers=1) as pool:
         verified = pool.submit(verify_bundle, bundle_dir)
         try:
             pipeline = _build_pipeline(bundle_dir, calendar, verified)
@@ -329,6 +332,7 @@ def load_bundle(bundle_dir: str | Path, *, calendar: WorkingCalendar | None = No
             verified.result()  # a file that failed its checksum is the error to report, not what it broke
             raise
         verified.result()
+    regex_cache.flush()  # the rules' compiled patterns, for the next process (only when this one compiled new ones)
     return pipeline
 
 

@@ -74,15 +74,34 @@ def source_files(*modules: str) -> list[Path]:
 def cached(kind: str, key: bytes, build: Callable[[], T], valid: Callable[[Any], bool]) -> T:
     """`build()`'s value, read from the cache when a file for (`kind`, `key`) exists, passes its checksums and
     holds a value `valid` accepts; otherwise built, written for the next process, and returned."""
-    path = cache_dir() / f"{kind}-{key.hex()[:40]}.bin"
+    value = read_cached(kind, key, valid)
+    if value is None:
+        value = build()
+        write_cached(kind, key, value)
+    return value  # type: ignore[no-any-return]
+
+
+def read_cached(kind: str, key: bytes, valid: Callable[[Any], bool]) -> Any | None:
+    """The value cached for (`kind`, `key`) if its file exists, passes its checksums and holds a value `valid`
+    accepts; None otherwise (for a value that grows over a process's life: see `triage.regex_cache`)."""
+    path = _path(kind, key)
     value = _read(path, key)
-    if value is not _MISSING:
-        if valid(value):
-            return value  # type: ignore[no-any-return]
+    if value is _MISSING:
+        return None
+    if not valid(value):
         logger.warning("cache file %s holds a value of the wrong shape; rebuilding it", path)
-    value = build()
-    _write(path, key, value)
+        return None
     return value
+
+
+def write_cached(kind: str, key: bytes, value: object) -> None:
+    """Keep `value` for (`kind`, `key`) for the next process (atomically; a folder that cannot be written only
+    costs the next process the rebuild)."""
+    _write(_path(kind, key), key, value)
+
+
+def _path(kind: str, key: bytes) -> Path:
+    return cache_dir() / f"{kind}-{key.hex()[:40]}.bin"
 
 
 _MISSING = object()

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from triage.datafile import read_yaml, validated
 from triage.errors import DataFileError
 from triage.fastre import FastPattern
+from triage.regex_cache import compiled
 from triage.resources import HOLIDAYS_FILE
 from triage.rules import DeadlineRules, TimeCues, Timing, alternation, default_rules
 
@@ -134,7 +135,7 @@ class DeadlinePolicy:
         # on each pattern's first characters but not on an alternation of them, which tries every branch at every
         # position. A pattern that refers to a group by number or name keeps the alternation alone: no shortcut.
         separate = patterns is not None and not any(_BACKREFERENCE.search(p) for p in patterns)
-        self._urgent_parts = [FastPattern(re.compile(p)) for p in patterns] if separate and patterns else None
+        self._urgent_parts = [FastPattern(compiled(p)) for p in patterns] if separate and patterns else None
         self.calendar = calendar or default_calendar()
         self._timing = TimeCues(timing if timing is not None else loaded.timing if loaded is not None else None, past=False)
 

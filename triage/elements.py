@@ -31,6 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from triage import regex_cache
 from triage.datafile import read_yaml, validated
 from triage.errors import DataFileError
 from triage.fastre import FastPattern
@@ -189,7 +190,7 @@ class ElementRules:
         def compiled(entry: str, pattern: str, *, words: bool = False) -> re.Pattern[str]:
             pattern = "".join(pattern.split()) if words else pattern
             try:
-                return re.compile(pattern)
+                return regex_cache.compiled(pattern)
             except re.error as exc:
                 raise DataFileError(source, f"pattern does not compile: {exc}", entry=entry) from exc
 

@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from triage.regex_cache import compiled
+
 try:  # the standard library's own parser of patterns (sre_parse before 3.11): read-only use, checked at runtime
     from re import _constants as _sre
     from re import _parser as _sre_parse
@@ -192,12 +194,12 @@ def _starts(items: Any, flags: int) -> re.Pattern[str] | None:
     if seconds:
         parts = [first + ("" if after is None else "(?=[" + "".join(sorted(after)) + "])" if after else "(?!)")
                  for first, after in sorted(seconds.items())]
-        return re.compile("|".join(parts), flags)
+        return compiled("|".join(parts), flags)
     starts = "[" + "".join(dict.fromkeys(reach.first)) + "]"
     if not reach.one and _ANY not in reach.second:
         # every match is two characters or more: the second must be one that may come second
         starts += "(?=[" + "".join(dict.fromkeys(reach.second)) + "])" if reach.second else "(?!)"
-    return re.compile(starts, flags)
+    return compiled(starts, flags)
 
 
 def _reads_only_its_match(items: Any) -> bool:

@@ -16,6 +16,7 @@ import opencc
 
 from triage.errors import FillersOnlyError, InvalidTranscriptError
 from triage.fastre import FastPattern
+from triage.regex_cache import compiled
 from triage.rules import Fillers, default_rules
 
 MAX_CHARS = 20_000
@@ -155,7 +156,7 @@ def _filler_pattern(anywhere: tuple[str, ...], at_pause: tuple[str, ...]) -> Fas
         # at a clause start (optionally followed by a pause) or right before a pause / the end
         parts.append(f"(?:(?<=^)|(?<=[{_PAUSE}]))(?:{pause_words})(?:[{_PAUSE}]+|$)")
         parts.append(f"(?:{pause_words})(?=[{_PAUSE}]|$)")
-    return FastPattern(re.compile("|".join(parts)))  # alternatives behind lookbehinds: searched faster
+    return FastPattern(compiled("|".join(parts)))  # alternatives behind lookbehinds: searched faster
 
 
 def remove_fillers(text: str, fillers: Fillers | None = None) -> str:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from triage.datafile import read_yaml, validated
 from triage.errors import DataFileError
+from triage.regex_cache import compiled
 from triage.resources import RULES_FILE
 
 SCOPE_CODES: tuple[str, ...] = (
@@ -35,7 +36,7 @@ EMERGENCY_NUMBERS: tuple[str, ...] = ("110", "119", "120", "122")
 def _compile_all(patterns: list[str]) -> list[str]:
     for pattern in patterns:
         try:
-            re.compile(pattern)
+            compiled(pattern)
         except re.error as exc:
             raise ValueError(f"pattern {pattern!r} does not compile: {exc}") from exc
     return patterns
@@ -144,7 +145,7 @@ class TimeCues:
 
 def alternation(patterns: list[str]) -> re.Pattern[str] | None:
     """One pattern matching where any of `patterns` does (each kept whole in its own group); None for none."""
-    return re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
+    return compiled("|".join(f"(?:{p})" for p in patterns)) if patterns else None
 
 
 class UrgentRules(_Strict):

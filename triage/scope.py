@@ -14,6 +14,7 @@ from types import EllipsisType
 
 from triage.fastre import FastPattern
 from triage.normalise import remove_fillers
+from triage.regex_cache import compiled
 from triage.rules import ACCEPTED, Rules, ScopeReason, TimeCues, alternation
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -80,16 +81,16 @@ class ScopeDecider:
         for reason in ordered:
             for redirect in reason.redirects:
                 for pattern in redirect.patterns:
-                    self._patterns.append((reason, redirect.number, FastPattern(re.compile(pattern))))
+                    self._patterns.append((reason, redirect.number, FastPattern(compiled(pattern))))
             for pattern in reason.patterns:
-                self._patterns.append((reason, None, FastPattern(re.compile(pattern))))
+                self._patterns.append((reason, None, FastPattern(compiled(pattern))))
         self._unless: dict[str, FastPattern] = {}
         for reason in rules.scope.reasons:
             unless = alternation(reason.unless)
             if unless is not None:
                 self._unless[reason.code] = FastPattern(unless)
         emergency = rules.reason("emergency")
-        self._situations = [(r.number, [FastPattern(re.compile(p)) for p in r.situations]) for r in emergency.redirects]
+        self._situations = [(r.number, [FastPattern(compiled(p)) for p in r.situations]) for r in emergency.redirects]
         self._default_number = emergency.default_redirect or "110"
         self._timing = TimeCues(rules.timing)
 
