@@ -198,3 +198,11 @@ def test_parsed_yaml_is_read_back_the_same_and_an_edited_file_is_parsed_again(tm
     path.write_text("entries: [\n", encoding="utf-8")
     with pytest.raises(DataFileError, match="not valid YAML"):
         read_yaml(path)
+
+
+def test_jiebas_hmm_tables_read_back_are_the_ones_built(cache_folder: Path) -> None:
+    from triage import segment
+
+    built = segment._cached_hmm_tables()  # an empty cache folder: built and written
+    assert list(cache_folder.glob("hmm-tables-*.bin"))
+    assert segment._cached_hmm_tables() == built == segment._hmm_tables()  # read back, every float the same
