@@ -113,15 +113,17 @@ def test_a_value_of_the_wrong_shape_is_rebuilt(cache_folder: Path) -> None:
 def test_a_knowledge_base_read_from_the_cache_answers_the_same_to_the_bit(cache_folder: Path) -> None:
     built = load_knowledge_base()
     assert len(list(cache_folder.glob("knowledge-*.bin"))) == 1
+    assert len(list(cache_folder.glob("answer-documents-*.bin"))) == 1
     read = load_knowledge_base()
+    questions = [*TEXTS[:3], "驾照掉了怎么补办", "孩子上学的户口要求"]
+    assert [read.search(q, 3) for q in questions] == [built.search(q, 3) for q in questions]
+    assert read._documents_read is None  # searching needs only the index: the documents are read for an edit
     for entry_id in built._entries:
         assert read._tokens[entry_id] == built._tokens[entry_id]
         assert read._content[entry_id] == built._content[entry_id]
     a, b = built._index.profiles, read._index.profiles
     assert a.columns == b.columns and np.array_equal(a.idf, b.idf)
     assert all(np.array_equal(getattr(a.matrix, k), getattr(b.matrix, k)) for k in ("data", "indices", "indptr"))
-    questions = [*TEXTS[:3], "驾照掉了怎么补办", "孩子上学的户口要求"]
-    assert [read.search(q, 3) for q in questions] == [built.search(q, 3) for q in questions]
     # the BM25 index is cached too, as bm25s's own save and load would keep it: the same as indexing afresh
     cached_index = read._index.retriever
     read._index = read._build()
@@ -134,6 +136,24 @@ def test_a_knowledge_base_read_from_the_cache_answers_the_same_to_the_bit(cache_
     edited = [entries[0].model_copy(update={"answer": entries[0].answer + "（已更新）"}), *entries[1:]]
     KnowledgeBase(edited)
     assert len(list(cache_folder.glob("knowledge-*.bin"))) == 2
+
+
+def test_a_knowledge_base_read_from_the_cache_takes_edits_as_a_built_one_does(cache_folder: Path) -> None:
+    """Its documents, read only when the first edit needs them, are those of the entries it was made with."""
+    new = {"question": "犬只狂犬疫苗在哪里接种？", "answer": "犬只狂犬病免疫可到动物诊疗机构或指定免疫点接种。",
+           "unit": "市农业农村局", "topic": "城乡建设"}
+    built = load_knowledge_base()
+    read = load_knowledge_base()
+    assert read._documents_read is None
+    added = []
+    for kb in (built, read):
+        first = next(iter(kb)).id
+        added.append(kb.upsert(new).id)
+        kb.upsert({"id": first, "answer": "（已更新）" + kb.get(first).answer})
+    assert read._tokens == built._tokens and read._content == built._content
+    text = "我想问一下家里的狗要去哪里打狂犬疫苗"
+    assert [h.id for h in read.search(text, 3)] == [h.id for h in built.search(text, 3)]
+    assert added[1] in [h.id for h in read.search(new["question"], 3)]
 
 
 def test_the_served_bm25_scores_are_bm25s_own_to_the_bit() -> None:
