@@ -8,7 +8,8 @@ LinearSVC peer's in-process rate); a worker's peak RSS no higher than one `triag
 - `help`, `one_call`: wall seconds of `triage --help` and of `triage predict "<a consultation>"` (median and
   min of `--runs`, after one unmeasured run that warms the page cache and the derived-data cache), with the
   one call's peak RSS; `one_call_cold_cache`: the same once with an empty TRIAGE_CACHE_DIR (a first run ever).
-- `stages`: one fresh process split into import, bundle load, jieba dictionary, first suggestion (the gazetteer's
+- `stages`: one fresh process (the collector paused after `training.cli`, as the command pauses it) split into
+  import, bundle load, jieba dictionary, first suggestion (the gazetteer's
   sound index included) and answers (the knowledge base), with the warm cache. The bundle load opens the
   dictionary itself, while the other core checks `arrays.bin`, so the dictionary's own stage is near zero.
 - `batch`: `triage -v predict --input` on tipdm2020c's training messages, with one process and with one worker
@@ -45,19 +46,21 @@ STAGES = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import training.cli  # what the `triage` command imports before any command runs
-from triage.bundle import load_bundle
-t1 = time.perf_counter()
-pipeline = load_bundle(sys.argv[1])
-t2 = time.perf_counter()
-from triage.segment import default_segmenter
-default_segmenter()
-t3 = time.perf_counter()
-suggestion = pipeline.suggest(sys.argv[2])
-t4 = time.perf_counter()
-from triage.knowledge_base import load_knowledge_base, wants_answers, with_answers
-if wants_answers(suggestion):
-    with_answers(suggestion, load_knowledge_base())
-t5 = time.perf_counter()
+from triage.collector import collection_paused
+with collection_paused():  # as the one-call command runs
+    from triage.bundle import load_bundle
+    t1 = time.perf_counter()
+    pipeline = load_bundle(sys.argv[1])
+    t2 = time.perf_counter()
+    from triage.segment import default_segmenter
+    default_segmenter()
+    t3 = time.perf_counter()
+    suggestion = pipeline.suggest(sys.argv[2])
+    t4 = time.perf_counter()
+    from triage.knowledge_base import load_knowledge_base, wants_answers, with_answers
+    if wants_answers(suggestion):
+        with_answers(suggestion, load_knowledge_base())
+    t5 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "load": t2 - t1, "segmenter": t3 - t2, "first_suggestion": t4 - t3,
                   "answers": t5 - t4, "in_process": t5 - t0}))
 """
