@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, *, model: ModelHolder | None = 
         app.state.hotspots = HotspotService(
             alert_orders=settings.hotspot_alert_orders, window_hours=settings.hotspot_window_hours
         )
+        app.state.hotspots.warm_up()  # not awaited: /healthz is ready before it
         logger.info("serving model %s", app.state.model.current.pipeline.version)
         yield
         engine.dispose()
