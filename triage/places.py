@@ -37,7 +37,6 @@ from triage.cache import cached, fingerprint
 from triage.datafile import read_yaml, validated
 from triage.errors import DataFileError
 from triage.labels import DISTRICTS
-from triage.regex_cache import compiled
 from triage.resources import PLACES_FILE
 from triage.units import canonical_district, default_catalogue
 
@@ -343,9 +342,9 @@ class Gazetteer:
             # where a name may start: a first character of one before a second character of one (a quarter of the
             # places the first characters alone give)
             firsts, seconds = _char_class({s[0] for s in self._lengths}), _char_class({s[1] for s in self._lengths})
-            self._first: re.Pattern[str] | None = compiled(f"{firsts}(?={seconds})")
+            self._first: re.Pattern[str] | None = regex_cache.compiled(f"{firsts}(?={seconds})")
         else:  # a one-character look-alike: its first character alone
-            self._first = compiled("[" + "".join(sorted({re.escape(n[0]) for n in scanned})) + "]") if scanned else None
+            self._first = regex_cache.compiled("[" + "".join(sorted({re.escape(n[0]) for n in scanned})) + "]") if scanned else None
         self._tries: _SoundIndex | None = None
         self._any_heard = any(len(p.districts) == 1 and _HAN.match(p.name) for p in self._places.values())
         """The sound index, built on the first call that needs it: a gazetteer loaded only for its names (the
@@ -390,7 +389,7 @@ class Gazetteer:
         if heard:
             _ordinary_words()  # read once here rather than on the first call that needs it
         pairs = pair_finder(anchors)
-        gaps = compiled(_char_class(gapped)) if gapped else None
+        gaps = regex_cache.compiled(_char_class(gapped)) if gapped else None
         return _SoundIndex(backward, forward, dict(anchors), dict(gapped), pairs, gaps)
 
     def names(self) -> list[str]:
@@ -646,7 +645,7 @@ def pair_finder(pairs: Iterable[str]) -> re.Pattern[str] | None:
     pairs = list(pairs)
     if not pairs:
         return None
-    return compiled("(?=(" + _char_class({p[0] for p in pairs}) + _char_class({p[1] for p in pairs}) + "))")
+    return regex_cache.compiled("(?=(" + _char_class({p[0] for p in pairs}) + _char_class({p[1] for p in pairs}) + "))")
 
 
 def _votes(matches: list[PlaceMatch] | tuple[PlaceMatch, ...]) -> dict[str, float]:
