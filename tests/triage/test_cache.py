@@ -138,18 +138,15 @@ def test_a_knowledge_base_read_from_the_cache_answers_the_same_to_the_bit(cache_
     assert len(list(cache_folder.glob("knowledge-*.bin"))) == 2
 
 
-def test_a_knowledge_base_read_from_the_cache_takes_edits_as_a_built_one_does(cache_folder: Path) -> None:
-    """Its documents, read only when the first edit needs them, are those of the entries it was made with."""
+def test_a_knowledge_base_read_from_the_cache_takes_a_new_answer_as_a_built_one_does(cache_folder: Path) -> None:
+    """Its documents, read only when the first edit needs them, are those of the entries it was made with: an
+    added answer (an id they were not made for) is indexed beside them as in a base built afresh."""
     new = {"question": "犬只狂犬疫苗在哪里接种？", "answer": "犬只狂犬病免疫可到动物诊疗机构或指定免疫点接种。",
            "unit": "市农业农村局", "topic": "城乡建设"}
     built = load_knowledge_base()
     read = load_knowledge_base()
     assert read._documents_read is None
-    added = []
-    for kb in (built, read):
-        first = next(iter(kb)).id
-        added.append(kb.upsert(new).id)
-        kb.upsert({"id": first, "answer": "（已更新）" + kb.get(first).answer})
+    added = [kb.upsert(new).id for kb in (built, read)]  # the new id is not among those the documents were made for
     assert read._tokens == built._tokens and read._content == built._content
     text = "我想问一下家里的狗要去哪里打狂犬疫苗"
     assert [h.id for h in read.search(text, 3)] == [h.id for h in built.search(text, 3)]
