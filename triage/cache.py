@@ -74,8 +74,8 @@ def source_files(*modules: str) -> list[Path]:
 def cached(kind: str, key: bytes, build: Callable[[], T], valid: Callable[[Any], bool]) -> T:
     """`build()`'s value, read from the cache when a file for (`kind`, `key`) exists, passes its checksums and
     holds a value `valid` accepts; otherwise built, written for the next process, and returned."""
-    value = read_cached(kind, key, valid)
-    if value is None:
+    value = _lookup(kind, key, valid)
+    if value is _MISSING:
         value = build()
         write_cached(kind, key, value)
     return value  # type: ignore[no-any-return]
@@ -84,13 +84,17 @@ def cached(kind: str, key: bytes, build: Callable[[], T], valid: Callable[[Any],
 def read_cached(kind: str, key: bytes, valid: Callable[[Any], bool]) -> Any | None:
     """The value cached for (`kind`, `key`) if its file exists, passes its checksums and holds a value `valid`
     accepts; None otherwise (for a value that grows over a process's life: see `triage.regex_cache`)."""
+    value = _lookup(kind, key, valid)
+    return None if value is _MISSING else value
+
+
+def _lookup(kind: str, key: bytes, valid: Callable[[Any], bool]) -> Any:
+    """The cached value, or `_MISSING` (a cached None is a value: an empty YAML file is read back, not re-parsed)."""
     path = _path(kind, key)
     value = _read(path, key)
-    if value is _MISSING:
-        return None
-    if not valid(value):
+    if value is not _MISSING and not valid(value):
         logger.warning("cache file %s holds a value of the wrong shape; rebuilding it", path)
-        return None
+        return _MISSING
     return value
 
 

@@ -110,6 +110,19 @@ def test_a_value_of_the_wrong_shape_is_rebuilt(cache_folder: Path) -> None:
     assert cached("thing", key, lambda: {"not": "called"}, lambda v: isinstance(v, dict)) == {"rebuilt": True}
 
 
+def test_a_cached_none_is_read_back_not_built_again() -> None:
+    """An empty YAML file parses to None: its cache file is read as any other, not rebuilt and rewritten each time."""
+    key = fingerprint("nothing")
+    calls: list[int] = []
+
+    def build() -> None:
+        calls.append(1)
+
+    assert cached("thing", key, build, lambda v: v is None) is None
+    assert cached("thing", key, build, lambda v: v is None) is None
+    assert calls == [1]
+
+
 def test_a_knowledge_base_read_from_the_cache_answers_the_same_to_the_bit(cache_folder: Path) -> None:
     built = load_knowledge_base()
     assert len(list(cache_folder.glob("knowledge-*.bin"))) == 1
