@@ -93,7 +93,7 @@ def _train_run(
     seed: int,
     config: Path | None,
     model: dict[str, Any] | None = None,
-    local: dict[str, Any] | None = None,
+    data_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     from training.args import DataArguments, ModelArguments, RunArguments, TrainingArguments
     from training.train import train
@@ -103,7 +103,7 @@ def _train_run(
         run.training.output_dir = str(out)
     else:
         run = RunArguments(
-            DataArguments(preset=preset, data_files=[str(p) for p in data], label_files=[str(p) for p in labels], **(local or {})),  # type: ignore[arg-type]
+            DataArguments(preset=preset, data_files=[str(p) for p in data], label_files=[str(p) for p in labels], **(data_options or {})),  # type: ignore[arg-type]
             ModelArguments(**(model or {})),
             TrainingArguments(output_dir=str(out), seed=seed),
         )
@@ -129,6 +129,9 @@ def train_command(
     ] = None,
     labels: Annotated[list[Path] | None, typer.Option("--labels", help="extra labels by id (JSONL), merged into --data")] = None,
     seed: Annotated[int, typer.Option(help="seed for splits and models")] = 0,
+    max_train_samples: Annotated[
+        int | None, typer.Option("--max-train-samples", min=10, help="train on at most this many rows, drawn with the seed (a quick trial run)")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="training_args.json of an earlier run, to reproduce it")] = None,
     model: Annotated[str, typer.Option("--model", help="linear, transformer or ensemble (linear + transformer, mixed on dev)")] = "linear",
     base_model: Annotated[str | None, typer.Option("--base-model", help="encoder to fine-tune: folder from `triage pretrain`, or a local checkpoint")] = None,
@@ -154,7 +157,9 @@ def train_command(
     try:
         metrics = _train_run(
             preset=preset, data=list(data or []), labels=list(labels or []), out=out, seed=seed, config=config, model=options,
-            local={"local_weight": local_weight, "adapt_priors": str(adapt_priors) if adapt_priors else None},
+            data_options={
+                "local_weight": local_weight, "adapt_priors": str(adapt_priors) if adapt_priors else None, "max_train_samples": max_train_samples,
+            },
         )
     except (TriageError, ValueError) as exc:
         raise fail(str(exc)) from exc

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 from typer.testing import CliRunner
 
@@ -107,12 +108,40 @@ def test_errors_are_one_clear_line(tmp_path):
     assert result.exit_code == 2 and "unknown preset" in result.stderr
 
 
-def test_without_a_model_the_default_one_is_trained_first(monkeypatch, tmp_path):
+def test_without_a_model_the_default_one_is_trained_first(monkeypatch, tmp_path, default_bundle):
+    """The training itself is the session's `default_bundle` (the same call, `train` on the default preset): here
+    it is copied in, so that the test checks what `predict` asks for and then serves."""
+    runs = []
+
+    def train_run(**kwargs):
+        runs.append(kwargs)
+        shutil.copytree(default_bundle, kwargs["out"])
+
     monkeypatch.setattr(cli, "DEFAULT_MODEL_DIR", tmp_path / "default")
+    monkeypatch.setattr(cli, "_train_run", train_run)
     result = runner.invoke(cli.app, ["predict", "我想问一下社保卡丢了怎么补办"])
     assert result.exit_code == 0, result.output
     assert "training the default model" in result.stderr
-    assert (tmp_path / "default" / "manifest.json").is_file()
+    assert [(r["preset"], r["out"], r["data"], r["config"]) for r in runs] == [("default", tmp_path / "default", [], None)]
+    assert json.loads(result.stdout)["model_version"] == "test-default"
+    result = runner.invoke(cli.app, ["predict", "我想问一下社保卡丢了怎么补办"])  # the second time it is there
+    assert result.exit_code == 0 and len(runs) == 1 and "training the default model" not in result.stderr
+
+
+def test_a_quick_training_draws_the_rows_it_is_given(tmp_path, write_jsonl):
+    rows = [{"text": f"第{i}路公交车司机开车太猛，我要投诉", "category": "投诉", "topic": "交通运输"} for i in range(30)]
+    rows += [{"text": f"想问一下第{i}号社保卡丢了怎么补办", "category": "咨询", "topic": "劳动和社会保障"} for i in range(30)]
+    data = str(write_jsonl(rows))
+
+    def trained_rows(*options: str) -> int:
+        out = tmp_path / f"m{len(options)}"
+        result = runner.invoke(cli.app, ["train", "--preset", "none", "--data", data, "--out", str(out), *options])
+        assert result.exit_code == 0, result.output
+        return json.loads((out / "manifest.json").read_text(encoding="utf-8"))["training"]["train_rows"]
+
+    assert trained_rows() - trained_rows("--max-train-samples", "40") == 20  # the catalogue's own rows are always there
+    result = runner.invoke(cli.app, ["train", "--preset", "none", "--data", data, "--out", str(tmp_path / "m"), "--max-train-samples", "5"])
+    assert result.exit_code == 2 and "--max-train-samples" in result.stderr
 
 
 def test_predict_a_file_reads_a_letters_title_as_part_of_it(default_bundle, write_jsonl, tmp_path):

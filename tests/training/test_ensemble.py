@@ -72,12 +72,16 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+QUICK_ROWS = 800
+"""Rows of the default preset these trainings draw: what they check is the bundle's shape, not its accuracy."""
+
+
 def _train(tmp: Path, base: Path, model_type: str) -> Path:
     from training.args import DataArguments, ModelArguments, RunArguments, TrainingArguments
     from training.train import train
 
     run = RunArguments(
-        DataArguments(preset="default"),
+        DataArguments(preset="default", max_train_samples=QUICK_ROWS),
         ModelArguments(model_type=model_type, base_model=str(base), transformer_epochs=1, transformer_max_length=32,  # type: ignore[arg-type]
                        transformer_batch_size=32, transformer_learning_rate=1e-3),
         TrainingArguments(output_dir=str(tmp / model_type), version=f"tiny-{model_type}"),
@@ -91,7 +95,7 @@ def transformer_bundle(tiny_base: Path, tmp_path_factory: pytest.TempPathFactory
     out = tmp_path_factory.mktemp("bundles") / "transformer"
     result = runner.invoke(cli.app, [
         "train", "--model", "transformer", "--base-model", str(tiny_base), "--out", str(out), "--epochs", "1",
-        "--max-length", "32", "--learning-rate", "1e-3",
+        "--max-length", "32", "--learning-rate", "1e-3", "--max-train-samples", str(QUICK_ROWS),
     ])
     assert result.exit_code == 0, result.output
     return out
