@@ -484,9 +484,17 @@ def _threshold_lines(thresholds: dict[str, Any]) -> list[str]:
             continue
         per = "; ".join(f"{k}: {v.get('precision')} / {v.get('coverage')} (n={v.get('n')})" for k, v in info.get("by_source", {}).items())
         lines.append(f"| {field_name} | {info['threshold']} | {info['target_precision']} | {info.get('precision')} / {info.get('coverage')} (n={info.get('n')}) | {per} |")
+    unmeasured = thresholds.get("measured", {}).get("unmeasured_registers", {})
     for register, own in thresholds.get("by_register", {}).items():
         chosen = ", ".join(f"{name} {value:.4f}" for name, value in own.items())
-        lines.append(f"\nA {register} text is decided by its own register's thresholds: {chosen} (chosen on that register's rows alone).")
+        if register in unmeasured:
+            aims = ", ".join(f"{name} {info['target_precision']}" for name, info in unmeasured[register].items())
+            lines.append(
+                f"\nNo training row was {register} text: such a text is decided by thresholds aimed higher on the other rows ({aims}): "
+                f"{chosen}. Its precision is not measured; train with {register} rows to give it thresholds of its own."
+            )
+        else:
+            lines.append(f"\nA {register} text is decided by its own register's thresholds: {chosen} (chosen on that register's rows alone).")
     rules = thresholds.get("measured", {}).get("rule_refusals")
     if rules:
         lines.append(f"\nRefusals by rule: precision {rules.get('precision')} on {rules.get('n')} out-of-fold rows; auto: {rules.get('auto')}.")

@@ -7,7 +7,9 @@ import pytest
 
 from training.crossval import assign_folds, fit_with_out_of_fold
 from training.tuning import MIN_REGISTER_ROWS, choose_auto_thresholds, is_acceptable
+from triage.bundle import load_bundle
 from triage.classifiers import MultiHeadClassifier
+from triage.schemas import Suggestion
 from triage.suggest import choose_threshold
 from triage.units import default_catalogue
 
@@ -106,3 +108,42 @@ def test_a_fold_keeps_only_the_features_its_own_rows_hold_min_df_times() -> None
     alone, _ = _fold_margins(MultiHeadClassifier(), sp.csr_matrix(X), labels, None, rows, held, 2)
     assert not np.allclose(linked["category"][1][-1], linked["category"][1][-2])  # with min_df 1 the word counts ...
     assert np.allclose(alone["category"][1][-1], alone["category"][1][-2])  # ... with min_df 2 the fold drops it
+
+
+def test_a_register_no_training_row_was_of_gets_thresholds_aimed_higher(pipeline) -> None:
+    """Trained on calls alone, the heads' confidence on a letter was never measured: its category and unit are
+    auto only where the calls show precision 0.98, not the usual target."""
+    from training.tuning import UNMEASURED_TARGET
+    from triage.suggest import apply_thresholds
+
+    call = pipeline.suggest("开福区伍家岭那边有个小区门口天天占道经营，路都堵死了")
+    top = call.units[0]
+
+    def scored(score: float) -> Suggestion:
+        return call.model_copy(update={"units": [top.model_copy(update={"score": score}), *call.units[1:]]})
+
+    # 200 calls between 0.5 and 0.9, one in ten sent to the wrong unit; 300 above 0.9, all right
+    suggestions = [scored(0.5 + i * 0.002) for i in range(200)] + [scored(0.9 + i * 0.0003) for i in range(300)]
+    right = {"category": call.category.label, "scope": "accepted", "units": (top.name,)}
+    wrong = {**right, "units": ("市林业局",)}
+    gold = [wrong if i < 200 and i % 10 == 0 else right for i in range(500)]
+    chosen = choose_auto_thresholds(suggestions, gold, ["calls"] * 500, default_catalogue())
+    spoken, written = chosen.for_register("spoken"), chosen.for_register("written")
+    assert spoken.unit < written.unit <= 0.9 and spoken.category <= written.category
+    aimed = chosen.measured["unmeasured_registers"]["written"]["unit"]
+    assert aimed["target_precision"] == UNMEASURED_TARGET and aimed["precision"] >= UNMEASURED_TARGET
+    between = scored((spoken.unit + written.unit) / 2)
+    assert apply_thresholds(between, chosen).auto.unit
+    letter = apply_thresholds(between.model_copy(update={"register_": "written"}), chosen)
+    assert not letter.auto.unit and "unit置信度低" in letter.review_reasons
+    # a register with rows of its own keeps what they show (the full preset's letters)
+    both = choose_auto_thresholds(suggestions, gold, ["calls"] * 250 + ["messages"] * 250, default_catalogue())
+    assert "unmeasured_registers" not in both.measured
+
+
+def test_the_default_model_card_says_its_letters_are_decided_by_stricter_thresholds(default_bundle) -> None:
+    card = (default_bundle / "README.md").read_text(encoding="utf-8")
+    assert "No training row was written text" in card and "train with written rows" in card
+    written = load_bundle(default_bundle).thresholds.for_register("written")
+    spoken = load_bundle(default_bundle).thresholds.for_register("spoken")
+    assert written.unit > spoken.unit and written.category > spoken.category and written.scope == spoken.scope
