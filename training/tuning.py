@@ -178,7 +178,7 @@ keeps its own: its target is 0.98 already. The project's own letters (data/probe
 tune: out of fold they are as easy as its calls, and thresholds chosen on them auto-filled the category of 92% of
 those real messages at precision 0.62."""
 MARGIN_FIELDS = ("category", "unit")
-"""The fields aimed higher for an unmeasured register (the scope's refusals are a rule's or a person's anyway)."""
+"""The fields aimed higher for an unmeasured register (the scope keeps its 0.98, and a model's refusal is always reviewed)."""
 
 
 def _by_register(own: dict[str, float], rows: dict[str, int]) -> dict[str, float]:
