@@ -118,6 +118,9 @@ def test_a_file_may_call_the_district_by_either_of_its_names(tmp_path):
         "我去卫生院打针要排好久",
         "我在大学成长了很多",  # 大学成 sounds like 大学城
         "这个车站的厕所太脏了",
+        "希望城管部门尽快处理",  # 希望 + 城管, not 望城 (letters end like this)
+        "恳请相关部门重视，希望城市管理再精细一些",
+        "大家都很失望城建部门的答复",
     ],
 )
 def test_ordinary_words_are_not_taken_for_places(text):
