@@ -490,8 +490,9 @@ def _threshold_lines(thresholds: dict[str, Any]) -> list[str]:
         if register in unmeasured:
             aims = ", ".join(f"{name} {info['target_precision']}" for name, info in unmeasured[register].items())
             lines.append(
-                f"\nNo training row was {register} text: such a text is decided by thresholds aimed higher on the other rows ({aims}): "
-                f"{chosen}. Its precision is not measured; train with {register} rows to give it thresholds of its own."
+                f"\nNo row the thresholds were chosen on was {register} text (development files train and never tune): such a text is "
+                f"decided by thresholds aimed higher on the other rows ({aims}): {chosen}. Its precision is not measured; a training "
+                f"whose tuned rows hold {register} text (the full preset's real messages) gives it thresholds of its own."
             )
         else:
             lines.append(f"\nA {register} text is decided by its own register's thresholds: {chosen} (chosen on that register's rows alone).")

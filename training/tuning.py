@@ -168,8 +168,8 @@ the pooled threshold (the strictest of the sources') holds for it."""
 
 
 UNMEASURED_TARGET = 0.98
-"""The precision the category and the unit are aimed at, on the other register's rows, for a register that no
-training row was of (the default preset's letters: it trains on calls alone). A head's confidence does not carry
+"""The precision the category and the unit are aimed at, on the other register's rows, for a register that none of the
+rows thresholds are chosen on was of (the default preset's letters: it tunes on calls alone). A head's confidence does not carry
 over between registers: on tipdm2020c's 5,622 training messages (never trained on by the default preset; not the
 held-out ones), the default model's thresholds chosen on calls for 0.90 and 0.96 gave a category auto on 60% of the
 letters at precision 0.68, and a unit auto on 71% at 0.936. Aimed at 0.98 on the calls' out-of-fold rows, they

@@ -110,9 +110,9 @@ def test_a_fold_keeps_only_the_features_its_own_rows_hold_min_df_times() -> None
     assert np.allclose(alone["category"][1][-1], alone["category"][1][-2])  # ... with min_df 2 the fold drops it
 
 
-def test_a_register_no_training_row_was_of_gets_thresholds_aimed_higher(pipeline) -> None:
-    """Trained on calls alone, the heads' confidence on a letter was never measured: its category and unit are
-    auto only where the calls show precision 0.98, not the usual target."""
+def test_a_register_no_tuned_row_was_of_gets_thresholds_aimed_higher(pipeline) -> None:
+    """Tuned on calls alone, the heads' confidence on a letter was never measured: its category and unit are auto
+    only where the calls show precision 0.98, not the usual target."""
     from training.tuning import UNMEASURED_TARGET
     from triage.suggest import apply_thresholds
 
@@ -143,7 +143,7 @@ def test_a_register_no_training_row_was_of_gets_thresholds_aimed_higher(pipeline
 
 def test_the_default_model_card_says_its_letters_are_decided_by_stricter_thresholds(default_bundle) -> None:
     card = (default_bundle / "README.md").read_text(encoding="utf-8")
-    assert "No training row was written text" in card and "train with written rows" in card
+    assert "No row the thresholds were chosen on was written text" in card and "gives it thresholds of its own" in card
     written = load_bundle(default_bundle).thresholds.for_register("written")
     spoken = load_bundle(default_bundle).thresholds.for_register("spoken")
     assert written.unit > spoken.unit and written.category > spoken.category and written.scope == spoken.scope

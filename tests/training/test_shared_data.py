@@ -53,7 +53,7 @@ def test_a_quick_full_preset_model_classifies_real_messages(tmp_path):
     assert ceiling["gap"] == round(ceiling["agreement"]["rate"] - ceiling["accuracy_first"]["accuracy"], 4)
     card = (bundle / "README.md").read_text(encoding="utf-8")
     assert "## Request type against two annotators" in card
-    assert "No training row was" not in card  # calls and letters: each register has thresholds of its own
+    assert "No row the thresholds were chosen on was" not in card  # calls and letters: each register has its own
     low, high = ceiling["accuracy_agreed"]["interval"]
     assert f"| model accuracy where both annotators agree | 357 | {ceiling['accuracy_agreed']['accuracy']:.3f} | {low:.3f}–{high:.3f} |" in card
     test = read_labelled(TIPDM_DIR / "test.jsonl")
