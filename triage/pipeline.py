@@ -449,7 +449,7 @@ class TriagePipeline:
             keywords=keywords,
             p_accepted=proba["scope"].get(ACCEPTED) if "scope" in proba else None,
             elements=elements,
-            summary=summarise(text, elements, keywords),
+            summary=summarise(text, elements, keywords, register=register),
             caller_state=state,
         )
         return assemble(parts, self.thresholds, self.version, register)

@@ -14,6 +14,7 @@ fillers and the ask's own clauses are never the key clause.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 from triage.elements import Elements, Span, clauses, is_pause
@@ -23,10 +24,14 @@ LEAD = "来电人反映："
 ASK_LEAD = "；诉求："
 ASK_ONLY_LEAD = "来电人诉求："
 """The lead of a summary with nothing to report beside the ask (no place, time or other clause): not an empty 反映."""
+WRITTEN_LEADS = ("来信人反映：", "来信人诉求：")
+"""The same leads for written text (web, WeChat, app, letters): its writer did not call."""
+_SALUTATION = re.compile(r"尊敬的[^，。！？,.!?]{0,10}?(?:领导|同志|部门|工作人员|市长|书记)[：:]?$")
+"""A letter's salutation where it ends a clause: normalising joins a title to the 尊敬的领导 on the next line."""
 SEPARATOR = "，"
 MIN_WORD_IDF = 5.0
 """Words this common in general Chinese (jieba's IDF below it: 电话, 我们, 这个) weigh nothing in the key clause."""
-_GREETING = frozenset("喂你好您嗯呃啊哎唉哦是这样的那个就对请问打扰了")
+_GREETING = frozenset("喂你好您嗯呃啊哎唉哦是这样的那个就对请问打扰了谢")
 
 
 def _weights_from_keywords(keywords: Mapping[str, float] | Sequence[str]) -> dict[str, float]:
@@ -84,6 +89,10 @@ def key_clause(
     best: tuple[float, int, int] | None = None
     for k, (start, end) in enumerate(parts):
         piece = text[start:end]
+        salutation = _SALUTATION.search(piece)
+        if salutation is not None:  # the title before it may still be the key clause
+            end = start + salutation.start()
+            piece = text[start:end]
         if len(piece) < 3 or _is_greeting(piece):
             continue
         if ask is not None and start < ask.end and ask.start < end:
@@ -119,19 +128,22 @@ def summarise(
     elements: Elements,
     keywords: Mapping[str, float] | Sequence[str] | None = None,
     max_chars: int = MAX_CHARS,
+    register: str = "spoken",
 ) -> str:
-    """来电人反映：<address>，<time>，<key clause>；诉求：<ask> in at most `max_chars` characters.
+    """来电人反映：<address>，<time>，<key clause>；诉求：<ask> in at most `max_chars` characters (来信人 for a
+    `written` text).
 
     Every piece is copied from `text`; the address and the ask are kept whenever they exist (the ask cut at a
     clause boundary when it alone is too long), the time and then the key clause are dropped first. Without an
     ask the summary ends after 反映's part; with nothing to report beside the ask it is 来电人诉求：<ask>.
     """
+    lead, ask_only_lead = WRITTEN_LEADS if register == "written" else (LEAD, ASK_ONLY_LEAD)
     if not isinstance(text, str) or not text.strip():
-        return LEAD.rstrip("：")
+        return lead.rstrip("：")
     key = key_clause(text, elements, keywords)
     address = elements.address.text if elements.address else ""
     ask = elements.ask.text.strip() if elements.ask else ""
-    tail_budget = max_chars - len(LEAD)
+    tail_budget = max_chars - len(lead)
     if ask:
         room = tail_budget - len(ASK_LEAD) - (len(address) + len(SEPARATOR) if address else 0)
         ask = _cut_at_clause(ask, max(room, 4))
@@ -169,6 +181,6 @@ def summarise(
             break
     body = SEPARATOR.join(pieces)
     if not body and ask:
-        return ASK_ONLY_LEAD + _cut_at_clause(elements.ask.text.strip(), max(max_chars - len(ASK_ONLY_LEAD), 4))  # type: ignore[union-attr]
-    summary = LEAD + body + (ASK_LEAD + ask if ask else "")
+        return ask_only_lead + _cut_at_clause(elements.ask.text.strip(), max(max_chars - len(ask_only_lead), 4))  # type: ignore[union-attr]
+    summary = lead + body + (ASK_LEAD + ask if ask else "")
     return summary[:max_chars]

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from training.datasets import is_test
 from triage.elements import Elements, Span, extract_elements
 from triage.resources import CORPUS_DIR
-from triage.summary import ASK_LEAD, ASK_ONLY_LEAD, LEAD, MAX_CHARS, SEPARATOR, key_clause, summarise
+from triage.summary import ASK_LEAD, ASK_ONLY_LEAD, LEAD, MAX_CHARS, SEPARATOR, WRITTEN_LEADS, key_clause, summarise
 
 
 def _pieces(summary: str) -> list[str]:
@@ -124,3 +124,19 @@ def test_pool_calls_keep_their_address_and_ask():
                 assert said and e.ask.text.startswith(said)
             checked += 1
     assert checked > 2000
+
+
+def test_a_letter_is_summarised_as_written_to_the_hotline_without_its_salutation():
+    """A web message or letter: its writer did not call (来信人), and the title that normalising joins to the 尊敬的
+    领导 of the next line is the key clause without it."""
+    text = "关于小区路灯损坏的求助尊敬的领导：您好！小区门口的路灯坏了一个多月，晚上出行很不方便，希望尽快修复，谢谢！"
+    e = extract_elements(text)
+    letter = summarise(text, e, register="written")
+    assert letter.startswith(WRITTEN_LEADS) and "尊敬" not in letter and "谢谢" not in letter
+    assert summarise(text, e).startswith((LEAD, ASK_ONLY_LEAD))  # the same text said on the phone
+    assert summarise(text, e).removeprefix(LEAD) == letter.removeprefix(WRITTEN_LEADS[0])
+    ask_only = summarise("希望尽快修复路灯", Elements(ask=Span.of("希望尽快修复路灯", 0, 8)), register="written")
+    assert ask_only == WRITTEN_LEADS[1] + "希望尽快修复路灯"
+    assert summarise("", Elements(), register="written") == WRITTEN_LEADS[0].rstrip("：")
+    key = key_clause(text, e)
+    assert key is not None and "尊敬" not in key.text and key.text in text
