@@ -4,6 +4,10 @@ Run: `python -m training.bench_equality dump --model models/full --out after.jso
 and bundle before the change, e.g. in a `git worktree` of the older commit), then
 `python -m training.bench_equality compare before.jsonl after.jsonl`.
 
+Run the older dump from inside the worktree's folder (`--model` an absolute path), not with PYTHONPATH from this
+one: `python -m` puts the current folder first on the path, and `triage` is a namespace package, so the current
+folder's code would be the one measured twice.
+
 The texts are the corpus's training calls and the tipdm2020c test split (the frozen calls are left out: this
 checks code, it scores nothing), each suggested as spoken and as written text. Fields that change by themselves
 are dropped: the model version (named after the folder and time) and the deadline's due time (counted from the
