@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from triage.elements import Elements, Span, clauses, is_pause
+from triage.schemas import Register
 
 MAX_CHARS = 60
 LEAD = "来电人反映："
@@ -75,12 +76,18 @@ def _is_greeting(piece: str) -> bool:
     return not piece.strip(_GREETING_CHARS)  # every character a greeting's
 
 
+def _without_salutation(text: str, start: int, end: int) -> tuple[int, int]:
+    """A clause without the salutation it ends with: the title before it may still be the key clause."""
+    salutation = _SALUTATION.search(text, start, end)
+    return (start, salutation.start()) if salutation is not None else (start, end)
+
+
 def key_clause(
     text: str, elements: Elements | None = None, keywords: Mapping[str, float] | Sequence[str] | None = None
 ) -> Span | None:
     """The clause that says most about the matter, outside the ask; None for a text of greetings only."""
     elements = elements or Elements()
-    parts = clauses(text)
+    parts = [_without_salutation(text, start, end) for start, end in clauses(text)]
     # with keywords, a clause's weight is worked out only for the clauses that may be the key clause
     weights = _clause_weights(text, parts, None) if keywords is None else None
     words = _weights_from_keywords(keywords) if keywords is not None else {}
@@ -89,10 +96,6 @@ def key_clause(
     best: tuple[float, int, int] | None = None
     for k, (start, end) in enumerate(parts):
         piece = text[start:end]
-        salutation = _SALUTATION.search(piece)
-        if salutation is not None:  # the title before it may still be the key clause
-            end = start + salutation.start()
-            piece = text[start:end]
         if len(piece) < 3 or _is_greeting(piece):
             continue
         if ask is not None and start < ask.end and ask.start < end:
@@ -128,7 +131,7 @@ def summarise(
     elements: Elements,
     keywords: Mapping[str, float] | Sequence[str] | None = None,
     max_chars: int = MAX_CHARS,
-    register: str = "spoken",
+    register: Register = "spoken",
 ) -> str:
     """来电人反映：<address>，<time>，<key clause>；诉求：<ask> in at most `max_chars` characters (来信人 for a
     `written` text).

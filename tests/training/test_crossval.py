@@ -7,7 +7,6 @@ import pytest
 
 from training.crossval import assign_folds, fit_with_out_of_fold
 from training.tuning import MIN_REGISTER_ROWS, choose_auto_thresholds, is_acceptable
-from triage.bundle import load_bundle
 from triage.classifiers import MultiHeadClassifier
 from triage.schemas import Suggestion
 from triage.suggest import choose_threshold
@@ -141,9 +140,8 @@ def test_a_register_no_tuned_row_was_of_gets_thresholds_aimed_higher(pipeline) -
     assert "unmeasured_registers" not in both.measured
 
 
-def test_the_default_model_card_says_its_letters_are_decided_by_stricter_thresholds(default_bundle) -> None:
+def test_the_default_model_card_says_its_letters_are_decided_by_stricter_thresholds(default_bundle, pipeline) -> None:
     card = (default_bundle / "README.md").read_text(encoding="utf-8")
     assert "No row the thresholds were chosen on was written text" in card and "gives it thresholds of its own" in card
-    written = load_bundle(default_bundle).thresholds.for_register("written")
-    spoken = load_bundle(default_bundle).thresholds.for_register("spoken")
+    written, spoken = pipeline.thresholds.for_register("written"), pipeline.thresholds.for_register("spoken")
     assert written.unit > spoken.unit and written.category > spoken.category and written.scope == spoken.scope
