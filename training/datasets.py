@@ -595,6 +595,8 @@ STATES_WRITTEN = ELEMENTS_DIR / "caller_state_written.jsonl"
 """Calls two outside writers wrote for their caller state alone (people in danger now, and look-alikes): development."""
 STATES_BLIND = ELEMENTS_DIR / "caller_state_blind.jsonl"
 """A third writer's calls of the same kind, on situations the others' did not all cover: scored, never trained on."""
+STATES_BLIND_2 = ELEMENTS_DIR / "caller_state_blind_2.jsonl"
+"""A fourth writer's 150 calls over all four states (55 求救 for every emergency number): scored, never trained on."""
 
 
 def read_states(path: Path) -> list[dict[str, str]]:
@@ -620,9 +622,10 @@ def caller_state_rows(probes: bool = True, probes_dir: Path = PROBES_DIR) -> lis
     (`caller_state_author.jsonl`, `caller_state_pool.jsonl`; see elements/README.md), then, with `probes`, the
     states outside writers gave their own development calls (data/probes, and `STATES_WRITTEN`, calls written for
     their state alone; a repeat of a frozen call left out).
-    Each row says its `origin`: `calls` or `probes`."""
+    Each row says its `origin`: `calls` or `probes`, and its `scope` where the call has one (else "")."""
     corpus = read_many(corpus_files()).records
     texts = {r.id: r.text for r in corpus}
+    scopes = {r.id: str(r.labels.get("scope") or "") for r in corpus}
     rows: dict[str, dict[str, str]] = {}
     for name in ("final.jsonl", "caller_state_author.jsonl", "caller_state_pool.jsonl"):
         path = ELEMENTS_DIR / name
@@ -633,12 +636,12 @@ def caller_state_rows(probes: bool = True, probes_dir: Path = PROBES_DIR) -> lis
                 rid = row.get("id")
                 if not rid or is_test(rid) or rid in rows or rid not in texts or not row.get("caller_state"):
                     continue
-                rows[rid] = {"id": rid, "text": texts[rid], "caller_state": row["caller_state"], "origin": "calls"}
+                rows[rid] = {"id": rid, "text": texts[rid], "caller_state": row["caller_state"], "origin": "calls", "scope": scopes[rid]}
     if probes:
         frozen = call_keys(r for r in corpus if is_test(r.id))
         for row in read_states(STATES_WRITTEN):
             if row["id"] not in rows and same_call_key(row["text"]) not in frozen:
-                rows[row["id"]] = {**row, "origin": "probes"}
+                rows[row["id"]] = {**row, "origin": "probes", "scope": ""}
         for path in probe_files("development", probes_dir):
             for line, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
                 if not raw.strip():
@@ -651,5 +654,5 @@ def caller_state_rows(probes: bool = True, probes_dir: Path = PROBES_DIR) -> lis
                     raise DataFileError(path, f"caller_state {state!r} is not one of {', '.join(CALLER_STATES)}", line=line)
                 rid, text = str(row.get("id") or f"{path.stem}:{line}"), str(row.get("text") or "")
                 if text and rid not in rows and same_call_key(text) not in frozen:
-                    rows[rid] = {"id": rid, "text": text, "caller_state": state, "origin": "probes"}
+                    rows[rid] = {"id": rid, "text": text, "caller_state": state, "origin": "probes", "scope": str(row.get("scope") or "")}
     return list(rows.values())

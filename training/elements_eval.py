@@ -162,12 +162,67 @@ def score_state_file(model: str | Path, path: str | Path | None = None) -> dict[
     return score_states(predicted, [r["caller_state"] for r in rows])
 
 
+RESCUE_GRID = (0.5, 0.4, 0.3, 0.2, 0.15, 0.12, 0.1, 0.08, 0.06, 0.05, 0.04)
+"""Probabilities of 求救 tried as `rescue_threshold` (0.5 and above: the likeliest state alone, for two or more states)."""
+
+
+def rescue_curve(
+    rows: Sequence[Mapping[str, str]], *, folds: int = 5, seed: int = 0, target: float = 0.95, grid: Sequence[float] = RESCUE_GRID
+) -> dict[str, Any]:
+    """The caller-state head out of fold over labelled training calls, at each `rescue_threshold` of `grid`: the
+    recall and precision of 求救, macro-F1, and how many accepted calls not 求救 it calls 求救 (each one is reviewed);
+    `chosen` is the largest threshold whose recall reaches `target` (None if none does). Only training calls: the
+    frozen split and the blind files never choose it."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from triage.classifiers.caller_state import CallerState
+
+    texts = [str(r["text"]) for r in rows]
+    gold = np.array([str(r["caller_state"]) for r in rows])
+    proba: np.ndarray | None = None
+    classes: list[str] = []
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, gold):
+        head = CallerState(rescue_threshold=None).fit([texts[i] for i in train], gold[train])
+        fold = head.predict_proba([texts[i] for i in test])
+        if proba is None:
+            proba, classes = np.zeros((len(texts), fold.shape[1])), [str(c) for c in head.classes_]
+        proba[test] = fold
+    assert proba is not None
+    k = classes.index("求救")
+    likeliest = np.array(classes)[proba.argmax(axis=1)]
+    accepted = np.array([r.get("scope") == "accepted" for r in rows])
+    curve = []
+    for threshold in grid:
+        predicted = np.where(proba[:, k] >= threshold, "求救", likeliest)
+        said, truth = predicted == "求救", gold == "求救"
+        curve.append({
+            "threshold": threshold,
+            "rescue_recall": round(float((said & truth).sum() / truth.sum()), 4),
+            "rescue_precision": round(float((said & truth).sum() / max(said.sum(), 1)), 4),
+            "macro_f1": round(float(f1_score(gold, predicted, labels=list(STATES), average="macro", zero_division=0)), 4),
+            "accepted_called_rescue": int((said & ~truth & accepted).sum()),
+        })
+    reaching = [c["threshold"] for c in curve if c["rescue_recall"] >= target]
+    return {
+        "n": len(rows), "rescue_n": int((gold == "求救").sum()), "accepted_n": int(accepted.sum()), "folds": folds, "seed": seed,
+        "target": target, "chosen": max(reaching) if reaching else None, "curve": curve,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m training.elements_eval --model models/full [--states FILE]`: prints the scores as JSON."""
+    """`python -m training.elements_eval --model models/full [--states FILE]`: prints the scores as JSON;
+    `--cv`: the head's out-of-fold 求救 curve over the training calls instead (what chose `RESCUE_THRESHOLD`)."""
     parser = argparse.ArgumentParser(description="Caller states of a state-only file scored with a bundle.")
     parser.add_argument("--model", type=Path, default=Path("models/full"))
     parser.add_argument("--states", type=Path, default=None, help="JSONL of {id, text, caller_state}; default: the blind file")
+    parser.add_argument("--cv", action="store_true", help="out-of-fold 求救 recall by rescue threshold over the training calls")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.cv:
+        from training.datasets import caller_state_rows
+
+        print(json.dumps(rescue_curve(caller_state_rows(), seed=args.seed), ensure_ascii=False, indent=2))
+        return
     print(json.dumps(score_state_file(args.model, args.states), ensure_ascii=False, indent=2))
 
 

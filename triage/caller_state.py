@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -50,6 +50,9 @@ class StateResult:
     state: str
     score: float
     cues: tuple[str, ...] = ()
+    likeliest: StateResult | None = None
+    """Set where the state is 求救 only because its probability reached the head's `rescue_threshold`: the likeliest
+    state, which a written message keeps (the threshold was chosen on calls; a letter tells a danger afterwards)."""
 
 
 def cue_hits(text: str, rules: ElementRules | None = None) -> list[CueHit]:
@@ -126,6 +129,19 @@ def _probabilities(z: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
+def _lifted(row: np.ndarray, k: int) -> np.ndarray:
+    """The probabilities with state `k` made the most likely, then renormalised."""
+    row = row.copy()
+    row[k] = row.max() + 0.05
+    return row / row.sum()
+
+
+def _result(row: np.ndarray, hits: list[CueHit], columns: list[str]) -> StateResult:
+    """The likeliest state of a row, its probability, and the cues of that state that fired."""
+    k = int(row.argmax())
+    return StateResult(columns[k], round(float(row[k]), 4), tuple(h.name for h in hits if h.state == columns[k]))
+
+
 @dataclass(eq=False)
 class StateScorer:
     """The caller's state as served: `predict`, `predict_proba` and `assess` over transcripts.
@@ -134,7 +150,8 @@ class StateScorer:
     (`triage.classifiers.caller_state.CallerState`), it holds the logistic regression as arrays: character n-grams
     of the lower-cased text (packed keys, as the features store them), their IDF, and the weights of the n-grams
     and of the cue columns. `emergency_floor`: a 求救 total at or above which the call is 求救 whatever the model
-    says (None: never).
+    says (None: never). `rescue_threshold`: a probability of 求救 at or above which the call is 求救 even where
+    another state is likelier (None: the likeliest state only), chosen out of fold for the recall of 求救.
     """
 
     classes: list[str] | None = None
@@ -150,6 +167,7 @@ class StateScorer:
     cue_scale: float = 1.0
     emergency_floor: float | None = 3.0
     rules_path: str | None = None
+    rescue_threshold: float | None = None
 
     def __post_init__(self) -> None:
         self.ngram_range = (int(self.ngram_range[0]), int(self.ngram_range[1]))
@@ -219,7 +237,9 @@ class StateScorer:
         """Probabilities per state: columns `classes_` when trained, else `CALLER_STATES` (the rule scorer)."""
         return self._proba(self._texts(X))
 
-    def _proba(self, texts: list[str], hits_out: list[list[CueHit]] | None = None, rules: ElementRules | None = None) -> np.ndarray:
+    def _proba(
+        self, texts: list[str], hits_out: list[list[CueHit]] | None = None, rules: ElementRules | None = None, rescue: bool = True
+    ) -> np.ndarray:
         rules = rules or self.rules()
         cues, totals = self.cue_matrix(texts, rules, hits_out)
         if not texts:
@@ -228,13 +248,18 @@ class StateScorer:
             return np.vstack([_rule_proba(t, rule_state(t, rules)) for t in totals])
         proba = np.vstack([_probabilities(z) for z in self.decisions(texts, cues)])
         classes = list(self.columns())
-        if self.emergency_floor is not None and EMERGENCY in classes:
-            k = classes.index(EMERGENCY)
-            for row, t in enumerate(totals):
-                if t[EMERGENCY] >= self.emergency_floor and proba[row].argmax() != k:
-                    proba[row, k] = proba[row].max() + 0.05  # the floor: made the most likely, then renormalised
-                    proba[row] /= proba[row].sum()
+        if EMERGENCY not in classes:
+            return proba
+        k = classes.index(EMERGENCY)
+        for row, t in enumerate(totals):
+            floor = self.emergency_floor is not None and t[EMERGENCY] >= self.emergency_floor and proba[row].argmax() != k
+            if floor or (rescue and self._rescued(proba[row], k)):
+                proba[row] = _lifted(proba[row], k)
         return proba
+
+    def _rescued(self, row: np.ndarray, k: int) -> bool:
+        """Whether a row another state wins is 求救 by the rescue threshold."""
+        return self.rescue_threshold is not None and row[k] >= self.rescue_threshold and row.argmax() != k
 
     def columns(self) -> list[str]:
         return list(self.classes) if self.classes is not None else list(CALLER_STATES)
@@ -250,13 +275,14 @@ class StateScorer:
         texts = self._texts(X)
         columns = self.columns()
         hits: list[list[CueHit]] = []
-        proba = self._proba(texts, hits, rules)
+        proba = self._proba(texts, hits, rules, rescue=False)
+        rescue = columns.index(EMERGENCY) if self.fitted and EMERGENCY in columns else -1
         out: list[StateResult] = []
         for row, row_hits in zip(proba, hits, strict=True):
-            k = int(row.argmax())
-            state = columns[k]
-            names = tuple(h.name for h in row_hits if h.state == state)
-            out.append(StateResult(state, round(float(row[k]), 4), names))
+            result = _result(row, row_hits, columns)
+            if rescue >= 0 and self._rescued(row, rescue):
+                result = replace(_result(_lifted(row, rescue), row_hits, columns), likeliest=result)
+            out.append(result)
         return out
 
     def compiled(self) -> StateScorer:

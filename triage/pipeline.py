@@ -435,6 +435,8 @@ class TriagePipeline:
         keywords = self._keywords(row.words, text, units)
         elements = extract_elements(text, location, rules=self.knowledge.elements)
         state = row.state
+        if register == "written" and state.likeliest is not None:
+            state = state.likeliest  # the rescue threshold was chosen on calls: a letter keeps its likeliest state
         if scope.reason == "emergency":
             state = redirected(state, text, scope.redirect, self.knowledge.elements)
         parts = SuggestionParts(

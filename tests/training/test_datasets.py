@@ -5,6 +5,7 @@ import pytest
 from training.datasets import (
     LOW_CONFIDENCE_WEIGHT,
     STATES_BLIND,
+    STATES_BLIND_2,
     STATES_WRITTEN,
     caller_state_rows,
     corpus_split,
@@ -297,10 +298,13 @@ def test_caller_states_train_on_development_calls_never_on_blind_or_frozen_ones(
 
 def test_calls_written_for_their_state_train_and_the_blind_ones_never_do():
     rows = {r["id"]: r for r in caller_state_rows()}
-    written, blind = read_states(STATES_WRITTEN), read_states(STATES_BLIND)
+    written = read_states(STATES_WRITTEN)
     assert all(rows[r["id"]]["origin"] == "probes" and rows[r["id"]]["caller_state"] == r["caller_state"] for r in written)
-    assert not {r["text"] for r in blind} & {r["text"] for r in rows.values()}
-    assert sum(r["caller_state"] == "求救" for r in blind) >= 30  # enough cries for help to say a recall with its interval
+    for path in (STATES_BLIND, STATES_BLIND_2):
+        blind = read_states(path)
+        assert not {r["text"] for r in blind} & {r["text"] for r in rows.values()}
+        assert sum(r["caller_state"] == "求救" for r in blind) >= 30  # enough cries for help to say a recall with its interval
+    assert {r["scope"] for r in rows.values()} >= {"accepted", "emergency", ""}  # what `--cv` counts accepted calls by
 
 
 def test_a_bad_state_only_line_is_named(tmp_path):

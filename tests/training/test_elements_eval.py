@@ -60,3 +60,19 @@ def test_a_state_only_file_is_scored_with_a_bundle(default_bundle: Path, tmp_pat
     assert json.loads(capsys.readouterr().out)["n"] == 2
     blind = score_state_file(default_bundle)  # the blind file by default: 60 calls, 36 of them cries for help
     assert blind["n"] == 60 and blind["rescue_n"] == 36
+
+
+def test_the_rescue_curve_is_out_of_fold_and_picks_the_largest_threshold_that_reaches_the_recall() -> None:
+    """What chose the served `rescue_threshold`: lower thresholds find more 求救 (never fewer) at a lower or equal
+    precision, and the chosen one is the largest whose out-of-fold recall reaches the target."""
+    from training.elements_eval import rescue_curve
+
+    path = Path(__file__).resolve().parents[2] / "data" / "corpus" / "elements" / "caller_state_author.jsonl"
+    rows = [{**json.loads(line), "scope": "accepted"} for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    out = rescue_curve(rows, folds=3, target=0.9, grid=(0.5, 0.2, 0.05))
+    assert out["n"] == len(rows) and out["rescue_n"] == sum(r["caller_state"] == "求救" for r in rows) > 5
+    recalls = [c["rescue_recall"] for c in out["curve"]]
+    called = [c["accepted_called_rescue"] for c in out["curve"]]
+    assert recalls == sorted(recalls) and called == sorted(called)  # thresholds fall along the curve
+    reaching = [c["threshold"] for c in out["curve"] if c["rescue_recall"] >= 0.9]
+    assert out["chosen"] == (max(reaching) if reaching else None)

@@ -14,7 +14,7 @@ from sklearn.metrics import f1_score, recall_score
 from sklearn.model_selection import StratifiedKFold
 
 from triage.caller_state import StateResult, cue_hits, cue_totals, rule_state
-from triage.classifiers.caller_state import CallerState
+from triage.classifiers.caller_state import RESCUE_THRESHOLD, CallerState
 from triage.elements import CALLER_STATES
 from triage.errors import LabelError
 
@@ -107,7 +107,7 @@ def test_untrained_probabilities_follow_the_state_order():
 def test_fitting_sets_classes_and_probabilities_match_scikit_learn(fitted, dev_rows):
     assert set(fitted.classes_) == set(CALLER_STATES)
     texts = [r["text"] for r in dev_rows[:40]] + ["ABC  def  喂!!", "x"]
-    raw = clone(fitted).set_params(emergency_floor=None).fit([r["text"] for r in dev_rows], [r["caller_state"] for r in dev_rows])
+    raw = clone(fitted).set_params(emergency_floor=None, rescue_threshold=None).fit([r["text"] for r in dev_rows], [r["caller_state"] for r in dev_rows])
     scorer = raw.compiled()
     cues, _ = scorer.cue_matrix(texts, scorer.rules())
     expected = raw.model_.predict_proba(sp.hstack([raw.vectorizer_.transform(texts), sp.csr_matrix(cues)]).tocsr())
@@ -119,6 +119,35 @@ def test_the_emergency_floor_overrides_the_learned_head():
     labels = ["平静"] * 6 + ["平静"] + ["愤怒"] * 3  # a head that never learned 求救 …
     floor = CallerState(emergency_floor=3.0).fit([*texts, "有人晕倒了"], [*labels, "求救"])
     assert floor.predict(["救命，着火了，快来人"]) == ["求救"]  # … is overruled by a strong 求救 cue
+
+
+def test_a_likely_enough_求救_is_called_求救_though_another_state_is_likelier(dev_rows):
+    """`rescue_threshold`: a call whose 求救 probability reaches it is 求救 even where another state wins; the
+    likeliest-state head leaves it as it was, and a call below it is untouched either way."""
+    texts, labels = [r["text"] for r in dev_rows], [r["caller_state"] for r in dev_rows]
+    plain = CallerState(rescue_threshold=None).fit(texts, labels)
+    probe = [*texts, *EMERGENCIES, "我家楼下那个井盖好像有点松，晚上走路怕踩空", "外面有人在吵架，声音好大，我有点怕"]
+    proba = plain.predict_proba(probe)
+    k = list(plain.classes_).index("求救")
+    between = [i for i, row in enumerate(proba) if row.argmax() != k and row[k] >= 0.02]
+    assert between, "no call with some chance of 求救 that another state beats"
+    threshold = float(np.median(proba[between, k]))
+    lowered = clone(plain).set_params(rescue_threshold=threshold).fit(texts, labels)
+    states, before = lowered.predict(probe), plain.predict(probe)
+    for i, row in enumerate(proba):
+        if row[k] >= threshold:
+            assert states[i] == "求救"
+        else:
+            assert states[i] == before[i]
+    assert sum(states[i] == "求救" and before[i] != "求救" for i in between) >= len(between) // 2
+    for result, plain_state, row in zip(lowered.assess(probe), before, proba, strict=True):
+        rescued = result.state == "求救" and plain_state != "求救"  # what a written message gives back
+        assert (result.likeliest is not None) == rescued
+        if rescued:
+            assert result.likeliest.state == plain_state and result.likeliest.score == pytest.approx(row.max(), abs=1e-4)
+    for bad in (0.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="rescue_threshold"):
+            CallerState(rescue_threshold=bad).fit(texts, labels)
 
 
 def test_bad_labels_are_refused():
@@ -162,3 +191,20 @@ def test_a_long_letter_telling_a_danger_afterwards_is_not_a_cry_for_help():
     assert len(letter) > 300
     assert CallerState().predict([letter]) != ["求救"]
     assert CallerState().predict(["楼道里的电动车着火了，浓烟一直冒到顶楼，好多人被困在楼上，快点来！"]) == ["求救"]
+
+
+def test_the_rescue_threshold_raises_calls_and_leaves_letters_as_they_are(default_bundle):
+    """The trained default model serves the threshold; a call it lifts to 求救 is reviewed as a possible emergency,
+    while the same words typed to the hotline keep their likeliest state (the threshold was chosen on calls)."""
+    from triage.bundle import load_bundle
+
+    served = load_bundle(default_bundle)
+    assert served.caller_state.rescue_threshold == RESCUE_THRESHOLD
+    served.caller_state.rescue_threshold = 1e-9  # every call with any chance of 求救 is lifted
+    text = "你好，我想问一下我们小区门口的路灯坏了好几天了，什么时候能修好"
+    spoken = served.suggest(text)
+    written = served.suggest(text, register="written")
+    assert spoken.caller_state.label == "求救"
+    assert spoken.needs_review and any("求救" in reason for reason in spoken.review_reasons)
+    assert written.caller_state.label != "求救"
+    assert written.category.label == spoken.category.label and [u.name for u in written.units] == [u.name for u in spoken.units]
