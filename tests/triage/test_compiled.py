@@ -112,3 +112,29 @@ def test_the_served_featurizer_refuses_a_bare_string_as_the_estimator_does() -> 
     with pytest.raises(TypeError, match="not a single string"):
         served.transform("我想问一下住房公积金怎么提取")
     assert served.transform(["我想问一下住房公积金怎么提取"]).shape == (1, served.n_features_out_)
+
+
+def test_a_sparse_head_multiplies_as_scipy_does_to_the_bit() -> None:
+    """`sparse_product` is `(X @ W).toarray()` bit for bit: rows in blocks, each block through the weights' rows it
+    uses made dense. Rows with no feature, terms that cancel to zero, a negative zero, float32 features against
+    float64 weights, and more rows than one block."""
+    rng = np.random.default_rng(7)
+    n_rows, n_features, n_classes = compiled.PRODUCT_ROWS * 2 + 37, 5_000, 9
+    X = sp.random(n_rows, n_features, density=0.01, format="csr", dtype=np.float32, random_state=rng)
+    X.data = (X.data - 0.5).astype(np.float32)
+    W = sp.random(n_features, n_classes, density=0.3, format="csr", dtype=np.float64, random_state=rng)
+    W.data = rng.standard_normal(W.nnz) * np.exp(rng.uniform(-30, 30, W.nnz))  # magnitudes far apart: rounding shows
+    X, W = X.tolil(), W.tolil()
+    X[3, :] = 0  # an empty row
+    columns = X.rows[0][:2]
+    X[0, columns] = np.float32(1.0)  # two equal features whose weights cancel in class 0
+    W[columns[0], 0], W[columns[1], 0] = 0.1, -0.1
+    X, W = X.tocsr(), W.tocsr()
+    X.eliminate_zeros()
+    W.data[:5] = -0.0
+    expected = (X @ W).toarray()
+    got = compiled.sparse_product(X, W)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    assert np.array_equal(got.view(np.int64), expected.view(np.int64))
+    empty = sp.csr_matrix((2, n_features), dtype=np.float32)
+    assert np.array_equal(compiled.sparse_product(empty, W), np.zeros((2, n_classes)))

@@ -423,6 +423,33 @@ class ScoreMaps:
         return cls("isotonic", isotonic_x=xs, isotonic_y=ys)
 
 
+PRODUCT_ROWS = 256
+"""Rows of a batch multiplied at once by a sparse head (`sparse_product`): its weights' rows that they use, made
+dense, are at most this many rows' features wide (about 20 MB for the unit head of the full model)."""
+
+
+def sparse_product(X: sp.csr_matrix, weights: sp.csr_matrix) -> np.ndarray:
+    """`(X @ weights).toarray()` to the bit, about twice as fast for a wide sparse head.
+
+    A sparse-by-sparse product walks a linked list per row, entry by entry. Here each block of rows takes only the
+    weights' rows its features use, made dense, and multiplies them as scipy multiplies a sparse matrix by a dense
+    one. Each output still sums its terms one by one in the order of the row's features; the terms a sparse product
+    skips are products with zero, which leave a sum as it was.
+    """
+    X = X.tocsr()
+    out = np.zeros((X.shape[0], weights.shape[1]), dtype=np.result_type(X.dtype, weights.dtype))
+    remap = np.zeros(X.shape[1], dtype=np.int64)
+    for start in range(0, X.shape[0], PRODUCT_ROWS):
+        block = X[start : start + PRODUCT_ROWS]
+        if not block.nnz:
+            continue
+        used = np.unique(block.indices)
+        remap[used] = np.arange(len(used))
+        narrow = sp.csr_matrix((block.data, remap[block.indices], block.indptr), shape=(block.shape[0], len(used)))
+        out[start : start + block.shape[0]] = narrow @ weights[used].toarray()
+    return out
+
+
 @dataclass(eq=False)
 class CompiledHead:
     """`CalibratedLinearClassifier.predict_proba`: margins of the linear model, each class's calibration map, and
@@ -444,8 +471,10 @@ class CompiledHead:
     def margins(self, X: Any) -> np.ndarray:
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} features as input")
-        product = X @ self.weights
-        return (product.toarray() if sp.issparse(product) else np.asarray(product)) + self.intercept
+        if not sp.issparse(self.weights) or not sp.issparse(X):
+            product = X @ self.weights
+            return (product.toarray() if sp.issparse(product) else np.asarray(product)) + self.intercept
+        return sparse_product(X, self.weights) + self.intercept
 
     def predict_proba(self, X: Any) -> np.ndarray:
         return self.proba_from_margins(self.margins(X))
