@@ -90,7 +90,8 @@ def test_word_features_are_found_alike_by_binary_search_and_by_the_dictionary(mo
     one = sp.vstack([served.transform([text]) for text in TEXTS])
     assert served._index is None and (one != expected).nnz == 0  # searched
     monkeypatch.setattr(compiled, "HASH_FROM", 1)
-    assert (served.transform(TEXTS) != expected).nnz == 0 and served._index is not None  # looked up
+    legacy = CompiledTfidf("word", (1, 2), served.n_features, served.idf, terms=served.terms)  # a bundle with no token ids
+    assert (legacy.transform(TEXTS) != expected).nnz == 0 and legacy._index is not None  # looked up
     shuffled = CompiledTfidf("word", (1, 2), served.n_features, served.idf, terms=compiled.join_terms(served.vocabulary()[::-1]))
     monkeypatch.setattr(compiled, "HASH_FROM", 10**9)
     shuffled.transform(TEXTS[:1])
@@ -138,3 +139,24 @@ def test_a_sparse_head_multiplies_as_scipy_does_to_the_bit() -> None:
     assert np.array_equal(got.view(np.int64), expected.view(np.int64))
     empty = sp.csr_matrix((2, n_features), dtype=np.float32)
     assert np.array_equal(compiled.sparse_product(empty, W), np.zeros((2, n_classes)))
+
+
+def test_word_n_grams_are_found_alike_through_token_ids_and_as_strings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large batch finds its word n-grams through the vocabulary's token ids (`_NgramTable`, stored with the
+    model); the features are those scikit-learn gives, and those the string lookup gives, for every text: one with
+    no term, an empty one, one of a single token, and one whose token holds a space (looked up as strings)."""
+    vectorizer = TfidfVectorizer(tokenizer=tokenize, token_pattern=None, ngram_range=(1, 2), lowercase=False, sublinear_tf=True, dtype=np.float32)
+    vectorizer.fit(TEXTS[:3])
+    served = CompiledTfidf.from_vectorizer(vectorizer, tokenize)
+    assert served.tokens is not None and len(served.ngram_keys) == 2
+    texts = [*TEXTS, "", "喂", "ＸＹＺ qwerty", TEXTS[0] + TEXTS[1]]
+    expected = vectorizer.transform(texts)
+    monkeypatch.setattr(compiled, "HASH_FROM", 1)
+    got = served.transform(texts)
+    assert served._table is not None and (got != expected).nnz == 0 and got.dtype == expected.dtype
+    tokens = [tokenize(text) for text in texts] + [["路灯 坏了", "路灯"]]
+    rows, columns = served._table.hits(tokens, served._string_hits)
+    strings = served._string_hits(tokens, range(len(tokens)))
+    assert sorted(zip(rows.tolist(), columns.tolist(), strict=True)) == sorted(zip(*(a.tolist() for a in strings), strict=True))
+    spaced = compiled._NgramTable.build(["路灯", "路灯  坏了"], (1, 2))  # an empty token between two spaces
+    assert spaced is None

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from triage.collector import collection_paused
 from triage.segment import tokenize
 
 WHITE_SPACES = re.compile(r"\s\s+")
@@ -239,6 +240,13 @@ class CompiledTfidf:
     """Words only: the vocabulary in column order (`join_terms`)."""
     keys: list[np.ndarray] = field(default_factory=list)
     columns: list[np.ndarray] = field(default_factory=list)
+    tokens: np.ndarray | None = None
+    """Words only: the tokens the terms are made of, in id order (`join_terms`; `_NgramTable`). None in a bundle
+    trained before it: words are then looked up as strings."""
+    ngram_keys: list[np.ndarray] = field(default_factory=list)
+    ngram_columns: list[np.ndarray] = field(default_factory=list)
+    """Words only: per n-gram length from `ngram_range[0]` on, the terms' token ids packed into one integer each
+    (sorted), and each one's column."""
 
     def __post_init__(self) -> None:
         self.ngram_range = (int(self.ngram_range[0]), int(self.ngram_range[1]))
@@ -248,6 +256,7 @@ class CompiledTfidf:
         self._terms: list[str] | None = None
         self._sorted: bool | None = None
         self._hashed: list[PackedHash | None] = [None] * len(self.keys)
+        self._table: _NgramTable | None = None
 
     @classmethod
     def from_vectorizer(cls, vectorizer: Any, tokenizer: Callable[[str], list[str]]) -> CompiledTfidf:
@@ -275,7 +284,14 @@ class CompiledTfidf:
         terms = [""] * len(vocabulary)
         for term, column in vocabulary.items():
             terms[column] = term
-        return cls("word", terms=join_terms(terms), **common)
+        table = _NgramTable.build(terms, (min_n, max_n))
+        if table is None:  # a token holding a space: its terms are looked up as strings
+            return cls("word", terms=join_terms(terms), **common)
+        return cls(
+            "word", terms=join_terms(terms), tokens=join_terms(list(table.ids)),
+            ngram_keys=[table.keys[n] for n in range(min_n, max_n + 1)],
+            ngram_columns=[table.columns[n] for n in range(min_n, max_n + 1)], **common,
+        )
 
     def vocabulary(self) -> list[str]:
         """Word features in column order."""
@@ -301,15 +317,29 @@ class CompiledTfidf:
         return X
 
     def _word_hits(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        lookup = self._word_lookup(sum(map(len, texts)))
+        characters = sum(map(len, texts))
+        if self.tokens is not None and (characters >= HASH_FROM or self._table is not None):
+            if self._table is None:  # once per process: a dictionary of the tokens (50,000 in the full model)
+                ids = {token: k for k, token in enumerate(bytes(self.tokens).decode("utf-8").split(SEPARATOR))}
+                first = self.ngram_range[0]
+                self._table = _NgramTable(
+                    ids, len(ids) + 1, {first + k: a for k, a in enumerate(self.ngram_keys)},
+                    {first + k: a for k, a in enumerate(self.ngram_columns)},
+                )
+            return self._table.hits([tokenize(text) for text in texts], self._string_hits)
+        return self._string_hits([tokenize(text) for text in texts], range(len(texts)), characters)
+
+    def _string_hits(self, tokens: Sequence[list[str]], rows: Sequence[int], characters: int = HASH_FROM) -> tuple[np.ndarray, np.ndarray]:
+        """(row, column) of each word n-gram of tokenised texts, looked up as strings (tokens joined by a space)."""
+        lookup = self._word_lookup(characters)
         min_n, max_n = self.ngram_range
         columns: list[int] = []
         lengths: list[int] = []
-        for text in texts:
-            found = [j for j in map(lookup, _word_ngrams(tokenize(text), min_n, max_n)) if j is not None]
+        for words in tokens:
+            found = [j for j in map(lookup, _word_ngrams(words, min_n, max_n)) if j is not None]
             columns.extend(found)
             lengths.append(len(found))
-        return np.repeat(np.arange(len(texts), dtype=np.int64), lengths), np.asarray(columns, dtype=np.int64)
+        return np.repeat(np.asarray(rows, dtype=np.int64), lengths), np.asarray(columns, dtype=np.int64)
 
     def _word_lookup(self, characters: int) -> Callable[[str], int | None]:
         """Term -> column. A batch of at least HASH_FROM characters gets a dictionary (built once, kept); a
@@ -333,6 +363,84 @@ class CompiledTfidf:
             terms = self.vocabulary()
             self._sorted = all(map(operator.lt, terms, itertools.islice(terms, 1, None)))
         return self._sorted
+
+
+@dataclass(eq=False)
+class _NgramTable:
+    """A word vocabulary as integers: each token of its terms an id, each n-gram its ids packed into one integer
+    (base `base`), sorted per length beside its column. A batch's n-grams are then found by numpy: no n-gram is
+    joined into a string or hashed, and the (row, column) pairs are those the strings give."""
+
+    ids: dict[str, int]
+    base: int
+    keys: dict[int, np.ndarray]
+    columns: dict[int, np.ndarray]
+
+    @classmethod
+    def build(cls, terms: Sequence[str], ngram_range: tuple[int, int]) -> _NgramTable | None:
+        """The table of a vocabulary in column order; None where a term does not split into its tokens at the
+        spaces (a token that holds a space) or the packed keys would not fit in 62 bits."""
+        min_n, max_n = ngram_range
+        with collection_paused():  # 300,000 terms' parts: the collector would walk the heap again and again
+            split = [term.split(" ") for term in terms]
+            lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
+            parts = list(itertools.chain.from_iterable(split))
+            ids = {part: k for k, part in enumerate(dict.fromkeys(parts))}
+        base = len(ids) + 1
+        if not len(lengths) or not min_n <= lengths.min() <= lengths.max() <= max_n or "" in ids or base**max_n >= 2**62:
+            return None
+        token = np.fromiter(map(ids.__getitem__, parts), dtype=np.int64, count=len(parts))
+        starts = np.cumsum(lengths) - lengths
+        keys, columns = {}, {}
+        for n in range(min_n, max_n + 1):
+            column = np.flatnonzero(lengths == n)
+            key = token[starts[column]]
+            for k in range(1, n):
+                key = key * base + token[starts[column] + k]
+            order = np.argsort(key, kind="stable")
+            keys[n], columns[n] = key[order], column[order].astype(np.int64)
+        return cls(ids, base, keys, columns)
+
+    def hits(
+        self, tokens: Sequence[list[str]], fallback: Callable[[Sequence[list[str]], Sequence[int]], tuple[np.ndarray, np.ndarray]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(row, column) of every n-gram of the tokenised texts that is a term, in no set order (the counts do not
+        depend on it). A text with a token holding a space is looked up by `fallback`, as strings."""
+        get = self.ids.get
+        flat: list[int] = []
+        lengths: list[int] = []
+        odd: list[int] = []
+        for row, words in enumerate(tokens):
+            if " " in "".join(words):
+                odd.append(row)
+                lengths.append(0)
+                continue
+            flat.extend([get(word, -1) for word in words])  # -1: a token of no term, so in no n-gram that is one
+            lengths.append(len(words))
+        token = np.asarray(flat, dtype=np.int64)
+        row_of = np.repeat(np.arange(len(tokens), dtype=np.int64), lengths)
+        rows_out, columns_out = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+        for n, keys in self.keys.items():
+            m = len(token) - n + 1
+            if m <= 0 or not len(keys):
+                continue
+            key = token[:m].copy()
+            valid = key >= 0
+            for k in range(1, n):
+                following = token[k : k + m]
+                valid &= following >= 0
+                key = key * self.base + following
+            valid &= row_of[:m] == row_of[n - 1 : n - 1 + m]  # an n-gram never runs from one text into the next
+            key, rows = key[valid], row_of[:m][valid]
+            at = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
+            found = keys[at] == key
+            rows_out.append(rows[found])
+            columns_out.append(self.columns[n][at[found]])
+        if odd:
+            odd_rows, odd_columns = fallback([tokens[row] for row in odd], odd)
+            rows_out.append(odd_rows)
+            columns_out.append(odd_columns)
+        return np.concatenate(rows_out), np.concatenate(columns_out)
 
 
 def _word_ngrams(tokens: list[str], min_n: int, max_n: int) -> list[str]:
@@ -423,9 +531,9 @@ class ScoreMaps:
         return cls("isotonic", isotonic_x=xs, isotonic_y=ys)
 
 
-PRODUCT_ROWS = 256
-"""Rows of a batch multiplied at once by a sparse head (`sparse_product`): its weights' rows that they use, made
-dense, are at most this many rows' features wide (about 20 MB for the unit head of the full model)."""
+PRODUCT_ROWS = 32
+"""Rows of a batch multiplied at once by a sparse head (`sparse_product`): the weights' rows they use, made dense,
+take about 19 MB at most for the unit head of the full model (55 MB for 256 rows, no faster)."""
 
 
 def sparse_product(X: sp.csr_matrix, weights: sp.csr_matrix) -> np.ndarray:
