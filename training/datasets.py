@@ -593,6 +593,8 @@ def outrank(base: Dataset, local: Dataset, frozen: Iterable[Record] = ()) -> tup
 ELEMENTS_DIR = CORPUS_DIR / "elements"
 STATES_WRITTEN = ELEMENTS_DIR / "caller_state_written.jsonl"
 """Calls two outside writers wrote for their caller state alone (people in danger now, and look-alikes): development."""
+STATES_WRITTEN_GLOB = "caller_state_written*.jsonl"
+"""Every file of calls written for their caller state alone (`STATES_WRITTEN` and those written after it): all train."""
 STATES_BLIND = ELEMENTS_DIR / "caller_state_blind.jsonl"
 """A third writer's calls of the same kind, on situations the others' did not all cover: scored, never trained on."""
 STATES_BLIND_2 = ELEMENTS_DIR / "caller_state_blind_2.jsonl"
@@ -620,8 +622,8 @@ def caller_state_rows(probes: bool = True, probes_dir: Path = PROBES_DIR) -> lis
     """Labelled caller states of the training pool, never of the frozen test split: the adjudicated reference
     (`elements/final.jsonl`) first, then the extractor author's labels and a third labeller's of other pool calls
     (`caller_state_author.jsonl`, `caller_state_pool.jsonl`; see elements/README.md), then, with `probes`, the
-    states outside writers gave their own development calls (data/probes, and `STATES_WRITTEN`, calls written for
-    their state alone; a repeat of a frozen call left out).
+    states outside writers gave their own development calls (data/probes, and `STATES_WRITTEN_GLOB`, calls written
+    for their state alone; a repeat of a frozen call left out).
     Each row says its `origin`: `calls` or `probes`, and its `scope` where the call has one (else "")."""
     corpus = read_many(corpus_files()).records
     texts = {r.id: r.text for r in corpus}
@@ -639,9 +641,10 @@ def caller_state_rows(probes: bool = True, probes_dir: Path = PROBES_DIR) -> lis
                 rows[rid] = {"id": rid, "text": texts[rid], "caller_state": row["caller_state"], "origin": "calls", "scope": scopes[rid]}
     if probes:
         frozen = call_keys(r for r in corpus if is_test(r.id))
-        for row in read_states(STATES_WRITTEN):
-            if row["id"] not in rows and same_call_key(row["text"]) not in frozen:
-                rows[row["id"]] = {**row, "origin": "probes", "scope": ""}
+        for path in sorted(ELEMENTS_DIR.glob(STATES_WRITTEN_GLOB)):
+            for row in read_states(path):
+                if row["id"] not in rows and same_call_key(row["text"]) not in frozen:
+                    rows[row["id"]] = {**row, "origin": "probes", "scope": ""}
         for path in probe_files("development", probes_dir):
             for line, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
                 if not raw.strip():
