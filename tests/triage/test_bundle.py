@@ -112,3 +112,19 @@ def test_the_weights_are_mapped_read_only_not_copied_into_each_process(copy):
     idf = pipeline.classifier.featurizer_.chars.idf
     assert not idf.flags.writeable  # a view of arrays.bin: every worker that maps it shares the same pages
     assert pipeline.suggest("我想问一下住房公积金怎么提取").category.label
+
+
+def test_a_bundle_keeps_its_word_token_ids_and_a_large_batch_finds_the_same_features(default_bundle, monkeypatch):
+    """The word vocabulary's token ids and packed n-grams are stored with the model (`CompiledTfidf.tokens`), so a
+    large batch needs no table built at load; its features are those a bundle without them finds as strings."""
+    import numpy as np
+
+    from triage.classifiers import compiled
+
+    words = load_bundle(default_bundle).classifier.featurizer.words
+    assert words.tokens is not None and len(words.ngram_keys) == words.ngram_range[1] - words.ngram_range[0] + 1
+    assert all(np.all(np.diff(keys) > 0) for keys in words.ngram_keys)  # sorted, each n-gram once
+    texts = ["喂你好，我们小区门口的路灯坏了好几天了，晚上黑漆漆的", "我想问一下公积金怎么提取", "", "ＡＢＣ 123"]
+    monkeypatch.setattr(compiled, "HASH_FROM", 1)
+    legacy = compiled.CompiledTfidf("word", words.ngram_range, words.n_features, words.idf, terms=words.terms)
+    assert (words.transform(texts) != legacy.transform(texts)).nnz == 0 and words._table is not None and legacy._table is None
