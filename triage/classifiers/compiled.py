@@ -285,7 +285,7 @@ class CompiledTfidf:
         for term, column in vocabulary.items():
             terms[column] = term
         table = _NgramTable.build(terms, (min_n, max_n))
-        if table is None:  # a token holding a space: its terms are looked up as strings
+        if table is None:  # no table for this vocabulary (`_NgramTable.build`): its words are looked up as strings
             return cls("word", terms=join_terms(terms), **common)
         return cls(
             "word", terms=join_terms(terms), tokens=join_terms(list(table.ids)),
@@ -318,16 +318,12 @@ class CompiledTfidf:
 
     def _word_hits(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         characters = sum(map(len, texts))
+        tokens = [tokenize(text) for text in texts]
         if self.tokens is not None and (characters >= HASH_FROM or self._table is not None):
             if self._table is None:  # once per process: a dictionary of the tokens (50,000 in the full model)
-                ids = {token: k for k, token in enumerate(bytes(self.tokens).decode("utf-8").split(SEPARATOR))}
-                first = self.ngram_range[0]
-                self._table = _NgramTable(
-                    ids, len(ids) + 1, {first + k: a for k, a in enumerate(self.ngram_keys)},
-                    {first + k: a for k, a in enumerate(self.ngram_columns)},
-                )
-            return self._table.hits([tokenize(text) for text in texts], self._string_hits)
-        return self._string_hits([tokenize(text) for text in texts], range(len(texts)), characters)
+                self._table = _NgramTable.stored(self.tokens, self.ngram_range[0], self.ngram_keys, self.ngram_columns)
+            return self._table.hits(tokens, self._string_hits)
+        return self._string_hits(tokens, range(len(texts)), characters)
 
     def _string_hits(self, tokens: Sequence[list[str]], rows: Sequence[int], characters: int = HASH_FROM) -> tuple[np.ndarray, np.ndarray]:
         """(row, column) of each word n-gram of tokenised texts, looked up as strings (tokens joined by a space)."""
@@ -400,6 +396,12 @@ class _NgramTable:
             order = np.argsort(key, kind="stable")
             keys[n], columns[n] = key[order], column[order].astype(np.int64)
         return cls(ids, base, keys, columns)
+
+    @classmethod
+    def stored(cls, tokens: np.ndarray, first: int, keys: Sequence[np.ndarray], columns: Sequence[np.ndarray]) -> _NgramTable:
+        """The table from what a bundle stores (`CompiledTfidf.tokens`, `ngram_keys`, `ngram_columns`)."""
+        ids = {token: k for k, token in enumerate(bytes(tokens).decode("utf-8").split(SEPARATOR))}
+        return cls(ids, len(ids) + 1, {first + n: a for n, a in enumerate(keys)}, {first + n: a for n, a in enumerate(columns)})
 
     def hits(
         self, tokens: Sequence[list[str]], fallback: Callable[[Sequence[list[str]], Sequence[int]], tuple[np.ndarray, np.ndarray]]
