@@ -51,3 +51,13 @@ def test_consultations_written_blind_to_the_knowledge_base_mostly_get_an_answer_
     answers = evaluate(pipeline, data)["answers"]
     assert answers["n"] == 240
     assert answers["right_unit_top3"] >= 0.85 and answers["right_unit_top3_where_answered"] >= 0.9
+
+
+def test_consultations_in_the_corpus_register_written_blind_mostly_get_an_answer_from_their_unit(pipeline: TriagePipeline) -> None:
+    """150 consultations in the call corpus's register (fillers, places without their district, misheard words) by a
+    writer who read only the labelling guide, the catalogue and the gazetteer: never read here, only scored (98.7%
+    with the default model when it was written)."""
+    data = read_labelled(KNOWLEDGE_DIR / "corpus_consultations_blind.jsonl", strict=True)
+    answers = evaluate(pipeline, data)["answers"]
+    assert answers["n"] == 150
+    assert answers["right_unit_top3"] >= 0.9 and answers["right_unit_top3_where_answered"] >= 0.9
