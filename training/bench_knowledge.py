@@ -11,6 +11,13 @@ Each set is searched twice: on the words alone (what `GET /v1/knowledge?q=` does
 topic the heads of a model bundle predict for the phrasing (what a suggestion's `answers` get through
 `with_answers`). The model is `--model`, else the registry's current one, else models/default; without
 one (or with `--model ''`) only the first row is printed. Time per query is the search alone.
+
+With a model, `--calls` also scores whole calls as the product answers them (`training.evaluate.answer_scores`:
+of the accepted consultations, how many get an answer from a unit that handles the question among the top 3),
+on every set of consultation calls written apart from the knowledge base and never read to shape it (the
+frozen test split, the 240-call probe, the three blind routing probes, the blind file in the corpus's register;
+`UNSEEN_CALLS`), each with its 95% interval and pooled, and on the development files whose misses' themes were
+answered (`DEVELOPMENT_CALLS`: fitted, shown apart).
 """
 
 from __future__ import annotations
@@ -21,12 +28,23 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from triage.errors import DataFileError, TriageError
 from triage.knowledge_base import EVAL_FILE, KNOWLEDGE_DIR, KNOWLEDGE_FILE, Context, KnowledgeBase, load_knowledge_base
 from triage.resources import DEFAULT_MODEL_DIR
 
 DEV_FILE = KNOWLEDGE_DIR / "dev_phrasings.jsonl"
+UNSEEN_CALLS: tuple[str, ...] = (
+    "data/knowledge/probe_consultations.jsonl",
+    "data/probes/routing_calls.jsonl",
+    "data/probes/routing_calls_2.jsonl",
+    "data/probes/routing_calls_3.jsonl",
+    "data/knowledge/corpus_consultations_blind.jsonl",
+)
+"""Consultation calls never read to write or tune an answer (beside the frozen test split), relative to the repository."""
+DEVELOPMENT_CALLS = "data/knowledge/corpus_consultations_*.jsonl"
+"""Consultations in the corpus's register whose misses' themes were given to answer writers (but those in `UNSEEN_CALLS`)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="model bundle whose heads rerank (default: current or models/default; '' for none)",
     )
+    parser.add_argument("--calls", action="store_true", help="also score whole consultation calls (needs a model)")
     args = parser.parse_args(argv)
 
     kb = load_knowledge_base(args.kb)  # the first build also loads the segmenter and OpenCC
@@ -140,6 +159,46 @@ def main(argv: list[str] | None = None) -> None:
                 f"{result.ms_per_query:.2f} ms/query ({result.queries_per_second:,.0f} queries/s)"
             )
     print("goal: eval recall@3 >= 0.95 (with the heads)")
+    if args.calls and pipeline is not None:
+        print_call_scores(pipeline)
+
+
+def call_scores(pipeline: object) -> list[tuple[str, dict[str, Any]]]:
+    """(set name, `answer_scores`) for the frozen test split and each of `UNSEEN_CALLS`, then each development file."""
+    from training.datasets import corpus_split, read_labelled
+    from training.evaluate import answer_scores, predict_all
+    from triage.resources import PROJECT_ROOT
+    from triage.units import default_catalogue
+
+    catalogue = default_catalogue()
+    root = PROJECT_ROOT
+    sets = [("frozen test split", corpus_split(catalogue)[1])]
+    sets += [(Path(name).stem, read_labelled(root / name, catalogue=catalogue)) for name in UNSEEN_CALLS]
+    unseen = {root / name for name in UNSEEN_CALLS}
+    sets += [
+        (f"{path.stem} (development)", read_labelled(path, catalogue=catalogue))
+        for path in sorted(root.glob(DEVELOPMENT_CALLS)) if path not in unseen
+    ]
+    scored = []
+    for name, data in sets:
+        scores = answer_scores(data.records, predict_all(pipeline, data), catalogue)  # type: ignore[arg-type]
+        if scores is not None:
+            scored.append((name, scores))
+    return scored
+
+
+def print_call_scores(pipeline: object) -> None:
+    from training.tuning import wilson_interval
+
+    right = n = 0
+    for name, scores in call_scores(pipeline):
+        low, high = scores["right_unit_top3_ci95"]
+        print(f"calls {name:44s} {scores['right']:4d} of {scores['n']:4d}: {scores['right_unit_top3']:.1%} ({low:.1%}-{high:.1%})")
+        if not name.endswith("(development)"):
+            right, n = right + scores["right"], n + scores["n"]
+    low, high = wilson_interval(right, n, z=1.96)
+    print(f"calls {'unseen, pooled':44s} {right:4d} of {n:4d}: {right / n:.1%} ({low:.1%}-{high:.1%})")
+    print("goal: unseen consultation calls answered from a unit that handles the question (top 3) >= 90%")
 
 
 if __name__ == "__main__":

@@ -222,6 +222,7 @@ def answer_scores(records: Sequence[Record], suggestions: Sequence[Suggestion], 
     low, high = wilson_interval(right_n, n, z=1.96)
     return {
         "n": n,
+        "right": right_n,
         "answered": round(answered_n / n, 4),
         "right_unit_top3": round(right_n / n, 4),
         "right_unit_top3_ci95": [round(low, 4), round(high, 4)],

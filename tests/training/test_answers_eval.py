@@ -61,3 +61,25 @@ def test_consultations_in_the_corpus_register_written_blind_mostly_get_an_answer
     answers = evaluate(pipeline, data)["answers"]
     assert answers["n"] == 150
     assert answers["right_unit_top3"] >= 0.9 and answers["right_unit_top3_where_answered"] >= 0.9
+
+
+def test_the_benchmark_scores_each_unseen_set_of_consultations_and_pools_only_those(pipeline: TriagePipeline, capsys) -> None:
+    """`python -m training.bench_knowledge --calls`: one line per set with its count and interval, the development
+    files (fitted) apart, and the pooled figure summing the unseen sets alone."""
+    import re
+    from pathlib import Path
+
+    from training.bench_knowledge import UNSEEN_CALLS, print_call_scores
+
+    print_call_scores(pipeline)
+    rows = {}
+    for line in capsys.readouterr().out.splitlines():
+        found = re.match(r"calls (.+?)\s+(\d+) of\s+(\d+): [\d.]+% \([\d.]+%-[\d.]+%\)$", line)
+        if found:
+            rows[found.group(1)] = (int(found.group(2)), int(found.group(3)))
+    unseen = ["frozen test split", *(Path(name).stem for name in UNSEEN_CALLS)]
+    assert set(unseen) < set(rows) and "corpus_consultations_a (development)" in rows
+    assert rows["corpus_consultations_blind"][1] == 150 and rows["probe_consultations"][1] == 240
+    pooled = rows["unseen, pooled"]
+    assert pooled == (sum(rows[name][0] for name in unseen), sum(rows[name][1] for name in unseen))
+    assert all(right <= n for right, n in rows.values())
