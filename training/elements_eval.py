@@ -23,6 +23,10 @@ from training.tuning import wilson_interval
 from triage.resources import CORPUS_DIR
 
 REFERENCE = CORPUS_DIR / "elements" / "final.jsonl"
+STATES_REFERENCE = CORPUS_DIR / "elements" / "caller_state_frozen.jsonl"
+"""Caller states alone of the frozen split's calls that have no reference elements, labelled the same way (two
+labellers from the guide's caller-state section, an adjudicator where they differ): with `REFERENCE` they cover the
+whole split, so that a state as rare as 愤怒 is scored on more than ten calls. Only evaluation reads it."""
 SPANS = ("address", "time", "object", "ask")
 STATES = ("平静", "焦急", "愤怒", "求救")
 
@@ -31,6 +35,16 @@ def read_reference(path: str | Path = REFERENCE) -> dict[str, dict[str, Any]]:
     """The reference labels by call id."""
     with Path(path).open(encoding="utf-8") as handle:
         return {row["id"]: row for row in map(json.loads, filter(str.strip, handle))}
+
+
+def reference_states(reference: Mapping[str, Mapping[str, Any]], extra: str | Path | None = STATES_REFERENCE) -> dict[str, str]:
+    """Caller state by call id: the element reference's, then the states-only labels of other calls (`extra`, when
+    the file is there); a call in both keeps the element reference's."""
+    states = {str(k): str(v["caller_state"]) for k, v in reference.items() if v.get("caller_state")}
+    if extra is not None and Path(extra).is_file():
+        for key, row in read_reference(extra).items():
+            states.setdefault(key, str(row["caller_state"]))
+    return states
 
 
 def overlap_f1(predicted: str | None, gold: str | None) -> float:
@@ -135,8 +149,15 @@ def score_states(predicted: Sequence[str], gold: Sequence[str]) -> dict[str, Any
     }
 
 
-def draft_scores(ids: Sequence[str | None], suggestions: Sequence[Any], reference: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any] | None:
-    """The order draft of the suggestions whose call has reference elements (by id); None when none has."""
+def draft_scores(
+    ids: Sequence[str | None],
+    suggestions: Sequence[Any],
+    reference: Mapping[str, Mapping[str, Any]] | None = None,
+    states_reference: str | Path | None = STATES_REFERENCE,
+) -> dict[str, Any] | None:
+    """The order draft of the suggestions whose call has reference elements (by id); None when none has.
+    `caller_state` scores the calls with reference elements; `caller_state_all` every call with a reference state,
+    the states-only file's too (`reference_states`)."""
     reference = read_reference() if reference is None and REFERENCE.is_file() else reference or {}
     pairs = [(reference[i], s) for i, s in zip(ids, suggestions, strict=True) if i is not None and i in reference]
     if not pairs:
@@ -147,6 +168,10 @@ def draft_scores(ids: Sequence[str | None], suggestions: Sequence[Any], referenc
     states = [(g["caller_state"], s.caller_state.label) for g, s in pairs if g.get("caller_state") and s.caller_state is not None]
     if states:
         out["caller_state"] = score_states([p for _, p in states], [g for g, _ in states])
+    every = reference_states(reference, states_reference)
+    wide = [(every[i], s.caller_state.label) for i, s in zip(ids, suggestions, strict=True) if i in every and s.caller_state is not None]
+    if len(wide) > len(states):
+        out["caller_state_all"] = score_states([p for _, p in wide], [g for g, _ in wide])
     return out
 
 

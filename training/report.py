@@ -279,6 +279,13 @@ def order_draft_html(metrics: dict[str, Any]) -> list[str]:
             f"<p>Caller state: accuracy {state['accuracy']:.3f} ({state['accuracy_ci95'][0]:.3f}–{state['accuracy_ci95'][1]:.3f}, n={state['n']}),"
             f" macro-F1 {state['macro_f1']:.3f}{_bootstrap(state.get('macro_f1_ci95'))}, recall of 求救 {_value('order_draft|caller_state|rescue_recall', state['rescue_recall'])} (n={state['rescue_n']}).</p>"
         )
+    wide = draft.get("caller_state_all")
+    if wide:
+        parts.append(
+            f"<p>Caller state of every call with a reference state (the calls above and the states-only labels of the others):"
+            f" accuracy {wide['accuracy']:.3f} ({wide['accuracy_ci95'][0]:.3f}–{wide['accuracy_ci95'][1]:.3f}, n={wide['n']}),"
+            f" macro-F1 {wide['macro_f1']:.3f}{_bootstrap(wide.get('macro_f1_ci95'))}, recall of 求救 {_value('order_draft|caller_state_all|rescue_recall', wide['rescue_recall'])} (n={wide['rescue_n']}).</p>"
+        )
     return parts
 
 

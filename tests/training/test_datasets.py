@@ -310,6 +310,15 @@ def test_calls_written_for_their_state_train_and_the_blind_ones_never_do():
     assert {r["scope"] for r in rows.values()} >= {"accepted", "emergency", ""}  # what `--cv` counts accepted calls by
 
 
+def test_the_frozen_splits_states_only_labels_are_frozen_calls_and_never_train():
+    from training.elements_eval import STATES_REFERENCE, read_reference
+
+    frozen = read_reference(STATES_REFERENCE)
+    assert len(frozen) >= 400 and all(is_test(key) for key in frozen)
+    assert {row["caller_state"] for row in frozen.values()} <= {"平静", "焦急", "愤怒", "求救"}
+    assert not set(frozen) & {r["id"] for r in caller_state_rows()}
+
+
 def test_a_bad_state_only_line_is_named(tmp_path):
     path = tmp_path / "states.jsonl"
     path.write_text('{"id": "s-1", "text": "电梯里关了人", "caller_state": "求救"}\n{"id": "s-2", "text": "", "caller_state": "平静"}\n', encoding="utf-8")

@@ -76,3 +76,29 @@ def test_the_rescue_curve_is_out_of_fold_and_picks_the_largest_threshold_that_re
     assert recalls == sorted(recalls) and called == sorted(called)  # thresholds fall along the curve
     reaching = [c["threshold"] for c in out["curve"] if c["rescue_recall"] >= 0.9]
     assert out["chosen"] == (max(reaching) if reaching else None)
+
+
+def test_states_only_labels_widen_the_caller_state_score_and_never_replace_the_element_reference(tmp_path: Path) -> None:
+    """`caller_state_all` scores every call with a reference state: the element reference's, and the states-only
+    labels of the split's other calls; a call in both keeps the element reference's state."""
+    from types import SimpleNamespace
+
+    from training.elements_eval import draft_scores
+
+    def suggestion(state: str) -> SimpleNamespace:
+        spans = SimpleNamespace(address=None, time=None, object=None, ask=None)
+        return SimpleNamespace(elements=spans, summary="来电人反映：路灯坏了", caller_state=SimpleNamespace(label=state))
+
+    reference = {"r-1": {"id": "r-1", "address": None, "time": None, "object": None, "ask": None, "caller_state": "平静"}}
+    extra = tmp_path / "states.jsonl"
+    extra.write_text(
+        '{"id": "r-1", "caller_state": "愤怒"}\n{"id": "s-1", "caller_state": "愤怒"}\n{"id": "s-2", "caller_state": "求救"}\n', encoding="utf-8"
+    )
+    ids = ["r-1", "s-1", "s-2", "x-1"]
+    suggestions = [suggestion("平静"), suggestion("愤怒"), suggestion("平静"), suggestion("求救")]
+    out = draft_scores(ids, suggestions, reference, extra)
+    assert out is not None and out["caller_state"]["n"] == 1 and out["caller_state"]["accuracy"] == 1.0
+    wide = out["caller_state_all"]
+    assert wide["n"] == 3 and wide["accuracy"] == pytest.approx(2 / 3, abs=1e-4)  # r-1 kept 平静; x-1 has no state
+    assert wide["rescue_n"] == 1 and wide["rescue_recall"] == 0.0
+    assert "caller_state_all" not in draft_scores(ids, suggestions, reference, tmp_path / "missing.jsonl")  # type: ignore[operator]
