@@ -620,8 +620,8 @@ def read_states(path: Path) -> list[dict[str, str]]:
 
 def caller_state_rows(probes: bool = True, probes_dir: Path = PROBES_DIR) -> list[dict[str, str]]:
     """Labelled caller states of the training pool, never of the frozen test split: the adjudicated reference
-    (`elements/final.jsonl`) first, then the extractor author's labels and a third labeller's of other pool calls
-    (`caller_state_author.jsonl`, `caller_state_pool.jsonl`; see elements/README.md), then, with `probes`, the
+    (`elements/final.jsonl`) first, then the extractor author's labels and other labellers' of the other pool calls
+    (`caller_state_author.jsonl`, `caller_state_pool.jsonl`, `caller_state_pool_2.jsonl`; see elements/README.md), then, with `probes`, the
     states outside writers gave their own development calls (data/probes, and `STATES_WRITTEN_GLOB`, calls written
     for their state alone; a repeat of a frozen call left out).
     Each row says its `origin`: `calls` or `probes`, and its `scope` where the call has one (else "")."""
@@ -629,7 +629,7 @@ def caller_state_rows(probes: bool = True, probes_dir: Path = PROBES_DIR) -> lis
     texts = {r.id: r.text for r in corpus}
     scopes = {r.id: str(r.labels.get("scope") or "") for r in corpus}
     rows: dict[str, dict[str, str]] = {}
-    for name in ("final.jsonl", "caller_state_author.jsonl", "caller_state_pool.jsonl"):
+    for name in ("final.jsonl", "caller_state_author.jsonl", "caller_state_pool.jsonl", "caller_state_pool_2.jsonl"):
         path = ELEMENTS_DIR / name
         if not path.is_file():
             continue
