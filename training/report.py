@@ -269,24 +269,24 @@ def order_draft_html(metrics: dict[str, Any]) -> list[str]:
         f" {_value('order_draft|summary|address|covered', summary['address']['covered'])} (n={summary['address']['n']}) and the ask for"
         f" {_value('order_draft|summary|ask|covered', summary['ask']['covered'])} (n={summary['ask']['n']}).</p>"
     )
-    state = draft.get("caller_state")
-
-    def _bootstrap(interval: list[float] | None) -> str:  # reports written before the interval existed have none
-        return f" ({interval[0]:.3f}–{interval[1]:.3f}, bootstrap)" if interval else ""
-
-    if state:
-        parts.append(
-            f"<p>Caller state: accuracy {state['accuracy']:.3f} ({state['accuracy_ci95'][0]:.3f}–{state['accuracy_ci95'][1]:.3f}, n={state['n']}),"
-            f" macro-F1 {state['macro_f1']:.3f}{_bootstrap(state.get('macro_f1_ci95'))}, recall of 求救 {_value('order_draft|caller_state|rescue_recall', state['rescue_recall'])} (n={state['rescue_n']}).</p>"
-        )
-    wide = draft.get("caller_state_all")
-    if wide:
-        parts.append(
-            f"<p>Caller state of every call with a reference state (the calls above and the states-only labels of the others):"
-            f" accuracy {wide['accuracy']:.3f} ({wide['accuracy_ci95'][0]:.3f}–{wide['accuracy_ci95'][1]:.3f}, n={wide['n']}),"
-            f" macro-F1 {wide['macro_f1']:.3f}{_bootstrap(wide.get('macro_f1_ci95'))}, recall of 求救 {_value('order_draft|caller_state_all|rescue_recall', wide['rescue_recall'])} (n={wide['rescue_n']}).</p>"
-        )
+    for key, heading in (
+        ("caller_state", "Caller state"),
+        ("caller_state_all", "Caller state of every call with a reference state (the calls above and the states-only labels of the others)"),
+    ):
+        if draft.get(key):
+            parts.append(_state_paragraph(heading, key, draft[key]))
     return parts
+
+
+def _state_paragraph(heading: str, key: str, state: dict[str, Any]) -> str:
+    """One caller-state score (`training.elements_eval.score_states`) as a sentence; `key` is where it lives."""
+    interval = state.get("macro_f1_ci95")  # reports written before the interval existed have none
+    bootstrap = f" ({interval[0]:.3f}–{interval[1]:.3f}, bootstrap)" if interval else ""
+    return (
+        f"<p>{heading}: accuracy {state['accuracy']:.3f} ({state['accuracy_ci95'][0]:.3f}–{state['accuracy_ci95'][1]:.3f}, n={state['n']}),"
+        f" macro-F1 {state['macro_f1']:.3f}{bootstrap}, recall of 求救 {_value(f'order_draft|{key}|rescue_recall', state['rescue_recall'])}"
+        f" (n={state['rescue_n']}).</p>"
+    )
 
 
 def unit_topk(metrics: dict[str, Any]) -> dict[str, float]:
