@@ -37,6 +37,29 @@ def read_reference(path: str | Path = REFERENCE) -> dict[str, dict[str, Any]]:
         return {row["id"]: row for row in map(json.loads, filter(str.strip, handle))}
 
 
+STATE_LABELLINGS = {
+    "frozen split, states alone": ("caller_state_frozen_first.jsonl", "caller_state_frozen_second.jsonl"),
+    "training pool, states alone": ("caller_state_pool_2_first.jsonl", "caller_state_pool_2_second.jsonl"),
+}
+"""The caller-state files labelled twice (first and second labeller, under `data/corpus/elements`), before adjudication."""
+
+
+def state_agreement(first: str | Path, second: str | Path) -> dict[str, Any]:
+    """How often two labellings of the same calls give the same caller state: raw share and Cohen's kappa, over
+    the calls both labelled (the ceiling of any caller-state figure measured on their adjudicated labels)."""
+    from sklearn.metrics import cohen_kappa_score
+
+    a, b = read_reference(first), read_reference(second)
+    ids = sorted(set(a) & set(b))
+    x = [str(a[i]["caller_state"]) for i in ids]
+    y = [str(b[i]["caller_state"]) for i in ids]
+    return {
+        "n": len(ids),
+        "agreement": round(sum(p == q for p, q in zip(x, y, strict=True)) / len(ids), 4) if ids else None,
+        "kappa": round(float(cohen_kappa_score(x, y)), 4) if ids else None,
+    }
+
+
 def reference_states(reference: Mapping[str, Mapping[str, Any]], extra: str | Path | None = STATES_REFERENCE) -> dict[str, str]:
     """Caller state by call id: the element reference's, then the states-only labels of other calls (`extra`, when
     the file is there); a call in both keeps the element reference's."""
@@ -236,13 +259,20 @@ def rescue_curve(
 
 def main(argv: Sequence[str] | None = None) -> None:
     """`python -m training.elements_eval --model models/full [--states FILE]`: prints the scores as JSON;
-    `--cv`: the head's out-of-fold 求救 curve over the training calls instead (what chose `RESCUE_THRESHOLD`)."""
+    `--cv`: the head's out-of-fold 求救 curve over the training calls instead (what chose `RESCUE_THRESHOLD`);
+    `--agreement`: the labellers' agreement on the files labelled twice (`STATE_LABELLINGS`)."""
     parser = argparse.ArgumentParser(description="Caller states of a state-only file scored with a bundle.")
     parser.add_argument("--model", type=Path, default=Path("models/full"))
     parser.add_argument("--states", type=Path, default=None, help="JSONL of {id, text, caller_state}; default: the blind file")
     parser.add_argument("--cv", action="store_true", help="out-of-fold 求救 recall by rescue threshold over the training calls")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--agreement", action="store_true", help="the two labellers' caller-state agreement per file labelled twice")
     args = parser.parse_args(argv)
+    if args.agreement:
+        folder = REFERENCE.parent
+        report = {name: state_agreement(folder / a, folder / b) for name, (a, b) in STATE_LABELLINGS.items()}
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return
     if args.cv:
         from training.datasets import caller_state_rows
 

@@ -102,3 +102,18 @@ def test_states_only_labels_widen_the_caller_state_score_and_never_replace_the_e
     assert wide["n"] == 3 and wide["accuracy"] == pytest.approx(2 / 3, abs=1e-4)  # r-1 kept 平静; x-1 has no state
     assert wide["rescue_n"] == 1 and wide["rescue_recall"] == 0.0
     assert "caller_state_all" not in draft_scores(ids, suggestions, reference, tmp_path / "missing.jsonl")  # type: ignore[operator]
+
+
+def test_the_labellers_agreement_on_states_labelled_twice_is_computed_from_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m training.elements_eval --agreement`: the raw share and kappa the elements README quotes, from the
+    first and second labellings as shipped; on a toy pair, the share counts only the calls both labelled."""
+    from training.elements_eval import main, state_agreement
+
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text('{"id": "x", "caller_state": "平静"}\n{"id": "y", "caller_state": "愤怒"}\n{"id": "z", "caller_state": "焦急"}\n', encoding="utf-8")
+    second.write_text('{"id": "x", "caller_state": "平静"}\n{"id": "y", "caller_state": "平静"}\n', encoding="utf-8")
+    assert state_agreement(first, second) == {"n": 2, "agreement": 0.5, "kappa": 0.0}
+    main(["--agreement"])
+    shipped = json.loads(capsys.readouterr().out)
+    assert shipped["frozen split, states alone"]["n"] == 484 and shipped["training pool, states alone"]["n"] == 1887
+    assert all(0.9 < row["agreement"] < 1.0 and row["kappa"] > 0.75 for row in shipped.values())
