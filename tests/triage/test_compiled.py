@@ -141,6 +141,15 @@ def test_a_sparse_head_multiplies_as_scipy_does_to_the_bit() -> None:
     assert np.array_equal(compiled.sparse_product(empty, W), np.zeros((2, n_classes)))
 
 
+def test_a_blocks_used_columns_are_numpys_unique_and_the_marks_are_cleared() -> None:
+    rng = np.random.default_rng(3)
+    seen = np.zeros(1_000, dtype=bool)
+    for size in (0, 1, 50, 5_000):
+        indices = rng.integers(0, 1_000, size).astype(np.int32)
+        assert np.array_equal(compiled.sorted_unique(indices, seen), np.unique(indices))
+        assert not seen.any()  # the next block starts from nothing marked
+
+
 def test_word_n_grams_are_found_alike_through_token_ids_and_as_strings(monkeypatch: pytest.MonkeyPatch) -> None:
     """A large batch finds its word n-grams through the vocabulary's token ids (`_NgramTable`, stored with the
     model); the features are those scikit-learn gives, and those the string lookup gives, for every text: one with

