@@ -215,22 +215,32 @@ RESCUE_GRID = (0.5, 0.4, 0.3, 0.2, 0.15, 0.12, 0.1, 0.08, 0.06, 0.05, 0.04)
 
 
 def rescue_curve(
-    rows: Sequence[Mapping[str, str]], *, folds: int = 5, seed: int = 0, target: float = 0.95, grid: Sequence[float] = RESCUE_GRID
+    rows: Sequence[Mapping[str, str]],
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    target: float = 0.95,
+    grid: Sequence[float] = RESCUE_GRID,
+    probe_weight: float = 1.0,
 ) -> dict[str, Any]:
     """The caller-state head out of fold over labelled training calls, at each `rescue_threshold` of `grid`: the
     recall and precision of 求救, macro-F1, and how many accepted calls not 求救 it calls 求救 (each one is reviewed);
     `chosen` is the largest threshold whose recall reaches `target` (None if none does). Only training calls: the
-    frozen split and the blind files never choose it."""
+    frozen split and the blind files never choose it. `probe_weight`: how much an outside writer's call (origin
+    `probes`) counts in training against a pool call labelled by the guide (1); `by_origin` scores each origin's
+    calls apart at the chosen threshold."""
     from sklearn.model_selection import StratifiedKFold
 
     from triage.classifiers.caller_state import CallerState
 
     texts = [str(r["text"]) for r in rows]
     gold = np.array([str(r["caller_state"]) for r in rows])
+    origins = np.array([str(r.get("origin") or "") for r in rows])
+    weights = np.where(origins == "probes", probe_weight, 1.0)
     proba: np.ndarray | None = None
     classes: list[str] = []
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, gold):
-        head = CallerState(rescue_threshold=None).fit([texts[i] for i in train], gold[train])
+        head = CallerState(rescue_threshold=None).fit([texts[i] for i in train], gold[train], sample_weight=weights[train])
         fold = head.predict_proba([texts[i] for i in test])
         if proba is None:
             proba, classes = np.zeros((len(texts), fold.shape[1])), [str(c) for c in head.classes_]
@@ -251,9 +261,18 @@ def rescue_curve(
             "accepted_called_rescue": int((said & ~truth & accepted).sum()),
         })
     reaching = [c["threshold"] for c in curve if c["rescue_recall"] >= target]
+    chosen = max(reaching) if reaching else None
+    at = np.where(proba[:, k] >= chosen, "求救", likeliest) if chosen is not None else likeliest
+    by_origin = {
+        origin: {
+            "n": int((origins == origin).sum()),
+            "macro_f1": round(float(f1_score(gold[origins == origin], at[origins == origin], labels=list(STATES), average="macro", zero_division=0)), 4),
+        }
+        for origin in sorted(set(origins.tolist()))
+    }
     return {
         "n": len(rows), "rescue_n": int((gold == "求救").sum()), "accepted_n": int(accepted.sum()), "folds": folds, "seed": seed,
-        "target": target, "chosen": max(reaching) if reaching else None, "curve": curve,
+        "probe_weight": probe_weight, "target": target, "chosen": chosen, "by_origin": by_origin, "curve": curve,
     }
 
 
@@ -266,6 +285,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--states", type=Path, default=None, help="JSONL of {id, text, caller_state}; default: the blind file")
     parser.add_argument("--cv", action="store_true", help="out-of-fold 求救 recall by rescue threshold over the training calls")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--probe-weight", type=float, default=1.0, help="with --cv: weight of outside writers' calls in training")
     parser.add_argument("--agreement", action="store_true", help="the two labellers' caller-state agreement per file labelled twice")
     args = parser.parse_args(argv)
     if args.agreement:
@@ -276,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.cv:
         from training.datasets import caller_state_rows
 
-        print(json.dumps(rescue_curve(caller_state_rows(), seed=args.seed), ensure_ascii=False, indent=2))
+        print(json.dumps(rescue_curve(caller_state_rows(), seed=args.seed, probe_weight=args.probe_weight), ensure_ascii=False, indent=2))
         return
     print(json.dumps(score_state_file(args.model, args.states), ensure_ascii=False, indent=2))
 

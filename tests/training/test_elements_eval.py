@@ -69,8 +69,10 @@ def test_the_rescue_curve_is_out_of_fold_and_picks_the_largest_threshold_that_re
 
     path = Path(__file__).resolve().parents[2] / "data" / "corpus" / "elements" / "caller_state_author.jsonl"
     rows = [{**json.loads(line), "scope": "accepted"} for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    out = rescue_curve(rows, folds=3, target=0.9, grid=(0.5, 0.2, 0.05))
+    rows = [{**row, "origin": "probes" if k % 3 == 0 else "calls"} for k, row in enumerate(rows)]
+    out = rescue_curve(rows, folds=3, target=0.9, grid=(0.5, 0.2, 0.05), probe_weight=0.5)
     assert out["n"] == len(rows) and out["rescue_n"] == sum(r["caller_state"] == "求救" for r in rows) > 5
+    assert {o: v["n"] for o, v in out["by_origin"].items()} == {"calls": len(rows) - len(rows[::3]), "probes": len(rows[::3])}
     recalls = [c["rescue_recall"] for c in out["curve"]]
     called = [c["accepted_called_rescue"] for c in out["curve"]]
     assert recalls == sorted(recalls) and called == sorted(called)  # thresholds fall along the curve

@@ -161,6 +161,27 @@ def test_bad_labels_are_refused():
         CallerState().predict("一个字符串")  # type: ignore[arg-type]
 
 
+def test_calls_count_as_much_as_their_weight(dev_rows):
+    """`sample_weight` is how an outside writer's calls are made to count less than the guide's labellers' (the
+    cross-validation's `probe_weight`): weight 1 everywhere is no weight, and calls that count more pull the head."""
+    texts, labels = [r["text"] for r in dev_rows], [r["caller_state"] for r in dev_rows]
+    plain = CallerState().fit(texts, labels)
+    assert np.array_equal(CallerState().fit(texts, labels, sample_weight=[1.0] * len(texts)).predict_proba(texts), plain.predict_proba(texts))
+    told = [f"楼下广场舞的音响天天放到{hour}点，吵得人睡不着" for hour in ("十", "十一", "十二", "九")] * 3
+    angry = [*texts, *told], [*labels, *["愤怒"] * len(told)]
+    column = list(plain.classes_).index("愤怒")
+    low = CallerState().fit(*angry, sample_weight=[1.0] * len(texts) + [0.05] * len(told))
+    high = CallerState().fit(*angry, sample_weight=[1.0] * len(texts) + [1.0] * len(told))
+    probe = ["楼下广场舞的音响天天放到十点半，吵得人睡不着"]
+    assert high.predict_proba(probe)[0, column] > low.predict_proba(probe)[0, column] + 0.1
+
+
+@pytest.mark.parametrize("weights", [[1.0], [-1.0, 1.0, 1.0], [float("nan"), 1.0, 1.0], [0.0, 0.0, 0.0]])
+def test_bad_weights_are_refused(weights):
+    with pytest.raises(ValueError, match="sample_weight"):
+        CallerState().fit(["着火了快来", "问一下社保", "你们怎么还不管"], ["求救", "平静", "愤怒"], sample_weight=weights)
+
+
 def test_it_clones_and_pickles(fitted):
     assert clone(fitted).get_params() == fitted.get_params()
     again = pickle.loads(pickle.dumps(fitted))

@@ -6,7 +6,7 @@ predicts, and which a bundle stores as arrays.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -68,11 +68,15 @@ class CallerState(ClassifierMixin, BaseEstimator):
         self.rules_path = rules_path
         self.rescue_threshold = rescue_threshold
 
-    def fit(self, X: Iterable[str], y: Iterable[str]) -> CallerState:
-        """Learn the head on labelled transcripts; labels must be states of `CALLER_STATES`."""
+    def fit(self, X: Iterable[str], y: Iterable[str], sample_weight: Sequence[float] | None = None) -> CallerState:
+        """Learn the head on labelled transcripts; labels must be states of `CALLER_STATES`. `sample_weight`: how
+        much each call counts (None: all alike), times the class weights."""
         texts, labels = StateScorer._texts(X), [str(v) for v in y]
         if len(texts) != len(labels):
             raise LabelError(f"{len(texts)} transcripts but {len(labels)} labels")
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        if weights is not None and (weights.shape != (len(texts),) or not np.all(np.isfinite(weights)) or np.any(weights < 0) or not weights.any()):
+            raise ValueError(f"sample_weight must be {len(texts)} finite weights >= 0, not all zero")
         unknown = sorted(set(labels) - set(CALLER_STATES))
         if unknown:
             raise LabelError(f"unknown caller state {unknown[0]!r}; expected one of {', '.join(CALLER_STATES)}")
@@ -91,7 +95,7 @@ class CallerState(ClassifierMixin, BaseEstimator):
         chars = vectorizer.fit_transform(texts)
         cues, _ = rules_only.cue_matrix(texts, rules_only.rules())
         model = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=2000)
-        model.fit(sp.hstack([chars, sp.csr_matrix(cues)]).tocsr(), labels)
+        model.fit(sp.hstack([chars, sp.csr_matrix(cues)]).tocsr(), labels, sample_weight=weights)
         self.vectorizer_, self.model_ = vectorizer, model  # for inspection; predictions come from `scorer_`
         self.classes_ = model.classes_
         n_chars = len(vectorizer.vocabulary_)
