@@ -202,9 +202,28 @@ def score_state_file(model: str | Path, path: str | Path | None = None) -> dict[
     """A bundle's caller states on a file labelled with states alone (by default the blind one, which never trains:
     `training.datasets.STATES_BLIND`)."""
     from training.datasets import STATES_BLIND, read_states
+
+    return score_state_rows(model, read_states(Path(path) if path is not None else STATES_BLIND))
+
+
+def blind_probe_states() -> list[dict[str, str]]:
+    """The calls of the blind probe files (`data/probes`, never read or trained on) whose writers gave each a caller
+    state: the routing and category probes scored for the state too (760 calls, 41 of them 求救)."""
+    from training.datasets import probe_files
+
+    rows = []
+    for path in probe_files("blind"):
+        for line, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            row = json.loads(raw) if raw.strip() else {}
+            if row.get("caller_state") in STATES and row.get("text"):
+                rows.append({"id": str(row.get("id") or f"{path.stem}:{line}"), "text": str(row["text"]), "caller_state": str(row["caller_state"])})
+    return rows
+
+
+def score_state_rows(model: str | Path, rows: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+    """A bundle's caller states on rows of {"text", "caller_state"}, scored as `score_states` scores them."""
     from triage.bundle import load_bundle
 
-    rows = read_states(Path(path) if path is not None else STATES_BLIND)
     pipeline = load_bundle(model)
     predicted = [s.caller_state.label for s in pipeline.suggest_many([r["text"] for r in rows])]
     return score_states(predicted, [r["caller_state"] for r in rows])
@@ -286,6 +305,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--cv", action="store_true", help="out-of-fold 求救 recall by rescue threshold over the training calls")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--probe-weight", type=float, default=1.0, help="with --cv: weight of outside writers' calls in training")
+    parser.add_argument("--blind-probes", action="store_true", help="score the states the blind probe files carry instead")
     parser.add_argument("--agreement", action="store_true", help="the two labellers' caller-state agreement per file labelled twice")
     args = parser.parse_args(argv)
     if args.agreement:
@@ -298,7 +318,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         print(json.dumps(rescue_curve(caller_state_rows(), seed=args.seed, probe_weight=args.probe_weight), ensure_ascii=False, indent=2))
         return
-    print(json.dumps(score_state_file(args.model, args.states), ensure_ascii=False, indent=2))
+    scores = score_state_rows(args.model, blind_probe_states()) if args.blind_probes else score_state_file(args.model, args.states)
+    print(json.dumps(scores, ensure_ascii=False, indent=2))
 
 
 if __name__ == "__main__":

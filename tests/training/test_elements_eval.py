@@ -62,6 +62,21 @@ def test_a_state_only_file_is_scored_with_a_bundle(default_bundle: Path, tmp_pat
     assert blind["n"] == 60 and blind["rescue_n"] == 36
 
 
+def test_the_blind_probes_states_are_scored_from_the_blind_files_only() -> None:
+    """`--blind-probes` scores the states outside writers gave their blind probe calls: every such call, none of a
+    development file (those train the head)."""
+    from training.datasets import caller_state_rows, probe_files
+    from training.elements_eval import blind_probe_states
+
+    rows = blind_probe_states()
+    assert len(rows) == 760 and sum(r["caller_state"] == "求救" for r in rows) == 41
+    assert len({r["id"] for r in rows}) == len(rows)
+    blind = {p.stem for p in probe_files("blind")}
+    assert {r["id"].split(":")[0] for r in rows if ":" in r["id"]} <= blind
+    trained = {r["text"] for r in caller_state_rows()}
+    assert not trained & {r["text"] for r in rows}
+
+
 def test_the_rescue_curve_is_out_of_fold_and_picks_the_largest_threshold_that_reaches_the_recall() -> None:
     """What chose the served `rescue_threshold`: lower thresholds find more 求救 (never fewer) at a lower or equal
     precision, and the chosen one is the largest whose out-of-fold recall reaches the target."""

@@ -170,7 +170,7 @@ def test_calls_count_as_much_as_their_weight(dev_rows):
     told = [f"楼下广场舞的音响天天放到{hour}点，吵得人睡不着" for hour in ("十", "十一", "十二", "九")] * 3
     angry = [*texts, *told], [*labels, *["愤怒"] * len(told)]
     column = list(plain.classes_).index("愤怒")
-    low = CallerState().fit(*angry, sample_weight=[1.0] * len(texts) + [0.05] * len(told))
+    low = CallerState().fit(*angry, sample_weight=[1.0] * len(texts) + [0.0] * len(told))  # there, but counting nothing
     high = CallerState().fit(*angry, sample_weight=[1.0] * len(texts) + [1.0] * len(told))
     probe = ["楼下广场舞的音响天天放到十点半，吵得人睡不着"]
     assert high.predict_proba(probe)[0, column] > low.predict_proba(probe)[0, column] + 0.1
