@@ -540,7 +540,7 @@ take about 19 MB at most for the unit head of the full model (55 MB for 256 rows
 
 def sorted_unique(indices: np.ndarray, seen: np.ndarray) -> np.ndarray:
     """`np.unique(indices)` for column indices below `len(seen)`, several times faster: marked in `seen` (all False,
-    and left so), then read back in order. numpy's unique sorts; a block's 20,000 indices took 4.5 ms, this 0.7."""
+    and left so), then read back in order. numpy's unique sorts: 4.5 ms for 20,000 indices among 400,000 columns, this 0.7."""
     seen[indices] = True
     used = np.flatnonzero(seen)
     seen[used] = False
