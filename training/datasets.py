@@ -646,16 +646,26 @@ def caller_state_rows(probes: bool = True, probes_dir: Path = PROBES_DIR) -> lis
                 if row["id"] not in rows and same_call_key(row["text"]) not in frozen:
                     rows[row["id"]] = {**row, "origin": "probes", "scope": ""}
         for path in probe_files("development", probes_dir):
-            for line, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-                if not raw.strip():
-                    continue
-                row = json.loads(raw)  # the file's lines were checked when its calls were read (`development_probes`)
-                state = row.get("caller_state")
-                if state is None:
-                    continue
-                if state not in CALLER_STATES:
-                    raise DataFileError(path, f"caller_state {state!r} is not one of {', '.join(CALLER_STATES)}", line=line)
-                rid, text = str(row.get("id") or f"{path.stem}:{line}"), str(row.get("text") or "")
-                if text and rid not in rows and same_call_key(text) not in frozen:
-                    rows[rid] = {"id": rid, "text": text, "caller_state": state, "origin": "probes", "scope": str(row.get("scope") or "")}
+            for row in probe_states(path):
+                if row["id"] not in rows and same_call_key(row["text"]) not in frozen:
+                    rows[row["id"]] = {**row, "origin": "probes"}
     return list(rows.values())
+
+
+def probe_states(path: Path) -> list[dict[str, str]]:
+    """The calls of a probe file whose writer gave them a caller state, as {id, text, caller_state, scope} (the id
+    `stem:line` where the line has none); a state that is not one of `CALLER_STATES` stops with the file and line."""
+    rows = []
+    for line, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not raw.strip():
+            continue
+        row = json.loads(raw)  # the file's lines were checked when its calls were read (`read_many`)
+        state = row.get("caller_state")
+        if state is None:
+            continue
+        if state not in CALLER_STATES:
+            raise DataFileError(path, f"caller_state {state!r} is not one of {', '.join(CALLER_STATES)}", line=line)
+        rid, text = str(row.get("id") or f"{path.stem}:{line}"), str(row.get("text") or "")
+        if text:
+            rows.append({"id": rid, "text": text, "caller_state": state, "scope": str(row.get("scope") or "")})
+    return rows

@@ -209,15 +209,9 @@ def score_state_file(model: str | Path, path: str | Path | None = None) -> dict[
 def blind_probe_states() -> list[dict[str, str]]:
     """The calls of the blind probe files (`data/probes`, never read or trained on) whose writers gave each a caller
     state: the routing and category probes scored for the state too (760 calls, 41 of them 求救)."""
-    from training.datasets import probe_files
+    from training.datasets import probe_files, probe_states
 
-    rows = []
-    for path in probe_files("blind"):
-        for line, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            row = json.loads(raw) if raw.strip() else {}
-            if row.get("caller_state") in STATES and row.get("text"):
-                rows.append({"id": str(row.get("id") or f"{path.stem}:{line}"), "text": str(row["text"]), "caller_state": str(row["caller_state"])})
-    return rows
+    return [row for path in probe_files("blind") for row in probe_states(path)]
 
 
 def score_state_rows(model: str | Path, rows: Sequence[Mapping[str, str]]) -> dict[str, Any]:
