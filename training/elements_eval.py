@@ -262,9 +262,10 @@ def rescue_curve(
     k = classes.index("求救")
     likeliest = np.array(classes)[proba.argmax(axis=1)]
     accepted = np.array([r.get("scope") == "accepted" for r in rows])
-    curve = []
+    curve: list[dict[str, Any]] = []
+    called: dict[float, np.ndarray] = {}  # each threshold's states, for the chosen one's scores by origin
     for threshold in grid:
-        predicted = np.where(proba[:, k] >= threshold, "求救", likeliest)
+        predicted = called[threshold] = np.where(proba[:, k] >= threshold, "求救", likeliest)
         said, truth = predicted == "求救", gold == "求救"
         curve.append({
             "threshold": threshold,
@@ -275,7 +276,7 @@ def rescue_curve(
         })
     reaching = [c["threshold"] for c in curve if c["rescue_recall"] >= target]
     chosen = max(reaching) if reaching else None
-    at = np.where(proba[:, k] >= chosen, "求救", likeliest) if chosen is not None else likeliest
+    at = called[chosen] if chosen is not None else likeliest
     by_origin = {
         origin: {
             "n": int((origins == origin).sum()),
