@@ -50,9 +50,9 @@ class CallerState(ClassifierMixin, BaseEstimator):
     Tried in session 22 on the same out-of-fold rows and left (the 1,887 calls, seed 0 / 1): a 100,000-n-gram vocabulary
     0.659 / 0.662, none 0.653 / 0.635, none with `min_df` 2 0.665 / 0.664, against 0.662 / 0.662 at the rule's own
     threshold; the classes reweighted to the pool's own shares before the argmax 0.658 / 0.666 (0.671 / 0.662
-    without, each at the threshold the rule picks on a finer grid); offsets on 焦急 and
-    愤怒 tuned on half the calls and scored on the other half +0.001 / 0.000. The head learns slowly from more of
-    them: with half of the 1,887 in the training folds 0.638 / 0.637, three quarters 0.652 / 0.649, all 0.657 / 0.662.
+    without, each at the threshold the rule picks on a finer grid); offsets on 焦急 and 愤怒 tuned on half the calls
+    and scored on the other half +0.001 / 0.000. The head learns slowly from more of them: with half of the 1,887 in
+    the training folds 0.638 / 0.637, three quarters 0.652 / 0.649, all 0.657 / 0.662.
     """
 
     def __init__(
