@@ -48,8 +48,11 @@ class KnowledgeService:
         self.path = path
         self.catalogue = catalogue
         self._lock = threading.Lock()
+        self._lock_file = threading.Lock()
         self._seen = -1
         self._base: KnowledgeBase | None = None
+        self._file: KnowledgeBase | None = None
+        """data/'s answers as loaded once: every reload applies the stored versions to it (`KnowledgeBase.overlaid`)."""
 
     def current(self, session: Session) -> KnowledgeBase:
         """The knowledge base with every stored version applied (one cheap query when nothing changed)."""
@@ -63,12 +66,13 @@ class KnowledgeService:
         return self._base
 
     def _load(self, session: Session) -> KnowledgeBase:
-        base = load_knowledge_base(self.path, catalogue=self.catalogue)
-        entries = {e.id: e for e in base}
+        """The file's answers with every stored version applied: only the entries analysts wrote are segmented again."""
+        with self._lock_file:
+            if self._file is None:
+                self._file = load_knowledge_base(self.path, catalogue=self.catalogue)
         rows = session.scalars(select(KnowledgeVersion).order_by(KnowledgeVersion.entry_id, KnowledgeVersion.version))
-        for row in rows:
-            entries[row.entry_id] = KnowledgeEntry.model_validate(row.body)
-        return KnowledgeBase(list(entries.values()), catalogue=self.catalogue, source=f"{self.path} + database")
+        versions = [KnowledgeEntry.model_validate(row.body) for row in rows]
+        return self._file.overlaid(versions, source=f"{self.path} + database")
 
     def answer(self, session: Session, suggestion: Suggestion) -> Suggestion:
         """The suggestion with standard answers when it is a consultation; other calls never touch the database."""

@@ -16,6 +16,8 @@ Safety, so that a suggestion never depends on whether a cache was there:
   folder that cannot be written only costs the rebuild, never an error.
 
 The folder: TRIAGE_CACHE_DIR, else $XDG_CACHE_HOME/triage, else ~/.cache/triage. Deleting it is always safe.
+A kind written with `keep` holds only that many files, those used last: a service whose analysts edit answers
+makes a new knowledge-base index (about 10 MB) at every edit, and no old one is read again.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import hashlib
 import logging
 import marshal
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
@@ -98,10 +101,28 @@ def _lookup(kind: str, key: bytes, valid: Callable[[Any], bool]) -> Any:
     return value
 
 
-def write_cached(kind: str, key: bytes, value: object) -> None:
+def write_cached(kind: str, key: bytes, value: object, *, keep: int | None = None) -> None:
     """Keep `value` for (`kind`, `key`) for the next process (atomically; a folder that cannot be written only
-    costs the next process the rebuild)."""
-    _write(_path(kind, key), key, value)
+    costs the next process the rebuild). With `keep`, the files of that kind but the `keep` used last (a read
+    touches its file) are deleted: for a kind whose sources change as the product runs."""
+    path = _path(kind, key)
+    if _write(path, key, value) and keep is not None:
+        _prune(path.parent, kind, keep)
+
+
+def _prune(folder: Path, kind: str, keep: int) -> None:
+    """Delete the files of `kind` but the `keep` used last (another process reading one just deleted only builds
+    it again)."""
+    name = re.compile(rf"{re.escape(kind)}-[0-9a-f]{{40}}\.bin")
+    files: list[tuple[float, Path]] = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if name.fullmatch(entry.name):
+                with contextlib.suppress(OSError):
+                    files.append((entry.stat().st_mtime, Path(entry.path)))
+    for _, old in sorted(files, reverse=True)[keep:]:
+        with contextlib.suppress(OSError):
+            old.unlink()
 
 
 def _path(kind: str, key: bytes) -> Path:
@@ -116,6 +137,8 @@ def _read(path: Path, key: bytes) -> Any:
         blob = path.read_bytes()
     except OSError:
         return _MISSING
+    with contextlib.suppress(OSError):
+        os.utime(path)  # used now: among the last to be deleted (`_prune`)
     head = len(MAGIC)
     if (
         blob[:head] != MAGIC
@@ -131,12 +154,13 @@ def _read(path: Path, key: bytes) -> Any:
         return _MISSING
 
 
-def _write(path: Path, key: bytes, value: object) -> None:
+def _write(path: Path, key: bytes, value: object) -> bool:
+    """Write the file atomically; whether it was written (a failure is never the caller's problem)."""
     try:
         payload = marshal.dumps(value)
     except ValueError as exc:  # a value marshal cannot hold is a programming error, but never the caller's problem
         logger.warning("cannot cache %s (%s)", path.name, exc)
-        return
+        return False
     temporary: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,3 +173,5 @@ def _write(path: Path, key: bytes, value: object) -> None:
         if temporary is not None:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
+        return False
+    return True

@@ -35,11 +35,11 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
-from itertools import product
+from itertools import chain, product
 from pathlib import Path
 from typing import Any
 
@@ -303,14 +303,19 @@ class Context:
         return cls(units={u.name: u.score for u in suggestion.units}, topics=topics)
 
 
-def _grams(words: list[str]) -> Counter[str]:
-    """Character 1-grams and 2-grams of each word, the 2-grams with the word's edges (" 公", "公积", "金 ")."""
-    grams: Counter[str] = Counter()
+def _gram_list(words: list[str]) -> list[str]:
+    """Each word's character 1-grams, then its 2-grams with the word's edges (" 公", "公积", "金 "), word after word."""
+    grams: list[str] = []
     for word in words:
-        grams.update(word)
+        grams.extend(word)
         padded = f" {word} "
-        grams.update(padded[i : i + 2] for i in range(len(padded) - 1))
+        grams.extend(map(str.__add__, padded[:-1], padded[1:]))
     return grams
+
+
+def _grams(words: list[str]) -> Counter[str]:
+    """Counts of `_gram_list`, in the order each gram first appears."""
+    return Counter(_gram_list(words))
 
 
 class _Profiles:
@@ -320,22 +325,19 @@ class _Profiles:
     in the profile, so an entry whose answer speaks of what the caller asks about gains too."""
 
     def __init__(self, contents: list[str]) -> None:
-        counts = [_grams(content.split()) for content in contents]
-        self.columns: dict[str, int] = {}
-        for grams in counts:
-            for gram in grams:
-                self.columns.setdefault(gram, len(self.columns))
-        df = np.zeros(len(self.columns))
-        rows, cols, values = [], [], []
-        for row, grams in enumerate(counts):
-            for gram, count in grams.items():
-                rows.append(row)
-                cols.append(self.columns[gram])
-                values.append(1.0 + np.log(count))
-                df[self.columns[gram]] += 1
-        self.idf = np.log((1 + len(contents)) / (1 + df)) + 1.0
+        """Built with whole-array operations (columns in the order grams first appear, as a loop over the grams would
+        number them, so the arrays are the same to the last bit): an analyst's edit re-profiles every entry."""
         from scipy.sparse import csr_matrix
 
+        counts = [_grams(content.split()) for content in contents]
+        self.columns: dict[str, int] = {gram: j for j, gram in enumerate(dict.fromkeys(chain.from_iterable(counts)))}
+        lengths = np.fromiter(map(len, counts), dtype=np.int64, count=len(counts))
+        total = int(lengths.sum())
+        rows = np.repeat(np.arange(len(counts)), lengths)
+        cols = np.fromiter(map(self.columns.__getitem__, chain.from_iterable(counts)), dtype=np.int64, count=total)
+        values = 1.0 + np.log(np.fromiter(chain.from_iterable(c.values() for c in counts), dtype=float, count=total))
+        df = np.bincount(cols, minlength=len(self.columns)).astype(float)
+        self.idf = np.log((1 + len(contents)) / (1 + df)) + 1.0
         matrix = csr_matrix((values, (rows, cols)), shape=(len(contents), len(self.columns)))
         matrix = matrix.multiply(self.idf).tocsr()
         norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
@@ -542,7 +544,10 @@ class KnowledgeBase:
         segmenter: Segmenter | None = None,
         source: str = "<memory>",
         min_score: float = MIN_SCORE,
+        documents: Mapping[str, tuple[list[str], str]] | None = None,
     ) -> None:
+        """`documents`: BM25 terms and content words (`_document`) of entries, by id, already made for these very
+        entries (`overlaid` passes those of the entries it keeps); the others are read from the cache or made."""
         self.source = source
         self.min_score = min_score
         self._catalogue = catalogue or default_catalogue()
@@ -573,7 +578,7 @@ class KnowledgeBase:
         started = time.perf_counter()
         self._document_ids = list(self._entries)
         """The entries the documents were made for, in their order (those at construction)."""
-        documents, profiles, scores, sounds = self._documents()
+        documents, profiles, scores, sounds = self._documents(documents or {})
         if documents is not None:
             self._keep_documents(documents)
         self._index = self._build(profiles, scores, sounds)
@@ -799,6 +804,24 @@ class KnowledgeBase:
         logger.info("knowledge entry %s now at version %d", entry_id, stored.version)
         return stored
 
+    def overlaid(self, entries: Iterable[KnowledgeEntry], *, source: str | None = None) -> KnowledgeBase:
+        """A new knowledge base: these entries with `entries` in place of (or beside) theirs, the later of two with
+        one id winning. The entries left as they were keep their segmented documents, so a service applying its
+        analysts' versions to the file's answers segments only the entries they changed, not all of them."""
+        merged = dict(self._entries)
+        for entry in entries:
+            merged[entry.id] = entry
+        tokens, content = self._documents_at_hand()
+        kept = {i: (tokens[i], content[i]) for i, entry in merged.items() if self._entries.get(i) == entry}
+        return KnowledgeBase(
+            list(merged.values()),
+            catalogue=self._catalogue,
+            segmenter=self._segmenter,
+            source=source or self.source,
+            min_score=self.min_score,
+            documents=kept,
+        )
+
     def save(self, path: str | Path) -> Path:
         """Write the current entries as YAML, atomically: a reader sees the old file or the new one, never half."""
         path = Path(path)
@@ -830,17 +853,23 @@ class KnowledgeBase:
         hint = f" (the catalogue calls it {canonical!r})" if canonical else ""
         raise error(f"unknown unit {entry.unit!r}{hint}")
 
-    def _documents(self) -> tuple[list[tuple[list[str], str]] | None, _Profiles | None, _BM25 | None, dict[str, str] | None]:
+    def _documents(
+        self, known: Mapping[str, tuple[list[str], str]]
+    ) -> tuple[list[tuple[list[str], str]] | None, _Profiles | None, _BM25 | None, dict[str, str] | None]:
         """Every entry's `_document`, the entries' character profiles and their BM25 index, read back from the
         cache when the entries, the segmenter, bm25s and the code that tokenises are all the same (segmenting the
         answers, building their profiles and indexing them was most of a load), with the index words' readings
         (`_Index.sound_alike`); built and cached otherwise. None for the profiles, the index and the readings:
         `_build` makes them. None for the documents: they are in the cache too, and `_documents_at_hand` reads
-        them when an edit needs them."""
+        them when an edit needs them. `known`: documents already made, by id, used instead of segmenting again."""
         entries = list(self._entries.values())
+
+        def build_documents() -> list[tuple[list[str], str]]:
+            return [known[e.id] if e.id in known else self._document(e) for e in entries]
+
         segmenter_key = getattr(self._segmenter, "fingerprint", None)
         if not isinstance(segmenter_key, bytes):  # a segmenter the cache cannot name: build every time
-            return [self._document(e) for e in entries], None, None, None
+            return build_documents(), None, None, None
         from importlib.util import find_spec
 
         import opencc
@@ -858,9 +887,6 @@ class KnowledgeBase:
             [f"{e.id}\0{e.question}\0{chr(1).join(e.variants)}\0{e.answer}" for e in entries],
         )
 
-        def build_documents() -> list[tuple[list[str], str]]:
-            return [self._document(e) for e in entries]
-
         def valid_documents(value: object) -> bool:
             return isinstance(value, list) and len(value) == len(entries)
 
@@ -873,8 +899,8 @@ class KnowledgeBase:
             documents = build_documents()
             retriever = _index_terms([tokens for tokens, _ in documents])
             index = (_Profiles([content for _, content in documents]).state(), retriever.state(), _sound_alike(retriever))
-            write_cached("knowledge", key, index)
-            write_cached("answer-documents", key, documents)
+            write_cached("knowledge", key, index, keep=CACHED_STATES)
+            write_cached("answer-documents", key, documents, keep=CACHED_STATES)
         else:
             self._read_documents = lambda: [
                 (list(tokens), str(content))
@@ -923,6 +949,11 @@ _HEADER = """\
 # checked the answer and `valid_until` the date it must be checked again by (KnowledgeBase.overdue lists those
 # past it).
 """
+
+
+CACHED_STATES = 6
+"""Knowledge-base indexes kept in the cache folder (about 10 MB each with their documents): the file's, and the few
+latest a service made as analysts edited answers (each edit makes one; the older ones are never read again)."""
 
 
 def load_knowledge_base(

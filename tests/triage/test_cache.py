@@ -4,14 +4,15 @@ same to the bit as building them (the segmenter's dictionary, the knowledge base
 from __future__ import annotations
 
 import logging
+from datetime import date
 from pathlib import Path
 
 import jieba
 import numpy as np
 import pytest
 
-from triage.cache import cache_dir, cached, fingerprint
-from triage.knowledge_base import K1, B, KnowledgeBase, load_knowledge_base
+from triage.cache import cache_dir, cached, fingerprint, read_cached, write_cached
+from triage.knowledge_base import K1, B, KnowledgeBase, KnowledgeEntry, load_knowledge_base
 from triage.segment import PLACE_FREQ, Segmenter
 
 WORDS = ("麓谷街道", "公积金中心", "岳麓区")
@@ -110,6 +111,27 @@ def test_a_value_of_the_wrong_shape_is_rebuilt(cache_folder: Path) -> None:
     assert cached("thing", key, lambda: {"not": "called"}, lambda v: isinstance(v, dict)) == {"rebuilt": True}
 
 
+def test_a_kind_written_with_keep_holds_only_the_files_used_last(cache_folder: Path) -> None:
+    """A service makes a new knowledge-base index at every analyst's edit: the cache keeps the few used last, not
+    every one ever made, and other kinds are left alone."""
+    import time
+
+    def valid(v: object) -> bool:
+        return isinstance(v, dict)
+
+    cached("other", fingerprint("kept"), lambda: {"other": 1}, valid)
+    for name in ("a", "b", "c"):
+        write_cached("state", fingerprint(name), {"name": name}, keep=3)
+        time.sleep(0.02)
+    assert read_cached("state", fingerprint("a"), valid) == {"name": "a"}  # a read counts as a use
+    time.sleep(0.02)
+    write_cached("state", fingerprint("d"), {"name": "d"}, keep=3)
+    assert read_cached("state", fingerprint("b"), valid) is None  # the one used longest ago went
+    assert [read_cached("state", fingerprint(n), valid) for n in "acd"] == [{"name": n} for n in "acd"]
+    assert len(list(cache_folder.glob("state-*.bin"))) == 3
+    assert read_cached("other", fingerprint("kept"), valid) == {"other": 1}
+
+
 def test_a_cached_none_is_read_back_not_built_again() -> None:
     """An empty YAML file parses to None: its cache file is read as any other, not rebuilt and rewritten each time."""
     key = fingerprint("nothing")
@@ -164,6 +186,34 @@ def test_a_knowledge_base_read_from_the_cache_takes_a_new_answer_as_a_built_one_
     text = "我想问一下家里的狗要去哪里打狂犬疫苗"
     assert [h.id for h in read.search(text, 3)] == [h.id for h in built.search(text, 3)]
     assert added[1] in [h.id for h in read.search(new["question"], 3)]
+
+
+def test_analysts_versions_over_the_file_segment_only_what_they_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the service does on every reload: the file's answers with the stored versions applied. The result is
+    the knowledge base built afresh from the same entries, to the bit, yet only the changed entries are segmented."""
+    base = load_knowledge_base()
+    entries = list(base)
+    edited = entries[5].model_copy(update={"answer": "城市书房开放到晚上21点30分，节假日照常开放。", "version": 2})
+    added = KnowledgeEntry(id="kb-9001", question="城市书房夜间开放到几点？", answer="本市城市书房一般开放到晚上22点。",
+                           unit="市文旅广电局", topic="教育文体", reviewed=date(2026, 12, 1))
+    segmented: list[str] = []
+    document = KnowledgeBase._document
+
+    def counted(self: KnowledgeBase, entry):
+        segmented.append(entry.id)
+        return document(self, entry)
+
+    monkeypatch.setattr(KnowledgeBase, "_document", counted)
+    merged = base.overlaid([edited, added])
+    assert sorted(segmented) == sorted([edited.id, added.id])
+    monkeypatch.setattr(KnowledgeBase, "_document", document)
+    afresh = KnowledgeBase([*entries[:5], edited, *entries[6:], added])
+    assert [e.id for e in merged] == [e.id for e in afresh] and merged.get(edited.id).answer == edited.answer
+    assert merged._tokens == afresh._tokens and merged._content == afresh._content
+    questions = [*TEXTS[:3], "城市书房晚上几点关门", entries[5].question]
+    assert [merged.search(q, 3) for q in questions] == [afresh.search(q, 3) for q in questions]
+    assert merged.search("城市书房晚上几点关门", 1)[0].id == "kb-9001"
+    assert base.get(edited.id) == entries[5] and "kb-9001" not in base  # the file's own base is left as it was
 
 
 def test_the_served_bm25_scores_are_bm25s_own_to_the_bit() -> None:
