@@ -92,13 +92,13 @@ class KnowledgeService:
         """Add or edit an entry (validated, next version) and store it. Raises InvalidEntryError on bad input,
         StaleEdit when an existing entry is edited without its current version; nothing is written then."""
         begin_write(session)
-        knowledge = self._load(session)  # under the write lock: the versions it sees are final
+        knowledge = self.current(session)  # under the write lock: the versions it sees are final
         entry_id = changes.get("id")
         if entry_id and entry_id in knowledge:
             current = knowledge.get(entry_id)
             if based_on != current.version:
                 raise StaleEdit(current, based_on)
-        entry = knowledge.upsert(changes)
+        entry = knowledge.prepare(changes)  # checked, not indexed: the next read reloads, outside the write lock
         session.add(KnowledgeVersion(entry_id=entry.id, version=entry.version, body=entry.model_dump(mode="json"), author=user.name))
         session.commit()
         return entry

@@ -756,45 +756,9 @@ class KnowledgeBase:
         Raises InvalidEntryError naming the field for a malformed field, an unknown unit or a question another
         entry already answers; a refused edit changes nothing.
         """
-        changes = entry.model_dump() if isinstance(entry, KnowledgeEntry) else dict(entry)
         with self._lock:
-            entry_id = changes.get("id") or self._next_id()
-            current = self._entries.get(entry_id)
-            if current is None:
-                merged = {"reviewed": date.today(), **changes, "id": entry_id, "version": 1}
-            else:
-                edited = {**changes}
-                edited.pop("version", None)
-                if not isinstance(entry, KnowledgeEntry) and "reviewed" not in changes:
-                    edited["reviewed"] = date.today()
-                merged = {**current.model_dump(), **edited, "version": current.version + 1}
-                if changes.get("valid_until") is None:
-                    merged["valid_until"] = None  # set below, from the new review date
-            try:
-                stored = KnowledgeEntry.model_validate(merged)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                field = ".".join(str(p) for p in first["loc"])
-                raise InvalidEntryError(f"entry {entry_id!r}, {field}: {first['msg']}", field=field or None) from exc
-            if current is not None and changes.get("valid_until") is None and current.valid_until is not None:
-                stored = stored.model_copy(
-                    update={"valid_until": stored.reviewed + (current.valid_until - current.reviewed)}
-                )
-            self._check_unit(
-                stored, lambda reason: InvalidEntryError(f"entry {entry_id!r}, unit: {reason}", field="unit")
-            )
-            same = next(
-                (
-                    e.id
-                    for e in self._entries.values()
-                    if e.id != entry_id and _same_question(e.question, stored.question)
-                ),
-                None,
-            )
-            if same is not None:
-                raise InvalidEntryError(
-                    f"entry {entry_id!r}, question: {stored.question!r} is already answered by {same}", field="question"
-                )
+            stored = self._prepared(entry)
+            entry_id, current = stored.id, self._entries.get(stored.id)
             tokens, content = self._document(stored)
             if current is not None:
                 self._history.setdefault(entry_id, []).append(current)
@@ -802,6 +766,55 @@ class KnowledgeBase:
             self._tokens[entry_id], self._content[entry_id] = tokens, content
             self._index = self._build()
         logger.info("knowledge entry %s now at version %d", entry_id, stored.version)
+        return stored
+
+    def prepare(self, entry: KnowledgeEntry | Mapping[str, Any]) -> KnowledgeEntry:
+        """The version `upsert` would store, checked as it checks it, without storing it or touching the index: a
+        service that keeps versions in its database writes this and reloads, instead of indexing twice while it
+        holds the database's write lock."""
+        with self._lock:
+            return self._prepared(entry)
+
+    def _prepared(self, entry: KnowledgeEntry | Mapping[str, Any]) -> KnowledgeEntry:
+        """`prepare`'s work, for a caller holding `_lock`."""
+        changes = entry.model_dump() if isinstance(entry, KnowledgeEntry) else dict(entry)
+        entry_id = changes.get("id") or self._next_id()
+        current = self._entries.get(entry_id)
+        if current is None:
+            merged = {"reviewed": date.today(), **changes, "id": entry_id, "version": 1}
+        else:
+            edited = {**changes}
+            edited.pop("version", None)
+            if not isinstance(entry, KnowledgeEntry) and "reviewed" not in changes:
+                edited["reviewed"] = date.today()
+            merged = {**current.model_dump(), **edited, "version": current.version + 1}
+            if changes.get("valid_until") is None:
+                merged["valid_until"] = None  # set below, from the new review date
+        try:
+            stored = KnowledgeEntry.model_validate(merged)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise InvalidEntryError(f"entry {entry_id!r}, {field}: {first['msg']}", field=field or None) from exc
+        if current is not None and changes.get("valid_until") is None and current.valid_until is not None:
+            stored = stored.model_copy(
+                update={"valid_until": stored.reviewed + (current.valid_until - current.reviewed)}
+            )
+        self._check_unit(
+            stored, lambda reason: InvalidEntryError(f"entry {entry_id!r}, unit: {reason}", field="unit")
+        )
+        same = next(
+            (
+                e.id
+                for e in self._entries.values()
+                if e.id != entry_id and _same_question(e.question, stored.question)
+            ),
+            None,
+        )
+        if same is not None:
+            raise InvalidEntryError(
+                f"entry {entry_id!r}, question: {stored.question!r} is already answered by {same}", field="question"
+            )
         return stored
 
     def overlaid(self, entries: Iterable[KnowledgeEntry], *, source: str | None = None) -> KnowledgeBase:

@@ -362,6 +362,21 @@ def test_bad_files_are_refused_naming_file_and_entry(tmp_path: Path):
         load_knowledge_base(broken)
 
 
+def test_prepare_checks_and_versions_as_upsert_does_yet_stores_nothing(tmp_path: Path):
+    """What the service writes to its database under the write lock: the version upsert would store, refused for
+    the same reasons, while the knowledge base and its index stay as they were."""
+    kb = KnowledgeBase([load_knowledge_base(_write(tmp_path, [GOOD])).get("kb-0001")])
+    first = kb.get("kb-0001")
+    edit = {"id": "kb-0001", "answer": "住房公积金提取可在线上办理，也可到公积金中心服务网点办理，带好身份证。"}
+    prepared = kb.prepare(edit)
+    assert (prepared.version, prepared.reviewed, prepared.answer) == (2, date.today(), edit["answer"])
+    assert kb.get("kb-0001") == first and kb.history("kb-0001") == []
+    assert kb.upsert(edit) == prepared
+    with pytest.raises(InvalidEntryError, match="火星局"):
+        kb.prepare({"question": "火星上怎么办居住证？", "answer": "这是一个不存在的单位给出的答案文本。", "unit": "火星局", "topic": TOPICS[0]})
+    assert len(kb) == 1
+
+
 def test_upsert_adds_and_edits_with_versions_and_is_searchable_at_once(tmp_path: Path):
     kb = KnowledgeBase([load_knowledge_base(_write(tmp_path, [GOOD])).get("kb-0001")])
     text = "我想问一下，家里的大金毛要不要去打那个狂犬疫苗，在哪里打"
