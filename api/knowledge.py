@@ -48,7 +48,6 @@ class KnowledgeService:
         self.path = path
         self.catalogue = catalogue
         self._lock = threading.Lock()
-        self._lock_file = threading.Lock()
         self._seen = -1
         self._base: KnowledgeBase | None = None
         self._file: KnowledgeBase | None = None
@@ -66,10 +65,10 @@ class KnowledgeService:
         return self._base
 
     def _load(self, session: Session) -> KnowledgeBase:
-        """The file's answers with every stored version applied: only the entries analysts wrote are segmented again."""
-        with self._lock_file:
-            if self._file is None:
-                self._file = load_knowledge_base(self.path, catalogue=self.catalogue)
+        """The file's answers with every stored version applied: only the entries analysts wrote are segmented again.
+        Called under `_lock` (by `current`), which also guards loading the file once."""
+        if self._file is None:
+            self._file = load_knowledge_base(self.path, catalogue=self.catalogue)
         rows = session.scalars(select(KnowledgeVersion).order_by(KnowledgeVersion.entry_id, KnowledgeVersion.version))
         versions = [KnowledgeEntry.model_validate(row.body) for row in rows]
         return self._file.overlaid(versions, source=f"{self.path} + database")

@@ -303,19 +303,15 @@ class Context:
         return cls(units={u.name: u.score for u in suggestion.units}, topics=topics)
 
 
-def _gram_list(words: list[str]) -> list[str]:
-    """Each word's character 1-grams, then its 2-grams with the word's edges (" 公", "公积", "金 "), word after word."""
+def _grams(words: list[str]) -> Counter[str]:
+    """Character 1-grams and 2-grams of each word, the 2-grams with the word's edges (" 公", "公积", "金 "), counted
+    in the order each first appears (one count of the whole list: the loop is the cost of profiling every entry)."""
     grams: list[str] = []
     for word in words:
         grams.extend(word)
         padded = f" {word} "
         grams.extend(map(str.__add__, padded[:-1], padded[1:]))
-    return grams
-
-
-def _grams(words: list[str]) -> Counter[str]:
-    """Counts of `_gram_list`, in the order each gram first appears."""
-    return Counter(_gram_list(words))
+    return Counter(grams)
 
 
 class _Profiles:
@@ -578,9 +574,9 @@ class KnowledgeBase:
         started = time.perf_counter()
         self._document_ids = list(self._entries)
         """The entries the documents were made for, in their order (those at construction)."""
-        documents, profiles, scores, sounds = self._documents(documents or {})
-        if documents is not None:
-            self._keep_documents(documents)
+        made, profiles, scores, sounds = self._documents(documents or {})
+        if made is not None:
+            self._keep_documents(made)
         self._index = self._build(profiles, scores, sounds)
         self.build_seconds = time.perf_counter() - started
 
